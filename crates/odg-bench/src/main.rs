@@ -1,0 +1,34 @@
+//! `odg-bench`: benchmark scenarios against a real registry (Debian's docker-registry) behind a
+//! latency-injecting proxy, each measured beside its baseline in the same run.
+
+mod resolve;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "odg-bench",
+    about = "Benchmarks for odg against a real registry"
+)]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// Dependency resolution of a wide, deep tree: parallel walk vs. sequential baseline.
+    Resolve(resolve::ResolveArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.scenario {
+            Scenario::Resolve(args) => resolve::run(args).await,
+        }
+    })
+}

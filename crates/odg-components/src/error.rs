@@ -1,0 +1,112 @@
+//! The error type of component lookups and the kinds callers branch on.
+
+use odg_oci::{OciError, OciErrorKind};
+use odg_ocm::OcmError;
+
+/// What went wrong, coarse enough for a caller (the HTTP layer) to pick a status from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ComponentErrorKind {
+    /// A parameter was missing or malformed (HTTP 400).
+    InvalidInput,
+    /// The caller named a repository that is neither mapped nor allowed (HTTP 403).
+    Forbidden,
+    /// The component or version does not exist in any candidate repository (HTTP 404).
+    NotFound,
+    /// A descriptor inside a dependency tree is missing or broken (HTTP 424).
+    BrokenDependency,
+    /// The request is well-formed but cannot be answered: a dependency cycle, or a tree too large (HTTP 422).
+    Unprocessable,
+    /// A stored descriptor could not be read or is not the one asked for (HTTP 502).
+    CorruptDescriptor,
+    /// The registry failed or refused us (HTTP 502).
+    Upstream,
+    /// The registry did not answer in time (HTTP 504).
+    UpstreamTimeout,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentError {
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("component {name}:{version} not found")]
+    VersionNotFound { name: String, version: String },
+    #[error("no versions of component {name} found")]
+    ComponentNotFound { name: String },
+    #[error("descriptor {name}:{version} in the dependency tree is unavailable: {source}")]
+    BrokenDependency {
+        name: String,
+        version: String,
+        /// Path from the root to the broken component, as `name:version` strings.
+        path: Vec<String>,
+        #[source]
+        source: Box<ComponentError>,
+    },
+    #[error("dependency cycle: {}", .cycle.join(" -> "))]
+    Cycle {
+        /// The components of the cycle as `name:version`, the first repeated at the end.
+        cycle: Vec<String>,
+    },
+    #[error(
+        "the dependency tree of {root} has more than {limit} elements (shared subtrees count once per path); \
+         ask for a smaller recursion_depth"
+    )]
+    TreeTooLarge { root: String, limit: usize },
+    #[error("descriptor {name}:{version} in {repository} is unreadable: {reason}")]
+    CorruptDescriptor {
+        name: String,
+        version: String,
+        repository: String,
+        reason: String,
+    },
+    #[error("registry {repository}: {source}")]
+    Registry {
+        repository: String,
+        #[source]
+        source: OciError,
+    },
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+impl ComponentError {
+    pub fn kind(&self) -> ComponentErrorKind {
+        match self {
+            ComponentError::InvalidInput(_) => ComponentErrorKind::InvalidInput,
+            ComponentError::Forbidden(_) => ComponentErrorKind::Forbidden,
+            ComponentError::VersionNotFound { .. } | ComponentError::ComponentNotFound { .. } => {
+                ComponentErrorKind::NotFound
+            }
+            // A registry failure deep in a tree is still a registry failure (502/504), not a broken tree.
+            ComponentError::BrokenDependency { source, .. } => match source.kind() {
+                kind @ (ComponentErrorKind::Upstream | ComponentErrorKind::UpstreamTimeout) => kind,
+                _ => ComponentErrorKind::BrokenDependency,
+            },
+            ComponentError::Cycle { .. } | ComponentError::TreeTooLarge { .. } => {
+                ComponentErrorKind::Unprocessable
+            }
+            ComponentError::CorruptDescriptor { .. } => ComponentErrorKind::CorruptDescriptor,
+            ComponentError::Registry { source, .. } => match source.kind() {
+                OciErrorKind::Timeout => ComponentErrorKind::UpstreamTimeout,
+                _ => ComponentErrorKind::Upstream,
+            },
+            ComponentError::Task(_) => ComponentErrorKind::Upstream,
+        }
+    }
+
+    pub(crate) fn registry(repository: &impl std::fmt::Display, source: OciError) -> Self {
+        ComponentError::Registry {
+            repository: repository.to_string(),
+            source,
+        }
+    }
+}
+
+/// OCM errors reach callers only from validating their input (names, versions, filters, URLs);
+/// errors in stored documents are wrapped in [`ComponentError::CorruptDescriptor`] instead.
+impl From<OcmError> for ComponentError {
+    fn from(error: OcmError) -> Self {
+        ComponentError::InvalidInput(error.to_string())
+    }
+}

@@ -1,0 +1,23 @@
+//! Component lookups over OCM repositories: version lists, descriptors and dependency walks.
+//!
+//! This crate joins the OCM model (`odg-ocm`) with OCI transport (`odg-oci`). It knows nothing of
+//! HTTP servers or of the binary's configuration format: callers hand it a [`RepositoryMapping`]
+//! and a [`StoreProvider`].
+//!
+//! [`RepositoryMapping`]: odg_ocm::RepositoryMapping
+
+mod error;
+mod oci_source;
+mod publish;
+mod service;
+mod source;
+mod stores;
+mod walk;
+
+pub use error::{ComponentError, ComponentErrorKind};
+pub use oci_source::{OciComponentSource, OciSourceLimits};
+pub use publish::{push_descriptor, with_repository_context, PushedDescriptor};
+pub use service::{is_iso_date, ComponentService, ComponentServiceConfig, VersionQuery, GREATEST};
+pub use source::{ComponentId, ComponentSource, FetchedDescriptor};
+pub use stores::{RepositoryStores, StoreProvider};
+pub use walk::{DependencyNode, WalkOptions};

@@ -1,0 +1,334 @@
+//! The component service: version lists, `greatest`, descriptor lookups across candidate
+//! repositories, and the guard that keeps `ocm_repo_url` from turning us into an open proxy.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures::future::try_join_all;
+use odg_ocm::{
+    validate_component_name, validate_version, Label, OcmRepositoryUrl, RelaxedVersion,
+    RepositoryCandidate, RepositoryMapping, VersionFilter,
+};
+
+use crate::source::{ComponentId, ComponentSource, FetchedDescriptor};
+use crate::walk::{walk_dependencies, DependencyNode, WalkOptions};
+use crate::ComponentError;
+
+/// The version parameter value that asks for the greatest version.
+pub const GREATEST: &str = "greatest";
+
+/// Label some descriptors carry instead of `creationTime`.
+const CREATION_DATE_LABEL: &str = "cloud.gardener/ocm/creation-date";
+
+/// How many descriptors a date-filtered version listing fetches at once.
+const DATE_FILTER_BATCH: usize = 8;
+
+#[derive(Debug, Clone)]
+pub struct ComponentServiceConfig {
+    pub mapping: RepositoryMapping,
+    /// Hosts (`host[:port]`) that `ocm_repo_url` may name besides the hosts of the mapping.
+    pub allowed_hosts: Vec<String>,
+    /// Defaults for dependency walks.
+    pub walk: WalkOptions,
+}
+
+/// What `/ocm/component/versions` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct VersionQuery {
+    /// Overrides the repositories' own version filters.
+    pub version_filter: Option<VersionFilter>,
+    /// Inclusive upper cut-off: versions after this one (in ascending order) are dropped.
+    pub upper_bound: Option<String>,
+    /// The greatest `max` versions; 0 means all. Ignored with `start_date`, as in the original.
+    pub max: usize,
+    /// `YYYY-MM-DD`, inclusive; compares the descriptors' creation dates.
+    pub start_date: Option<String>,
+    /// `YYYY-MM-DD`, inclusive; only used together with `start_date`.
+    pub end_date: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ComponentService {
+    inner: Arc<ServiceInner>,
+}
+
+#[derive(Debug)]
+struct ServiceInner {
+    mapping: RepositoryMapping,
+    /// Hosts `ocm_repo_url` may name: the mapping's hosts plus the configured extra ones.
+    allowed_hosts: HashSet<String>,
+    walk: WalkOptions,
+    source: Arc<dyn ComponentSource>,
+}
+
+impl ComponentService {
+    pub fn new(config: ComponentServiceConfig, source: Arc<dyn ComponentSource>) -> Self {
+        let mut allowed_hosts: HashSet<String> = config
+            .allowed_hosts
+            .iter()
+            .map(|host| host.to_ascii_lowercase())
+            .collect();
+        allowed_hosts.extend(
+            config
+                .mapping
+                .rules
+                .iter()
+                .map(|rule| rule.repository.host.clone()),
+        );
+        ComponentService {
+            inner: Arc::new(ServiceInner {
+                mapping: config.mapping,
+                allowed_hosts,
+                walk: config.walk,
+                source,
+            }),
+        }
+    }
+
+    pub fn mapping(&self) -> &RepositoryMapping {
+        &self.inner.mapping
+    }
+
+    pub fn walk_options(&self) -> &WalkOptions {
+        &self.inner.walk
+    }
+
+    /// Parses an `ocm_repo_url` parameter and refuses hosts that are neither mapped nor allowed.
+    pub fn requested_repository(&self, url: &str) -> Result<OcmRepositoryUrl, ComponentError> {
+        let repository: OcmRepositoryUrl = url.parse().map_err(|error: odg_ocm::OcmError| {
+            ComponentError::InvalidInput(format!("ocm_repo_url: {error}"))
+        })?;
+        if !self.inner.allowed_hosts.contains(&repository.host) {
+            return Err(ComponentError::Forbidden(format!(
+                "ocm_repo_url names host {:?}, which is neither in the repository mapping nor an allowed OCM repository host",
+                repository.host
+            )));
+        }
+        Ok(repository)
+    }
+
+    fn candidates(
+        &self,
+        component_name: &str,
+        preferred: Option<&OcmRepositoryUrl>,
+    ) -> Result<Vec<RepositoryCandidate>, ComponentError> {
+        validate_component_name(component_name)?;
+        Ok(self.inner.mapping.candidates(component_name, preferred))
+    }
+
+    /// Every version of the component over all candidate repositories, each filtered by
+    /// `filter_override` or else its repository's filter, deduplicated, in ascending order
+    /// (unparsable versions first, as the original sorts them as `0.0`).
+    pub async fn all_versions(
+        &self,
+        component_name: &str,
+        preferred: Option<&OcmRepositoryUrl>,
+        filter_override: Option<&VersionFilter>,
+    ) -> Result<Vec<String>, ComponentError> {
+        let candidates = self.candidates(component_name, preferred)?;
+        let per_repository = try_join_all(candidates.iter().map(|candidate| async move {
+            let versions = self
+                .inner
+                .source
+                .versions(&candidate.repository, component_name)
+                .await?;
+            let filter = filter_override.or(candidate.version_filter.as_ref());
+            Ok::<_, ComponentError>(
+                versions
+                    .into_iter()
+                    .filter(|version| filter.is_none_or(|filter| filter.matches(version)))
+                    .collect::<Vec<_>>(),
+            )
+        }))
+        .await?;
+        let mut seen = HashSet::new();
+        let mut versions: Vec<String> = per_repository
+            .into_iter()
+            .flatten()
+            .filter(|version| seen.insert(version.clone()))
+            .collect();
+        sort_versions(&mut versions);
+        Ok(versions)
+    }
+
+    /// `greatest` resolved over the union of the candidates' (filtered) versions; other values validated.
+    pub async fn resolve_version(
+        &self,
+        component_name: &str,
+        version: &str,
+        preferred: Option<&OcmRepositoryUrl>,
+    ) -> Result<String, ComponentError> {
+        if version != GREATEST {
+            validate_version(version)?;
+            return Ok(version.to_string());
+        }
+        let versions = self.all_versions(component_name, preferred, None).await?;
+        odg_ocm::greatest(versions.iter().map(String::as_str))
+            .map(str::to_string)
+            .ok_or_else(|| ComponentError::ComponentNotFound {
+                name: component_name.to_string(),
+            })
+    }
+
+    /// The descriptor from the first candidate repository that has it.
+    pub async fn descriptor(
+        &self,
+        component: &ComponentId,
+        preferred: Option<&OcmRepositoryUrl>,
+    ) -> Result<Arc<FetchedDescriptor>, ComponentError> {
+        validate_version(&component.version)?;
+        for candidate in self.candidates(&component.name, preferred)? {
+            if let Some(found) = self
+                .inner
+                .source
+                .descriptor(&candidate.repository, component)
+                .await?
+            {
+                return Ok(found);
+            }
+        }
+        Err(ComponentError::VersionNotFound {
+            name: component.name.clone(),
+            version: component.version.clone(),
+        })
+    }
+
+    /// `/ocm/component/versions`: see [`VersionQuery`] for the semantics kept from the original.
+    pub async fn versions(
+        &self,
+        component_name: &str,
+        preferred: Option<&OcmRepositoryUrl>,
+        query: &VersionQuery,
+    ) -> Result<Vec<String>, ComponentError> {
+        let mut versions = self
+            .all_versions(component_name, preferred, query.version_filter.as_ref())
+            .await?;
+        if let Some(bound) = &query.upper_bound {
+            if let Some(index) = versions.iter().position(|version| version == bound) {
+                versions.truncate(index + 1);
+            }
+        }
+        if let Some(start_date) = &query.start_date {
+            return self
+                .versions_created_between(
+                    component_name,
+                    preferred,
+                    versions,
+                    start_date,
+                    query.end_date.as_deref(),
+                )
+                .await;
+        }
+        if query.max > 0 && versions.len() > query.max {
+            versions.drain(..versions.len() - query.max);
+        }
+        Ok(versions)
+    }
+
+    /// Walks from the greatest version down, keeping versions created in `[start, end]` and
+    /// stopping at the first one created before `start`; the answer is descending, as the original's.
+    async fn versions_created_between(
+        &self,
+        component_name: &str,
+        preferred: Option<&OcmRepositoryUrl>,
+        ascending: Vec<String>,
+        start_date: &str,
+        end_date: Option<&str>,
+    ) -> Result<Vec<String>, ComponentError> {
+        let mut selected = Vec::new();
+        let descending: Vec<String> = ascending.into_iter().rev().collect();
+        for batch in descending.chunks(DATE_FILTER_BATCH) {
+            let descriptors = try_join_all(batch.iter().map(|version| {
+                let component = ComponentId::new(component_name, version.clone());
+                async move { self.descriptor(&component, preferred).await }
+            }))
+            .await?;
+            for (version, fetched) in batch.iter().zip(descriptors) {
+                let Some(created) = creation_date(&fetched) else {
+                    continue;
+                };
+                if end_date.is_some_and(|end| created.as_str() > end) {
+                    continue;
+                }
+                if created.as_str() < start_date {
+                    return Ok(selected);
+                }
+                selected.push(version.clone());
+            }
+        }
+        Ok(selected)
+    }
+
+    /// The dependency tree of `root` in depth-first pre-order, each element with its path from the root.
+    pub async fn dependencies(
+        &self,
+        root: &ComponentId,
+        preferred: Option<&OcmRepositoryUrl>,
+        options: &WalkOptions,
+    ) -> Result<Vec<DependencyNode>, ComponentError> {
+        let root_descriptor = self.descriptor(root, preferred).await?;
+        walk_dependencies(root_descriptor, options, |component| {
+            let service = self.clone();
+            let preferred = preferred.cloned();
+            async move { service.descriptor(&component, preferred.as_ref()).await }
+        })
+        .await
+    }
+}
+
+/// Ascending by relaxed semver; unparsable versions first (lexicographically), as the original
+/// sorts them as `0.0`.
+fn sort_versions(versions: &mut [String]) {
+    versions.sort_by_cached_key(|version| (RelaxedVersion::parse(version), version.clone()));
+}
+
+/// `YYYY-MM-DD` of the component's creation time, or of the creation-date label.
+fn creation_date(fetched: &FetchedDescriptor) -> Option<String> {
+    let component = &fetched.descriptor.component;
+    let from_label = || {
+        component
+            .labels
+            .iter()
+            .find(|label: &&Label| label.name == CREATION_DATE_LABEL)
+            .and_then(|label| label.value.as_str().map(str::to_string))
+    };
+    let timestamp = component.creation_time.clone().or_else(from_label)?;
+    let date = timestamp.get(..10)?;
+    is_iso_date(date).then(|| date.to_string())
+}
+
+/// True for `YYYY-MM-DD` (digits and dashes in place; the calendar is not checked).
+pub fn is_iso_date(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 10
+        && bytes.iter().enumerate().all(|(index, byte)| match index {
+            4 | 7 => *byte == b'-',
+            _ => byte.is_ascii_digit(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_sort_semver_with_unparsable_first() {
+        let mut versions: Vec<String> = ["1.10.0", "v1.2", "latest", "1.2.1-rc.1", "1.2.1", "0.9"]
+            .iter()
+            .map(|v| v.to_string())
+            .collect();
+        sort_versions(&mut versions);
+        assert_eq!(
+            versions,
+            ["latest", "0.9", "v1.2", "1.2.1-rc.1", "1.2.1", "1.10.0"]
+        );
+    }
+
+    #[test]
+    fn iso_dates() {
+        assert!(is_iso_date("2026-01-31"));
+        assert!(!is_iso_date("2026-1-31"));
+        assert!(!is_iso_date("2026/01/31"));
+        assert!(!is_iso_date("2026-01-31T00"));
+    }
+}

@@ -1,0 +1,131 @@
+//! Builders shared by the API tests: a service over a store, and a request helper.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use odg_components::{
+    push_descriptor, with_repository_context, ComponentService, ComponentServiceConfig,
+    OciComponentSource, OciSourceLimits, RepositoryStores, WalkOptions,
+};
+use odg_oci::{CtfDirectory, OciStore, RegistryClient, RegistryClientConfig};
+use odg_ocm::{
+    ComponentDescriptor, ComponentSelector, OcmRepositoryUrl, RepositoryMapping, RepositoryRule,
+};
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const DEMO_REPOSITORY: &str = "demo.odg.invalid/ocm";
+
+pub struct TestApp {
+    pub router: Router,
+    _directory: Option<tempfile::TempDir>,
+}
+
+/// The API over the demo landscape in a fresh CTF directory.
+pub async fn demo_app() -> TestApp {
+    let directory = tempfile::tempdir().unwrap();
+    let store = CtfDirectory::create_or_open(directory.path())
+        .await
+        .unwrap();
+    let repository: OcmRepositoryUrl = DEMO_REPOSITORY.parse().unwrap();
+    seed(&store, &repository, odg_demo::demo_landscape()).await;
+    let stores =
+        RepositoryStores::new(RegistryClient::new(RegistryClientConfig::default()).unwrap())
+            .with_local_host(repository.host.clone(), Arc::new(store));
+    let mut app = app_over(stores, vec![rule(repository)], vec![]);
+    app._directory = Some(directory);
+    app
+}
+
+pub fn rule(repository: OcmRepositoryUrl) -> RepositoryRule {
+    RepositoryRule {
+        repository,
+        selector: ComponentSelector::All,
+        version_filter: None,
+    }
+}
+
+pub fn app_over(
+    stores: RepositoryStores,
+    rules: Vec<RepositoryRule>,
+    allowed_hosts: Vec<String>,
+) -> TestApp {
+    let source = OciComponentSource::new(Arc::new(stores), OciSourceLimits::default());
+    let service = ComponentService::new(
+        ComponentServiceConfig {
+            mapping: RepositoryMapping { rules },
+            allowed_hosts,
+            walk: WalkOptions::default(),
+        },
+        Arc::new(source),
+    );
+    TestApp {
+        router: odg_server::router(odg_server::AppState::new(service)),
+        _directory: None,
+    }
+}
+
+pub async fn seed(
+    store: &dyn OciStore,
+    repository: &OcmRepositoryUrl,
+    descriptors: Vec<ComponentDescriptor>,
+) {
+    for descriptor in descriptors {
+        let descriptor = with_repository_context(descriptor, repository);
+        push_descriptor(store, repository, &descriptor)
+            .await
+            .unwrap();
+    }
+}
+
+/// A minimal descriptor referencing `references` (`name:version` pairs).
+pub fn descriptor(name: &str, version: &str, references: &[(&str, &str)]) -> ComponentDescriptor {
+    let refs: Vec<Value> = references
+        .iter()
+        .map(|(ref_name, ref_version)| {
+            serde_json::json!({"name": ref_name.rsplit('/').next().unwrap(), "componentName": ref_name,
+                               "version": ref_version, "extraIdentity": {}})
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({
+        "meta": {"schemaVersion": "v2"},
+        "component": {"name": name, "version": version, "provider": "test", "repositoryContexts": [],
+                      "sources": [], "resources": [], "componentReferences": refs, "labels": []},
+    }))
+    .unwrap()
+}
+
+impl TestApp {
+    /// GETs `uri` and returns the status and the JSON body (every answer must be JSON).
+    pub async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        let response = self
+            .router
+            .clone()
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|value| value.to_str().unwrap().to_string());
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/json"),
+            "{uri}: {bytes:?}"
+        );
+        let body: Value =
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("{uri}: not JSON: {bytes:?}"));
+        if !status.is_success() {
+            assert!(
+                body["error"].is_string(),
+                "{uri}: error body without message: {body}"
+            );
+        }
+        (status, body)
+    }
+}

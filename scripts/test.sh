@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on this machine: makes sure the services the tests talk to are
+# installed and running (idempotent), then runs lints and every test. CI runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+need_apt=()
+command -v docker-registry >/dev/null 2>&1 || [ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# PostgreSQL and Redis: start them when they are down (later issues' tests use them).
+if command -v pg_ctlcluster >/dev/null 2>&1 && ! (command -v pg_isready >/dev/null && pg_isready -h 127.0.0.1 -p 5432 -q); then
+  log "starting PostgreSQL"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+fi
+if command -v redis-server >/dev/null 2>&1 && ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  log "starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+fi
+
+# The independent OCM client the interoperability tests compare against, in its own venv.
+venv=target/python-venv
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import ocm, oci' >/dev/null 2>&1; then
+  log "installing gardener-ocm into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q -r tests/python/requirements.txt
+fi
+export ODG_PYTHON="$PWD/$venv/bin/python"
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+log "cargo nextest run"
+cargo nextest run --workspace --locked --profile ci
