@@ -17,8 +17,9 @@ use odg_ocm::{ComponentSelector, OcmRepositoryUrl, RepositoryMapping, Repository
 use odg_test_support::{DelayProxy, RegistryServer};
 use serde::Serialize;
 
-/// Registry requests per descriptor on the read path: manifest, config blob, layer blob.
-const REQUESTS_PER_DESCRIPTOR: u32 = 3;
+/// Registry requests per descriptor on the read path: manifest, then the descriptor layer (the
+/// config blob is skipped when the only layer is the descriptor layer, as here).
+const REQUESTS_PER_DESCRIPTOR: u32 = 2;
 
 #[derive(Debug, clap::Args)]
 pub struct ResolveArgs {
@@ -90,11 +91,12 @@ pub async fn run(args: ResolveArgs) -> anyhow::Result<()> {
             args.per_host_concurrency,
         ),
         (
-            "parallel walk, client default per-host bound",
+            "parallel walk, default per-host bound",
             args.walk_concurrency,
             RegistryClientConfig::default().max_concurrent_requests_per_host,
         ),
-        ("sequential baseline", 1, 1),
+        ("parallel walk, per-host bound of the Python client", args.walk_concurrency, 8),
+        ("sequential baseline (one fetch at a time)", 1, 1),
     ];
     let mut results = Vec::new();
     for (mode, walk_concurrency, per_host) in modes {

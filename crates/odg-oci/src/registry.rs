@@ -56,7 +56,7 @@ impl Default for RegistryClientConfig {
     fn default() -> Self {
         RegistryClientConfig {
             credentials: HashMap::new(),
-            max_concurrent_requests_per_host: 8,
+            max_concurrent_requests_per_host: 32,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
             max_retries: 6,

@@ -39,7 +39,7 @@ pub struct FileConfig {
 pub struct RegistryFileConfig {
     #[serde(default)]
     pub credentials: Vec<CredentialFileConfig>,
-    /// Requests in flight per registry host [default: 8].
+    /// Requests in flight per registry host [default: 32].
     pub max_concurrent_requests_per_host: Option<usize>,
     /// Whole-request timeout [default: 30].
     pub request_timeout_seconds: Option<u64>,

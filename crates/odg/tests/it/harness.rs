@@ -1,0 +1,312 @@
+//! Processes the end-to-end tests drive: the real `odg` binary (`serve` in the background, `push`
+//! to completion) and a small HTTP client for the API. Every wait is bounded; every child is killed
+//! when its handle is dropped.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// Longest wait for a server to answer `/ready`.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest run of a subprocess that should finish (push, the Python library, a failing serve).
+pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// Ports are picked free and handed over; another process may grab one meanwhile: retry a few times.
+const START_ATTEMPTS: usize = 6;
+
+/// The workspace root (`crates/odg/../..`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the workspace root exists")
+}
+
+/// A command for the `odg` binary under test, hermetic: no `ODG_*` variable of the caller leaks in.
+pub fn odg_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_odg"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ODG_") {
+            command.env_remove(&name);
+        }
+    }
+    command
+        .env("ODG_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs a command to completion within [`PROCESS_TIMEOUT`], killing it otherwise.
+pub async fn run_bounded(command: std::process::Command, what: &str) -> Output {
+    run_within(command, what, PROCESS_TIMEOUT).await
+}
+
+/// Runs a command to completion within `timeout`, killing it otherwise.
+pub async fn run_within(command: std::process::Command, what: &str, timeout: Duration) -> Output {
+    let mut command = tokio::process::Command::from(command);
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let started = Instant::now();
+    let child = command
+        .spawn()
+        .unwrap_or_else(|error| panic!("{what}: cannot start: {error}"));
+    match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(error)) => panic!("{what}: {error}"),
+        Err(_) => panic!(
+            "{what}: still running after {:?}; killed",
+            started.elapsed()
+        ),
+    }
+}
+
+/// A free loopback port, as far as the kernel knows right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("bind a loopback port")
+        .port()
+}
+
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("build an HTTP client")
+}
+
+/// Where and with what `odg serve` is asked to run; [`OdgServer::start_with`] fills it in.
+pub struct ServeSetup<'a> {
+    /// `127.0.0.1:PORT`, free when picked.
+    pub listen: &'a str,
+    /// A fresh directory inside the server's temp dir.
+    pub cache_dir: &'a Path,
+}
+
+/// A running `odg serve`, killed on drop. Its log (stdout and stderr) is printed when a test panics.
+pub struct OdgServer {
+    child: std::process::Child,
+    base_url: String,
+    log_path: PathBuf,
+    cache_dir: PathBuf,
+    http: reqwest::Client,
+    directory: tempfile::TempDir,
+}
+
+impl OdgServer {
+    /// `odg serve --listen 127.0.0.1:PORT --cache-dir <temp dir> ARGS...`
+    pub async fn start(args: &[&str]) -> OdgServer {
+        Self::start_with(|command, setup| {
+            command
+                .arg("serve")
+                .arg("--listen")
+                .arg(setup.listen)
+                .arg("--cache-dir")
+                .arg(setup.cache_dir)
+                .args(args);
+        })
+        .await
+    }
+
+    /// Starts the command `configure` builds (flags or `ODG_*` variables) for a free port and
+    /// waits until that very child logged `listening` and answers `/ready`; retries when another
+    /// process took the port in between.
+    pub async fn start_with(configure: impl Fn(&mut std::process::Command, &ServeSetup)) -> Self {
+        let directory = tempfile::Builder::new()
+            .prefix("odg-serve-")
+            .tempdir()
+            .expect("create a temp dir");
+        let cache_dir = directory.path().join("cache");
+        let http = http_client();
+        let mut last_log = String::new();
+        for attempt in 0..START_ATTEMPTS {
+            let listen = format!("127.0.0.1:{}", free_port());
+            let log_path = directory.path().join(format!("serve-{attempt}.log"));
+            let log = File::create(&log_path).expect("create the server log");
+            let mut command = odg_command();
+            configure(
+                &mut command,
+                &ServeSetup {
+                    listen: &listen,
+                    cache_dir: &cache_dir,
+                },
+            );
+            // Never the repository: a default `.odg` would land in the temp dir, where tests can see it.
+            command
+                .current_dir(directory.path())
+                .stdout(log.try_clone().expect("clone the log handle"))
+                .stderr(log);
+            let mut child = command.spawn().expect("start odg serve");
+            let base_url = format!("http://{listen}");
+            match wait_until_ready(&mut child, &http, &base_url, &log_path).await {
+                Ok(()) => {
+                    return OdgServer {
+                        child,
+                        base_url,
+                        log_path,
+                        cache_dir,
+                        http,
+                        directory,
+                    }
+                }
+                Err(reason) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last_log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    if !last_log.contains("Address already in use") {
+                        panic!("odg serve did not become ready ({reason}); its log:\n{last_log}");
+                    }
+                }
+            }
+        }
+        panic!("odg serve did not start in {START_ATTEMPTS} attempts; last log:\n{last_log}");
+    }
+
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
+    }
+
+    /// The server's working directory (its temp dir; the cache dir is inside it).
+    pub fn working_dir(&self) -> &Path {
+        self.directory.path()
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// GETs `path` with `query` (percent-encoded here, so `+` in versions survives) and returns the
+    /// status and the JSON body; every answer of the API must be JSON, errors `{"error": ...}`.
+    pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> (StatusCode, Value) {
+        let url = format!("{}{path}", self.base_url);
+        let response = self
+            .http
+            .get(&url)
+            .query(query)
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("GET {path} {query:?}: {error}"));
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned);
+        let bytes = response.bytes().await.expect("read the body");
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/json"),
+            "GET {path} {query:?}: {status}, body {bytes:?}"
+        );
+        let body: Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|error| panic!("GET {path} {query:?}: not JSON ({error}): {bytes:?}"));
+        if !status.is_success() {
+            assert!(
+                body["error"].is_string(),
+                "GET {path} {query:?}: error without message: {body}"
+            );
+        }
+        (status, body)
+    }
+
+    /// Like [`OdgServer::get`], but the answer must be 200.
+    pub async fn get_ok(&self, path: &str, query: &[(&str, &str)]) -> Value {
+        let (status, body) = self.get(path, query).await;
+        assert_eq!(status, StatusCode::OK, "GET {path} {query:?}: {body}");
+        body
+    }
+}
+
+impl Drop for OdgServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- log of odg serve at {} ---\n{}",
+                self.base_url,
+                self.log()
+            );
+        }
+    }
+}
+
+/// Polls every [`POLL_INTERVAL`] until the child logged `listening` (so the port is its own, not
+/// some other process's) and `/ready` answers 200; fails when the child exits or after [`READY_TIMEOUT`].
+async fn wait_until_ready(
+    child: &mut std::process::Child,
+    http: &reqwest::Client,
+    base_url: &str,
+    log_path: &Path,
+) -> Result<(), String> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let ready_url = format!("{base_url}/ready");
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("exited with {status}"));
+        }
+        let listening = std::fs::read_to_string(log_path)
+            .map(|log| log.contains("listening"))
+            .unwrap_or(false);
+        if listening {
+            if let Ok(response) = http.get(&ready_url).send().await {
+                if response.status() == StatusCode::OK {
+                    return Ok(());
+                }
+            }
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    Err(format!("not ready after {READY_TIMEOUT:?}"))
+}
+
+/// One line of `odg push` output: `HOST PATH:TAG (DIGEST)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    /// `PATH:TAG` inside the registry, the tag with `.build-` for `+`.
+    pub reference: String,
+    pub manifest_digest: String,
+}
+
+/// `odg push --ocm-repo REPOSITORY FILES...`; must succeed. One entry per file, in order.
+pub async fn odg_push(repository: &str, files: &[PathBuf]) -> Vec<Pushed> {
+    let mut command = odg_command();
+    command
+        .arg("push")
+        .arg("--ocm-repo")
+        .arg(repository)
+        .args(files);
+    let output = run_bounded(command, "odg push").await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "odg push failed ({}):\nstdout: {stdout}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let pushed: Vec<Pushed> = stdout
+        .lines()
+        .map(|line| {
+            let parse = || -> Option<Pushed> {
+                let (_host, rest) = line.split_once(' ')?;
+                let (reference, digest) = rest.split_once(" (")?;
+                Some(Pushed {
+                    reference: reference.to_owned(),
+                    manifest_digest: digest.strip_suffix(')')?.to_owned(),
+                })
+            };
+            parse().unwrap_or_else(|| panic!("odg push printed an unexpected line: {line:?}"))
+        })
+        .collect();
+    assert_eq!(pushed.len(), files.len(), "one line per file: {stdout}");
+    pushed
+}
