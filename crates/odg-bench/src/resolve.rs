@@ -95,7 +95,11 @@ pub async fn run(args: ResolveArgs) -> anyhow::Result<()> {
             args.walk_concurrency,
             RegistryClientConfig::default().max_concurrent_requests_per_host,
         ),
-        ("parallel walk, per-host bound of the Python client", args.walk_concurrency, 8),
+        (
+            "parallel walk, per-host bound of the Python client",
+            args.walk_concurrency,
+            8,
+        ),
         ("sequential baseline (one fetch at a time)", 1, 1),
     ];
     let mut results = Vec::new();

@@ -46,7 +46,10 @@ impl EntryMeta {
     pub fn freshness(&self, now_ms: u64) -> Freshness {
         if self.expires_at_ms.is_some_and(|expires| now_ms >= expires) {
             Freshness::Expired
-        } else if self.fresh_until_ms.is_some_and(|fresh_until| now_ms >= fresh_until) {
+        } else if self
+            .fresh_until_ms
+            .is_some_and(|fresh_until| now_ms >= fresh_until)
+        {
             Freshness::Stale
         } else {
             Freshness::Fresh
@@ -118,8 +121,14 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, count: usize) -> Result<&'a [u8], EntryDecodeError> {
-        let end = self.position.checked_add(count).ok_or(EntryDecodeError::Truncated)?;
-        let slice = self.bytes.get(self.position..end).ok_or(EntryDecodeError::Truncated)?;
+        let end = self
+            .position
+            .checked_add(count)
+            .ok_or(EntryDecodeError::Truncated)?;
+        let slice = self
+            .bytes
+            .get(self.position..end)
+            .ok_or(EntryDecodeError::Truncated)?;
         self.position = end;
         Ok(slice)
     }
@@ -129,22 +138,29 @@ impl<'a> Reader<'a> {
     }
 
     fn u16(&mut self) -> Result<u16, EntryDecodeError> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("two bytes")))
+        Ok(u16::from_le_bytes(
+            self.take(2)?.try_into().expect("two bytes"),
+        ))
     }
 
     fn u32(&mut self) -> Result<u32, EntryDecodeError> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("four bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("four bytes"),
+        ))
     }
 
     fn u64(&mut self) -> Result<u64, EntryDecodeError> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("eight bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("eight bytes"),
+        ))
     }
 
     fn text(&mut self, length: usize, field: &'static str) -> Result<String, EntryDecodeError> {
         if length > MAX_TEXT_BYTES {
             return Err(EntryDecodeError::Malformed(field));
         }
-        String::from_utf8(self.take(length)?.to_vec()).map_err(|_| EntryDecodeError::Malformed(field))
+        String::from_utf8(self.take(length)?.to_vec())
+            .map_err(|_| EntryDecodeError::Malformed(field))
     }
 }
 
@@ -157,7 +173,10 @@ pub fn decode_entry(bytes: &[u8]) -> Result<StoredEntry, EntryDecodeError> {
         return Err(EntryDecodeError::BadMagic);
     }
     let (body, checksum) = bytes.split_at(bytes.len() - 4);
-    let mut reader = Reader { bytes: body, position: 4 };
+    let mut reader = Reader {
+        bytes: body,
+        position: 4,
+    };
     let version = reader.u16()?;
     if version != ENTRY_FORMAT_VERSION {
         return Err(EntryDecodeError::UnsupportedVersion(version));
@@ -242,7 +261,10 @@ mod tests {
     fn every_truncation_and_every_flipped_byte_is_refused() {
         let encoded = encode_entry(&sample());
         for length in 0..encoded.len() {
-            assert!(decode_entry(&encoded[..length]).is_err(), "truncated to {length}");
+            assert!(
+                decode_entry(&encoded[..length]).is_err(),
+                "truncated to {length}"
+            );
         }
         for position in 0..encoded.len() {
             let mut altered = encoded.clone();

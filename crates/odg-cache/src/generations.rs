@@ -24,7 +24,13 @@ pub struct Stamp {
 
 impl Stamp {
     pub fn as_array(&self) -> [u64; 5] {
-        [self.epoch, self.all, self.kind, self.component, self.version]
+        [
+            self.epoch,
+            self.all,
+            self.kind,
+            self.component,
+            self.version,
+        ]
     }
 
     pub fn from_array(values: [u64; 5]) -> Stamp {
@@ -86,7 +92,9 @@ impl Generations {
             Selector::All => Some(ALL_FIELD.to_string()),
             Selector::Kind(kind) => Some(format!("{KIND_PREFIX}{kind}")),
             Selector::Component { name } => Some(format!("{COMPONENT_PREFIX}{name}")),
-            Selector::ComponentVersion { name, version } => Some(format!("{VERSION_PREFIX}{name}@{version}")),
+            Selector::ComponentVersion { name, version } => {
+                Some(format!("{VERSION_PREFIX}{name}@{version}"))
+            }
             Selector::Id(_) => None,
         }
     }
@@ -106,7 +114,10 @@ impl Generations {
         }
         if let Some(kind) = field.strip_prefix(KIND_PREFIX) {
             let kind = Kind::new(kind).ok()?;
-            let previous = self.kinds.insert(kind.as_str().to_string(), value).unwrap_or(0);
+            let previous = self
+                .kinds
+                .insert(kind.as_str().to_string(), value)
+                .unwrap_or(0);
             return (previous != value).then_some(Selector::Kind(kind));
         }
         if let Some(name) = field.strip_prefix(COMPONENT_PREFIX) {
@@ -145,7 +156,10 @@ impl Generations {
         if let Some(name) = field.strip_prefix(COMPONENT_PREFIX) {
             return self.components.get(name).copied().unwrap_or(0);
         }
-        if let Some((name, version)) = field.strip_prefix(VERSION_PREFIX).and_then(|rest| rest.rsplit_once('@')) {
+        if let Some((name, version)) = field
+            .strip_prefix(VERSION_PREFIX)
+            .and_then(|rest| rest.rsplit_once('@'))
+        {
             return self
                 .versions
                 .get(&(name.to_string(), version.to_string()))
@@ -157,17 +171,24 @@ impl Generations {
 
     /// Every counter as (field, value), for persisting a snapshot.
     pub fn fields(&self) -> Vec<(String, u64)> {
-        let mut fields = vec![(EPOCH_FIELD.to_string(), self.epoch), (ALL_FIELD.to_string(), self.all)];
-        fields.extend(self.kinds.iter().map(|(kind, value)| (format!("{KIND_PREFIX}{kind}"), *value)));
+        let mut fields = vec![
+            (EPOCH_FIELD.to_string(), self.epoch),
+            (ALL_FIELD.to_string(), self.all),
+        ];
+        fields.extend(
+            self.kinds
+                .iter()
+                .map(|(kind, value)| (format!("{KIND_PREFIX}{kind}"), *value)),
+        );
         fields.extend(
             self.components
                 .iter()
                 .map(|(name, value)| (format!("{COMPONENT_PREFIX}{name}"), *value)),
         );
         fields.extend(
-            self.versions
-                .iter()
-                .map(|((name, version), value)| (format!("{VERSION_PREFIX}{name}@{version}"), *value)),
+            self.versions.iter().map(|((name, version), value)| {
+                (format!("{VERSION_PREFIX}{name}@{version}"), *value)
+            }),
         );
         fields.sort();
         fields
@@ -181,7 +202,8 @@ impl Generations {
             next.set_field(field, *value);
         }
         let mut changed = Vec::new();
-        let mut all_fields: Vec<String> = self.fields().into_iter().map(|(field, _)| field).collect();
+        let mut all_fields: Vec<String> =
+            self.fields().into_iter().map(|(field, _)| field).collect();
         all_fields.extend(next.fields().into_iter().map(|(field, _)| field));
         all_fields.sort();
         all_fields.dedup();
@@ -212,7 +234,11 @@ mod tests {
         let mut generations = Generations::default();
         let before = generations.stamp(&kind, &scope);
         generations.bump(&Selector::component("acme.org/b"));
-        assert_eq!(generations.stamp(&kind, &scope), before, "other components do not matter");
+        assert_eq!(
+            generations.stamp(&kind, &scope),
+            before,
+            "other components do not matter"
+        );
         generations.bump(&Selector::component_version("acme.org/a", "2.0.0"));
         assert_eq!(generations.stamp(&kind, &scope), before);
         for selector in [

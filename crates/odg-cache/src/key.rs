@@ -17,11 +17,15 @@ impl Kind {
         let valid = !name.is_empty()
             && name.len() <= 32
             && name.starts_with(|c: char| c.is_ascii_lowercase())
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if valid {
             Ok(Kind(name.to_string()))
         } else {
-            Err(CacheError::InvalidInput(format!("cache kind {name:?} must match [a-z][a-z0-9-]{{0,31}}")))
+            Err(CacheError::InvalidInput(format!(
+                "cache kind {name:?} must match [a-z][a-z0-9-]{{0,31}}"
+            )))
         }
     }
 
@@ -76,8 +80,9 @@ impl EntryId {
 
     pub fn from_hex(text: &str) -> Result<EntryId, CacheError> {
         let mut bytes = [0u8; 16];
-        hex::decode_to_slice(text.trim(), &mut bytes)
-            .map_err(|_| CacheError::InvalidInput(format!("cache id {text:?} is not 32 hex digits")))?;
+        hex::decode_to_slice(text.trim(), &mut bytes).map_err(|_| {
+            CacheError::InvalidInput(format!("cache id {text:?} is not 32 hex digits"))
+        })?;
         Ok(EntryId(bytes))
     }
 }
@@ -166,6 +171,9 @@ mod tests {
         assert!(Kind::new("a b").is_err());
         assert!(EntryId::from_hex("xyz").is_err());
         assert!(EntryId::from_hex("00").is_err());
-        assert_eq!(Scope::component("Acme.org/X").component.as_deref(), Some("acme.org/x"));
+        assert_eq!(
+            Scope::component("Acme.org/X").component.as_deref(),
+            Some("acme.org/x")
+        );
     }
 }

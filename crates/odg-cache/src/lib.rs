@@ -7,12 +7,15 @@ mod entry;
 mod error;
 mod generations;
 mod key;
-pub mod metrics;
 mod memory;
+pub mod metrics;
 mod selector;
 mod shared;
 
-pub use entry::{decode_entry, encode_entry, EntryDecodeError, EntryMeta, Freshness, StoredEntry, ENTRY_FORMAT_VERSION};
+pub use entry::{
+    decode_entry, encode_entry, EntryDecodeError, EntryMeta, Freshness, StoredEntry,
+    ENTRY_FORMAT_VERSION,
+};
 pub use error::CacheError;
 pub use generations::{Generations, Stamp, EPOCH_FIELD};
 pub use key::{CacheKey, EntryId, Kind, Scope};

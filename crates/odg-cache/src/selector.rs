@@ -8,8 +8,13 @@ pub enum Selector {
     All,
     Kind(Kind),
     /// Every entry of the component, all versions (name compared lower-cased).
-    Component { name: String },
-    ComponentVersion { name: String, version: String },
+    Component {
+        name: String,
+    },
+    ComponentVersion {
+        name: String,
+        version: String,
+    },
     Id(EntryId),
 }
 
@@ -89,7 +94,9 @@ impl TryFrom<&SelectorMessage> for Selector {
             SelectorMessage::All => Selector::All,
             SelectorMessage::Kind { kind } => Selector::Kind(Kind::new(kind)?),
             SelectorMessage::Component { name } => Selector::component(name),
-            SelectorMessage::ComponentVersion { name, version } => Selector::component_version(name, version),
+            SelectorMessage::ComponentVersion { name, version } => {
+                Selector::component_version(name, version)
+            }
             SelectorMessage::Id { id } => Selector::Id(EntryId::from_hex(id)?),
         })
     }

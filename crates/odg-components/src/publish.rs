@@ -24,11 +24,14 @@ pub struct PushedDescriptor {
 }
 
 /// Appends `repository` as the current repository context unless it already is the last one.
+///
+/// The base URL is written without a scheme, as the Python library writes and reads it (a scheme
+/// there would make it add a second context and build invalid image references).
 pub fn with_repository_context(
     mut descriptor: ComponentDescriptor,
     repository: &OcmRepositoryUrl,
 ) -> ComponentDescriptor {
-    let base_url = repository.to_string();
+    let base_url = repository_base_url(repository);
     let is_current = descriptor
         .current_repository_context()
         .and_then(|context| context.base_url.as_deref())
@@ -43,6 +46,15 @@ pub fn with_repository_context(
         descriptor.component.repository_contexts.push(context);
     }
     descriptor
+}
+
+/// `host[/path]`, the form repository contexts use.
+pub fn repository_base_url(repository: &OcmRepositoryUrl) -> String {
+    if repository.path.is_empty() {
+        repository.host.clone()
+    } else {
+        format!("{}/{}", repository.host, repository.path)
+    }
 }
 
 /// Uploads `descriptor` to `repository` through `store`; idempotent.

@@ -115,10 +115,11 @@ pub fn parse_descriptor_document(
     serde_json::from_value(value).map_err(OcmError::malformed_descriptor)
 }
 
-/// The descriptor as YAML, for pushing. Field order is the model's; unknown fields come last.
+/// The descriptor as YAML, for pushing: every string quoted (see `yaml_writer`). Field order is the
+/// model's; unknown fields come last.
 pub fn descriptor_to_yaml(descriptor: &ComponentDescriptor) -> String {
-    serde_yaml_ng::to_string(descriptor)
-        .expect("the model has only string map keys, which always serialise to YAML")
+    let value = serde_json::to_value(descriptor).expect("the model has only string map keys");
+    crate::yaml_writer::quoted_yaml(&value)
 }
 
 /// Checks that the descriptor is the component version that was asked for (the Python reader does not).

@@ -1,7 +1,5 @@
 //! The dependency edges of a component: its `componentReferences` plus the extra-references label.
 
-use std::collections::HashSet;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -23,8 +21,9 @@ pub struct DependencyEdge {
 }
 
 impl Component {
-    /// `componentReferences` first, then the edges of the extra-references label, deduplicated by
-    /// (componentName, version) keeping the first occurrence and the order.
+    /// `componentReferences` first, then the edges of the extra-references label, every one of
+    /// them: the original walks a component referenced twice twice, and so do we (the walk still
+    /// fetches each component version once).
     ///
     /// Malformed label entries are skipped rather than failing the whole component: the label is a
     /// non-standard add-on and a typo in it must not make the component unreadable.
@@ -43,11 +42,7 @@ impl Component {
             .filter(|label| label.name == EXTRA_COMPONENT_REFERENCES_LABEL)
             .flat_map(|label| edges_from_extra_references_label(&label.value));
 
-        let mut seen: HashSet<(String, String)> = HashSet::new();
-        declared_edges
-            .chain(label_edges)
-            .filter(|edge| seen.insert((edge.component_name.clone(), edge.version.clone())))
-            .collect()
+        declared_edges.chain(label_edges).collect()
     }
 }
 
@@ -206,7 +201,7 @@ mod tests {
     }
 
     #[test]
-    fn edges_are_deduplicated_by_component_name_and_version_keeping_the_first() {
+    fn every_edge_is_kept_in_order_as_the_original_walks_them() {
         let label = extra_references_label(json!([
             {"component_reference": {"name": "example.com/lib", "version": "0.3.1"}},
             {"component_reference": {"name": "example.com/lib", "version": "0.4.0"}},
@@ -223,7 +218,9 @@ mod tests {
             component.dependency_edges(),
             vec![
                 edge("lib", "example.com/lib", "0.3.1"),
+                edge("lib-again", "example.com/lib", "0.3.1"),
                 edge("other", "example.com/other", "1"),
+                edge("example.com/lib", "example.com/lib", "0.3.1"),
                 edge("example.com/lib", "example.com/lib", "0.4.0"),
             ]
         );

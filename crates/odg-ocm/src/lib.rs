@@ -16,6 +16,7 @@ pub mod mapping;
 pub mod media_types;
 pub mod repository;
 pub mod version;
+mod yaml_writer;
 
 pub use component_config::{ComponentConfig, LayerRef};
 pub use decode::{

@@ -49,7 +49,7 @@ async fn raw_returns_the_stored_document_as_a_json_string() {
         .await;
     assert_eq!(status, StatusCode::OK);
     let text = body.as_str().expect("a JSON string");
-    assert!(text.contains("name: acme.org/shop/cart"), "{text}");
+    assert!(text.contains("\"name\": \"acme.org/shop/cart\""), "{text}");
     let (status, _) = app
         .get("/ocm/component?component_name=acme.org/shop/cart&raw=perhaps")
         .await;

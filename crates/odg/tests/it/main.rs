@@ -12,5 +12,5 @@ mod fixtures;
 mod harness;
 mod interop_odg_pushed;
 mod interop_python_seeded;
-mod known_discrepancies;
 mod python;
+mod python_parity;

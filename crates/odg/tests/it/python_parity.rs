@@ -1,6 +1,6 @@
-//! Where odg and the reference Python library disagree today: each test states the expected
-//! (library-compatible) behaviour and fails until odg is changed. They are `#[ignore]`d so that the
-//! suite stays green; run them with `cargo nextest run -p odg --run-ignored ignored-only`.
+//! Parity with the reference Python library where the two once disagreed. Each test states the
+//! library-compatible behaviour. Items 1, 3 and 4 are fixed and run always; item 2 is still open
+//! and `#[ignore]`d (run it with `cargo nextest run -p odg --run-ignored ignored-only`).
 //!
 //! 1. `odg push` writes YAML that PyYAML (YAML 1.1, what the library and the original service parse
 //!    with) reads differently: plain `2026-03-01T10:00:00Z` becomes a `datetime` (the library then
@@ -22,7 +22,6 @@ use crate::python::{PythonLibrary, Query};
 const AMBIGUOUS_IN_YAML_1_1: [&str; 6] = ["yes", "on", "12:30", "1_000", "2026-03-01", "1:2:3"];
 
 #[tokio::test]
-#[ignore = "known discrepancy 1: odg push writes YAML 1.1-ambiguous plain scalars"]
 async fn odg_push_writes_yaml_the_python_library_can_read() {
     let python = PythonLibrary::locate();
     let registry = RegistryServer::start().await;
@@ -50,8 +49,8 @@ async fn odg_push_writes_yaml_the_python_library_can_read() {
         .run(&repository, &[Query::read("acme.org/probe/yaml", "1.0.0")])
         .await
         .remove(0);
-    // Today: `WrongTypeError: wrong value type for field "component.creationTime" - should be
-    // "str | None" instead of value "2026-03-01 10:00:00+00:00" of type "datetime"`.
+    // Before the fix: `WrongTypeError: wrong value type for field "component.creationTime" - should
+    // be "str | None" instead of value "2026-03-01 10:00:00+00:00" of type "datetime"`.
     let read = outcome.json();
     assert_eq!(read["component"]["creationTime"], "2026-03-01T10:00:00Z");
     assert_eq!(
@@ -113,7 +112,6 @@ async fn odg_reads_strings_the_python_library_wrote_as_strings() {
 }
 
 #[tokio::test]
-#[ignore = "known discrepancy 3: odg deduplicates repeated dependency edges, the library does not"]
 async fn dependencies_list_every_edge_like_the_python_library() {
     let python = PythonLibrary::locate();
     let registry = RegistryServer::start().await;
@@ -159,12 +157,11 @@ async fn dependencies_list_every_edge_like_the_python_library() {
             ],
         )
         .await;
-    // Today: root + lib once.
+    // Before the fix: root + lib once.
     assert_eq!(odg_tree(&ours), library_tree(&library));
 }
 
 #[tokio::test]
-#[ignore = "known discrepancy 4: odg push writes baseUrl with http://, the library does not"]
 async fn the_python_library_recognises_the_repository_context_odg_push_writes() {
     let python = PythonLibrary::locate();
     let registry = RegistryServer::start().await;
@@ -192,6 +189,6 @@ async fn the_python_library_recognises_the_repository_context_odg_push_writes() 
         )
         .await
         .remove(0);
-    // Today: odg [http://127.0.0.1:PORT/ocm]; library [http://127.0.0.1:PORT/ocm, 127.0.0.1:PORT/ocm].
+    // Before the fix: odg [http://127.0.0.1:PORT/ocm]; library [http://..., 127.0.0.1:PORT/ocm].
     assert_eq!(repository_contexts(&library), repository_contexts(&ours));
 }
