@@ -5,18 +5,30 @@
 mod disk;
 mod entry;
 mod error;
+mod flight;
 mod generations;
+mod invalidation;
 mod key;
 mod memory;
 pub mod metrics;
+mod policy;
 mod selector;
 mod shared;
+mod tiered;
+mod value;
 
+pub use disk::DiskTier;
 pub use entry::{
     decode_entry, encode_entry, EntryDecodeError, EntryMeta, Freshness, StoredEntry,
     ENTRY_FORMAT_VERSION,
 };
 pub use error::CacheError;
 pub use generations::{Generations, Stamp, EPOCH_FIELD};
+pub use invalidation::InvalidationReport;
 pub use key::{CacheKey, EntryId, Kind, Scope};
+pub use memory::{MemoryEntry, MemoryTier, MEMORY_ENTRY_OVERHEAD_BYTES};
+pub use policy::KindPolicy;
 pub use selector::{Selector, SelectorMessage};
+pub use shared::{InvalidationMessage, Lease, SharedEvent, SharedTier, SharedTierConfig};
+pub use tiered::{CacheConfig, CacheMode, DiskConfig, TieredCache};
+pub use value::CacheValue;

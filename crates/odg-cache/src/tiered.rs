@@ -1,0 +1,622 @@
+//! The tiered cache: memory -> disk -> shared (Redis) -> origin, with generation-stamped entries,
+//! single-flight per pod, a fleet lease per key, and stale-while-revalidate.
+//!
+//! Lookup order and write-back: a hit in a lower tier is copied into the tiers above it. A fill
+//! stamps its entry with the generations read *before* loading; if an invalidation happens
+//! meanwhile, the stamp no longer matches and the entry is not written (and would not be served
+//! anyway), so a slow fill can never resurrect an invalidated value.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use metrics::{counter, histogram};
+use rand::Rng;
+
+use crate::disk::DiskTier;
+use crate::entry::{EntryMeta, Freshness, StoredEntry};
+use crate::flight::{first_outcome, AnyValue, FlightHandle, FlightOutcome, Flights, Joined};
+use crate::generations::{Generations, Stamp};
+use crate::key::CacheKey;
+use crate::memory::{MemoryEntry, MemoryTier};
+use crate::metrics::{
+    COALESCED_WAITERS_TOTAL, LEASE_TOTAL, LEASE_WAIT_SECONDS, LOOKUPS_TOTAL, ORIGIN_LOADS_TOTAL,
+    STALE_SERVED_TOTAL, TIER_DISK, TIER_MEMORY, TIER_SHARED,
+};
+use crate::policy::KindPolicy;
+use crate::shared::{SharedTier, SharedTierConfig};
+use crate::value::CacheValue;
+use crate::CacheError;
+
+/// Payloads larger than this are decoded and encoded on the blocking pool.
+const BLOCKING_CODEC_BYTES: usize = 16 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct DiskConfig {
+    pub directory: PathBuf,
+    pub max_bytes: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    pub memory_bytes: u64,
+    pub disk: Option<DiskConfig>,
+    pub shared: Option<SharedTierConfig>,
+    /// Policies by kind name; kinds without one use `default_policy`.
+    pub policies: HashMap<String, KindPolicy>,
+    pub default_policy: KindPolicy,
+    /// Longest wait for another pod's fill before loading ourselves.
+    pub fleet_wait: Duration,
+    /// How often a waiting pod looks for the other pod's result.
+    pub fleet_poll: Duration,
+    /// Generations are re-read from Redis this often, besides on every (re)connect.
+    pub resync_interval: Duration,
+    /// Where the generations snapshot is kept across restarts (the cache directory).
+    pub state_directory: Option<PathBuf>,
+    /// This pod's name in invalidation messages.
+    pub pod_id: String,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            memory_bytes: 256 * 1024 * 1024,
+            disk: None,
+            shared: None,
+            policies: HashMap::new(),
+            default_policy: KindPolicy::immutable(),
+            fleet_wait: Duration::from_secs(3),
+            fleet_poll: Duration::from_millis(20),
+            resync_interval: Duration::from_secs(10),
+            state_directory: None,
+            pod_id: format!("pod-{:016x}", rand::rng().random::<u64>()),
+        }
+    }
+}
+
+/// How a request uses the cache (the original's `Shortcut-Cache` and `ignore_cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    Normal,
+    /// Skip the lookup, but store what was loaded (`Shortcut-Cache: true`).
+    Refresh,
+    /// Neither look up nor store (`ignore_cache=true`).
+    Bypass,
+}
+
+#[derive(Clone)]
+pub struct TieredCache {
+    pub(crate) inner: Arc<CacheInner>,
+}
+
+pub(crate) struct CacheInner {
+    pub(crate) memory: MemoryTier,
+    pub(crate) disk: Option<DiskTier>,
+    pub(crate) shared: Option<SharedTier>,
+    pub(crate) generations: RwLock<Generations>,
+    pub(crate) flights: Arc<Flights>,
+    pub(crate) config: CacheConfig,
+}
+
+impl std::fmt::Debug for TieredCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TieredCache")
+            .field("memory_bytes", &self.inner.memory.max_bytes())
+            .field("disk", &self.inner.disk.is_some())
+            .field("shared", &self.inner.shared.is_some())
+            .finish()
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// How usable an entry found in a tier is for `key` under `stamp`; `None` = not at all.
+fn usable(meta: &EntryMeta, key_text: &str, key: &CacheKey, stamp: &Stamp) -> Option<Freshness> {
+    if key_text != key.text() || meta.stamp != *stamp || meta.kind != *key.kind() {
+        return None;
+    }
+    match meta.freshness(now_ms()) {
+        Freshness::Expired => None,
+        freshness => Some(freshness),
+    }
+}
+
+fn lookup(kind: &str, tier: &'static str, result: &'static str) {
+    counter!(LOOKUPS_TOTAL, "kind" => kind.to_string(), "tier" => tier, "result" => result)
+        .increment(1);
+}
+
+async fn decode_value<V: CacheValue>(payload: Bytes) -> Option<V> {
+    let decoded = if payload.len() > BLOCKING_CODEC_BYTES {
+        tokio::task::spawn_blocking(move || V::decode(&payload))
+            .await
+            .ok()?
+    } else {
+        V::decode(&payload)
+    };
+    match decoded {
+        Ok(value) => Some(value),
+        Err(error) => {
+            tracing::warn!(%error, "cached payload does not decode; treating it as a miss");
+            None
+        }
+    }
+}
+
+impl TieredCache {
+    /// Opens the tiers. A disk tier that cannot be opened and a Redis that is down do not fail
+    /// start-up: the cache runs without them (and reconnects to Redis in the background).
+    pub async fn new(config: CacheConfig) -> Result<TieredCache, CacheError> {
+        let memory = MemoryTier::new(config.memory_bytes);
+        let disk = match &config.disk {
+            Some(disk) => match DiskTier::open(disk.directory.clone(), disk.max_bytes).await {
+                Ok(tier) => Some(tier),
+                Err(error) => {
+                    tracing::warn!(%error, "disk cache unavailable; continuing with memory and shared tiers");
+                    None
+                }
+            },
+            None => None,
+        };
+        let shared = match &config.shared {
+            Some(shared) => Some(SharedTier::connect(shared.clone()).await?),
+            None => None,
+        };
+        let generations =
+            crate::invalidation::load_snapshot(config.state_directory.as_deref()).await;
+        let cache = TieredCache {
+            inner: Arc::new(CacheInner {
+                memory,
+                disk,
+                shared,
+                generations: RwLock::new(generations),
+                flights: Arc::new(Flights::default()),
+                config,
+            }),
+        };
+        if cache.inner.shared.is_some() {
+            cache.resync().await;
+            crate::invalidation::spawn_listener(&cache);
+        }
+        Ok(cache)
+    }
+
+    pub fn policy(&self, kind: &str) -> &KindPolicy {
+        self.inner
+            .config
+            .policies
+            .get(kind)
+            .unwrap_or(&self.inner.config.default_policy)
+    }
+
+    fn stamp(&self, key: &CacheKey) -> Stamp {
+        self.inner
+            .generations
+            .read()
+            .expect("generations lock")
+            .stamp(key.kind(), key.scope())
+    }
+
+    pub fn memory(&self) -> &MemoryTier {
+        &self.inner.memory
+    }
+
+    pub fn disk(&self) -> Option<&DiskTier> {
+        self.inner.disk.as_ref()
+    }
+
+    pub fn shared(&self) -> Option<&SharedTier> {
+        self.inner.shared.as_ref()
+    }
+
+    /// The value of `key`, from the first tier that has a valid copy, else from `load` — run
+    /// once per pod however many requests ask at once, and once per fleet while Redis is up.
+    pub async fn get_or_load<V, E, F, Fut>(
+        &self,
+        key: &CacheKey,
+        mode: CacheMode,
+        load: F,
+    ) -> Result<Arc<V>, E>
+    where
+        V: CacheValue,
+        E: Clone + Send + Sync + 'static + From<CacheError>,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+    {
+        let kind = key.kind().as_str().to_string();
+        let policy = self.policy(&kind).clone();
+        match mode {
+            CacheMode::Bypass => return load().await.map(Arc::new),
+            CacheMode::Refresh => {
+                let stamp = self.stamp(key);
+                let value = Arc::new(load().await?);
+                self.inner.store(key, stamp, &policy, &value, None).await;
+                return Ok(value);
+            }
+            CacheMode::Normal => {}
+        }
+        let stamp = self.stamp(key);
+        if policy.memory {
+            match self.inner.memory.get(&key.id()) {
+                Some(entry) => match usable(&entry.meta, &entry.key_text, key, &stamp) {
+                    Some(freshness) => {
+                        if let Ok(value) = entry.value.clone().downcast::<V>() {
+                            if freshness == Freshness::Stale {
+                                lookup(&kind, TIER_MEMORY, "stale");
+                                counter!(STALE_SERVED_TOTAL, "kind" => kind.clone()).increment(1);
+                                if let Some(handle) = self.inner.flights.lead_if_idle(key.id()) {
+                                    self.spawn_fill(key.clone(), stamp, policy, load, handle);
+                                }
+                            } else {
+                                lookup(&kind, TIER_MEMORY, "hit");
+                            }
+                            return Ok(value);
+                        }
+                        self.inner.memory.remove(&key.id());
+                        lookup(&kind, TIER_MEMORY, "invalid");
+                    }
+                    None => {
+                        self.inner.memory.remove(&key.id());
+                        lookup(&kind, TIER_MEMORY, "invalid");
+                    }
+                },
+                None => lookup(&kind, TIER_MEMORY, "miss"),
+            }
+        }
+
+        let receiver = match self.inner.flights.join_or_lead(key.id()) {
+            Joined::Waiter(receiver) => {
+                counter!(COALESCED_WAITERS_TOTAL, "kind" => kind.clone()).increment(1);
+                receiver
+            }
+            Joined::Leader(handle, receiver) => {
+                self.spawn_fill(key.clone(), stamp, policy, load, handle);
+                receiver
+            }
+        };
+        match first_outcome(receiver).await {
+            Some(FlightOutcome::Value(value)) => value.downcast::<V>().map_err(|_| {
+                E::from(CacheError::InvalidInput(format!(
+                    "cache kind {kind} holds another type"
+                )))
+            }),
+            Some(FlightOutcome::Error(error)) => match error.downcast_ref::<E>() {
+                Some(error) => Err(error.clone()),
+                None => Err(E::from(CacheError::InvalidInput("loader failed".into()))),
+            },
+            None => Err(E::from(CacheError::InvalidInput(
+                "the cache fill task ended without an answer".into(),
+            ))),
+        }
+    }
+
+    fn spawn_fill<V, E, F, Fut>(
+        &self,
+        key: CacheKey,
+        stamp: Stamp,
+        policy: KindPolicy,
+        load: F,
+        handle: FlightHandle,
+    ) where
+        V: CacheValue,
+        E: Clone + Send + Sync + 'static + From<CacheError>,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            inner.fill(key, stamp, policy, load, handle).await;
+        });
+    }
+
+    /// Removes the entries `selector` names in every tier and every pod; see `invalidation.rs`.
+    pub async fn invalidate(
+        &self,
+        selector: &crate::Selector,
+    ) -> Result<crate::InvalidationReport, CacheError> {
+        crate::invalidation::invalidate(self, selector).await
+    }
+
+    /// Re-reads the generations from Redis and drops local entries they invalidate.
+    pub async fn resync(&self) {
+        crate::invalidation::resync(self).await
+    }
+}
+
+impl CacheInner {
+    async fn fill<V, E, F, Fut>(
+        self: Arc<Self>,
+        key: CacheKey,
+        stamp: Stamp,
+        policy: KindPolicy,
+        load: F,
+        handle: FlightHandle,
+    ) where
+        V: CacheValue,
+        E: Clone + Send + Sync + 'static + From<CacheError>,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<V, E>> + Send + 'static,
+    {
+        let kind = key.kind().as_str().to_string();
+        let id = key.id();
+
+        if policy.disk {
+            if let Some(disk) = &self.disk {
+                match disk.get(&id).await {
+                    Some(stored) => match usable(&stored.meta, &stored.key_text, &key, &stamp) {
+                        Some(Freshness::Fresh) => {
+                            if let Some(value) = decode_value::<V>(stored.payload.clone()).await {
+                                lookup(&kind, TIER_DISK, "hit");
+                                let value = Arc::new(value);
+                                self.promote_to_memory(&key, &policy, stored.meta, &value);
+                                let _ = handle.sender.send(Some(FlightOutcome::Value(value)));
+                                return;
+                            }
+                            disk.remove(&id).await;
+                            lookup(&kind, TIER_DISK, "invalid");
+                        }
+                        _ => {
+                            disk.remove(&id).await;
+                            lookup(&kind, TIER_DISK, "invalid");
+                        }
+                    },
+                    None => lookup(&kind, TIER_DISK, "miss"),
+                }
+            }
+        }
+
+        let shared = self
+            .shared
+            .as_ref()
+            .filter(|shared| policy.shared && shared.is_available());
+        if let Some(shared) = shared {
+            if let Some(outcome) = self.shared_lookup::<V>(shared, &key, &stamp, &policy).await {
+                let (value, freshness) = outcome;
+                let _ = handle
+                    .sender
+                    .send(Some(FlightOutcome::Value(value as AnyValue)));
+                if freshness == Freshness::Fresh {
+                    return;
+                }
+                // Stale: waiters have their answer; go on and refresh it for everyone.
+                counter!(STALE_SERVED_TOTAL, "kind" => kind.clone()).increment(1);
+            }
+        }
+
+        let mut lease = None;
+        if let Some(shared) = shared {
+            match shared.try_lease(&id).await {
+                Ok(Some(acquired)) => {
+                    counter!(LEASE_TOTAL, "kind" => kind.clone(), "result" => "acquired")
+                        .increment(1);
+                    lease = Some(acquired);
+                }
+                Ok(None) => {
+                    let started = Instant::now();
+                    let waited = self
+                        .wait_for_fleet::<V>(shared, &key, &stamp, &policy)
+                        .await;
+                    histogram!(LEASE_WAIT_SECONDS, "kind" => kind.clone())
+                        .record(started.elapsed().as_secs_f64());
+                    if let Some(value) = waited {
+                        counter!(LEASE_TOTAL, "kind" => kind.clone(), "result" => "waited_hit")
+                            .increment(1);
+                        let _ = handle
+                            .sender
+                            .send(Some(FlightOutcome::Value(value as AnyValue)));
+                        return;
+                    }
+                    counter!(LEASE_TOTAL, "kind" => kind.clone(), "result" => "waited_timeout")
+                        .increment(1);
+                }
+                Err(_) => {
+                    counter!(LEASE_TOTAL, "kind" => kind.clone(), "result" => "unavailable")
+                        .increment(1);
+                }
+            }
+        }
+
+        let loaded = load().await;
+        match loaded {
+            Ok(value) => {
+                counter!(ORIGIN_LOADS_TOTAL, "kind" => kind.clone(), "result" => "ok").increment(1);
+                let value = Arc::new(value);
+                self.store(&key, stamp, &policy, &value, Some(&handle))
+                    .await;
+                if let (Some(shared), Some(lease)) = (self.shared.as_ref(), lease) {
+                    let _ = shared.release(&lease).await;
+                }
+            }
+            Err(error) => {
+                counter!(ORIGIN_LOADS_TOTAL, "kind" => kind.clone(), "result" => "error")
+                    .increment(1);
+                if let (Some(shared), Some(lease)) = (self.shared.as_ref(), lease) {
+                    let _ = shared.release(&lease).await;
+                }
+                let _ = handle
+                    .sender
+                    .send(Some(FlightOutcome::Error(Arc::new(error))));
+            }
+        }
+    }
+
+    /// A valid (fresh or stale) copy from Redis, promoted into memory and disk.
+    async fn shared_lookup<V: CacheValue>(
+        &self,
+        shared: &SharedTier,
+        key: &CacheKey,
+        stamp: &Stamp,
+        policy: &KindPolicy,
+    ) -> Option<(Arc<V>, Freshness)> {
+        let kind = key.kind().as_str();
+        match shared.get(&key.id()).await {
+            Ok(Some(stored)) => match usable(&stored.meta, &stored.key_text, key, stamp) {
+                Some(freshness) => {
+                    let value = Arc::new(decode_value::<V>(stored.payload.clone()).await?);
+                    lookup(
+                        kind,
+                        TIER_SHARED,
+                        if freshness == Freshness::Fresh {
+                            "hit"
+                        } else {
+                            "stale"
+                        },
+                    );
+                    self.promote_to_memory(key, policy, stored.meta.clone(), &value);
+                    if freshness == Freshness::Fresh && policy.disk {
+                        if let Some(disk) = &self.disk {
+                            disk.put(key.id(), &stored).await;
+                        }
+                    }
+                    Some((value, freshness))
+                }
+                None => {
+                    lookup(kind, TIER_SHARED, "invalid");
+                    None
+                }
+            },
+            Ok(None) => {
+                lookup(kind, TIER_SHARED, "miss");
+                None
+            }
+            Err(_) => {
+                lookup(kind, TIER_SHARED, "error");
+                None
+            }
+        }
+    }
+
+    /// Another pod holds the lease: poll Redis for its result until `fleet_wait` runs out.
+    async fn wait_for_fleet<V: CacheValue>(
+        &self,
+        shared: &SharedTier,
+        key: &CacheKey,
+        stamp: &Stamp,
+        policy: &KindPolicy,
+    ) -> Option<Arc<V>> {
+        let deadline = Instant::now() + self.config.fleet_wait;
+        let poll = self.config.fleet_poll.max(Duration::from_millis(1));
+        while Instant::now() < deadline {
+            let jitter = rand::rng().random_range(0..=poll.as_millis() as u64 / 2);
+            tokio::time::sleep(poll + Duration::from_millis(jitter)).await;
+            if let Ok(Some(stored)) = shared.get(&key.id()).await {
+                if usable(&stored.meta, &stored.key_text, key, stamp) == Some(Freshness::Fresh) {
+                    let value = Arc::new(decode_value::<V>(stored.payload.clone()).await?);
+                    lookup(key.kind().as_str(), TIER_SHARED, "hit");
+                    self.promote_to_memory(key, policy, stored.meta.clone(), &value);
+                    if policy.disk {
+                        if let Some(disk) = &self.disk {
+                            disk.put(key.id(), &stored).await;
+                        }
+                    }
+                    return Some(value);
+                }
+            }
+            if !shared.is_available() {
+                return None;
+            }
+        }
+        None
+    }
+
+    fn promote_to_memory<V: CacheValue>(
+        &self,
+        key: &CacheKey,
+        policy: &KindPolicy,
+        meta: EntryMeta,
+        value: &Arc<V>,
+    ) {
+        if policy.memory {
+            self.memory.insert(
+                key.id(),
+                MemoryEntry {
+                    meta,
+                    key_text: Arc::from(key.text()),
+                    value: value.clone() as AnyValue,
+                    footprint: value.footprint(),
+                },
+            );
+        }
+    }
+
+    /// Writes a freshly loaded value into every tier of its policy — unless an invalidation
+    /// happened since `stamp` was read. Waiters (if any) are answered before the slower writes.
+    async fn store<V: CacheValue>(
+        &self,
+        key: &CacheKey,
+        stamp: Stamp,
+        policy: &KindPolicy,
+        value: &Arc<V>,
+        handle: Option<&FlightHandle>,
+    ) {
+        let answer = |handle: Option<&FlightHandle>| {
+            if let Some(handle) = handle {
+                let _ = handle
+                    .sender
+                    .send(Some(FlightOutcome::Value(value.clone() as AnyValue)));
+            }
+        };
+        let current = self
+            .generations
+            .read()
+            .expect("generations lock")
+            .stamp(key.kind(), key.scope());
+        if current != stamp {
+            tracing::debug!(kind = %key.kind(), "invalidated while loading; not storing");
+            answer(handle);
+            return;
+        }
+        let now = now_ms();
+        let fresh_for = value.fresh_for(policy.fresh_for);
+        let meta = EntryMeta {
+            kind: key.kind().clone(),
+            scope: key.scope().clone(),
+            stamp,
+            created_at_ms: now,
+            fresh_until_ms: fresh_for.map(|fresh| now + fresh.as_millis() as u64),
+            expires_at_ms: fresh_for
+                .map(|fresh| now + (fresh + policy.stale_for).as_millis() as u64),
+        };
+        self.promote_to_memory(key, policy, meta.clone(), value);
+        answer(handle);
+
+        let shared = self
+            .shared
+            .as_ref()
+            .filter(|shared| policy.shared && shared.is_available());
+        let disk = self.disk.as_ref().filter(|_| policy.disk);
+        if shared.is_none() && disk.is_none() {
+            return;
+        }
+        let encode_value = value.clone();
+        let payload = if encode_value.footprint() > BLOCKING_CODEC_BYTES {
+            match tokio::task::spawn_blocking(move || encode_value.encode()).await {
+                Ok(payload) => payload,
+                Err(_) => return,
+            }
+        } else {
+            encode_value.encode()
+        };
+        let stored = StoredEntry {
+            meta,
+            key_text: key.text().to_string(),
+            payload: Bytes::from(payload),
+        };
+        if let Some(shared) = shared {
+            let _ = shared
+                .put(&key.id(), &stored, policy.shared_ttl(fresh_for))
+                .await;
+        }
+        if let Some(disk) = disk {
+            disk.put(key.id(), &stored).await;
+        }
+    }
+}

@@ -1,0 +1,470 @@
+//! The tiered cache end to end: single-flight, modes, stale-while-revalidate, invalidation races,
+//! restart from disk, and two "pods" sharing a real Redis.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use odg_cache::{
+    CacheConfig, CacheError, CacheKey, CacheMode, CacheValue, DiskConfig, Kind, KindPolicy, Scope,
+    Selector, SharedTierConfig, TieredCache,
+};
+
+#[derive(Debug, Clone, PartialEq)]
+struct Text(String);
+
+impl CacheValue for Text {
+    fn encode(&self) -> Vec<u8> {
+        self.0.as_bytes().to_vec()
+    }
+    fn decode(payload: &[u8]) -> Result<Self, String> {
+        String::from_utf8(payload.to_vec())
+            .map(Text)
+            .map_err(|e| e.to_string())
+    }
+    fn footprint(&self) -> usize {
+        std::mem::size_of::<Self>() + self.0.capacity()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct LoadError(String);
+
+impl From<CacheError> for LoadError {
+    fn from(error: CacheError) -> Self {
+        LoadError(error.to_string())
+    }
+}
+
+fn key(kind: &str, name: &str) -> CacheKey {
+    CacheKey::new(
+        Kind::new(kind).unwrap(),
+        &[name],
+        Scope::component_version(name, "1.0.0"),
+    )
+}
+
+fn config() -> CacheConfig {
+    let mut config = CacheConfig {
+        memory_bytes: 8 * 1024 * 1024,
+        fleet_wait: Duration::from_secs(5),
+        ..CacheConfig::default()
+    };
+    config.policies.insert(
+        "versions".into(),
+        KindPolicy::mutable(Duration::from_millis(200), Duration::from_secs(30)),
+    );
+    config
+}
+
+fn shared_config(prefix: &str) -> SharedTierConfig {
+    SharedTierConfig {
+        url: "redis://127.0.0.1:6379".into(),
+        key_prefix: prefix.into(),
+        ..SharedTierConfig::default()
+    }
+}
+
+fn unique_prefix() -> String {
+    format!("odg-test-{:016x}", rand::random::<u64>())
+}
+
+/// A loader that counts its calls and answers after `delay`.
+fn counting_loader(
+    calls: &Arc<AtomicUsize>,
+    delay: Duration,
+    answer: &str,
+) -> impl FnOnce() -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Text, LoadError>> + Send>,
+> + Send
+       + 'static {
+    let calls = calls.clone();
+    let answer = answer.to_string();
+    move || {
+        Box::pin(async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(delay).await;
+            Ok(Text(answer))
+        })
+    }
+}
+
+#[tokio::test]
+async fn concurrent_misses_load_once_and_then_hit_memory() {
+    let cache = TieredCache::new(config()).await.unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let key = key("descriptor", "acme.org/a");
+    let requests = (0..100).map(|_| {
+        let cache = cache.clone();
+        let key = key.clone();
+        let loader = counting_loader(&calls, Duration::from_millis(50), "v1");
+        tokio::spawn(async move {
+            cache
+                .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, loader)
+                .await
+        })
+    });
+    for request in futures::future::join_all(requests).await {
+        assert_eq!(*request.unwrap().unwrap(), Text("v1".into()));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let again = cache
+        .get_or_load::<Text, LoadError, _, _>(
+            &key,
+            CacheMode::Normal,
+            counting_loader(&calls, Duration::ZERO, "v2"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(*again, Text("v1".into()));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn errors_are_shared_by_waiters_and_not_cached() {
+    let cache = TieredCache::new(config()).await.unwrap();
+    let key = key("descriptor", "acme.org/failing");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let requests = (0..20).map(|_| {
+        let cache = cache.clone();
+        let key = key.clone();
+        let calls = calls.clone();
+        tokio::spawn(async move {
+            cache
+                .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, move || async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    Err(LoadError("registry down".into()))
+                })
+                .await
+        })
+    });
+    for request in futures::future::join_all(requests).await {
+        assert_eq!(
+            request.unwrap().unwrap_err(),
+            LoadError("registry down".into())
+        );
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let value = cache
+        .get_or_load::<Text, LoadError, _, _>(
+            &key,
+            CacheMode::Normal,
+            counting_loader(&calls, Duration::ZERO, "ok"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(*value, Text("ok".into()));
+}
+
+#[tokio::test]
+async fn refresh_skips_the_lookup_but_stores_and_bypass_does_neither() {
+    let cache = TieredCache::new(config()).await.unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let key = key("descriptor", "acme.org/modes");
+    let load = |answer: &str| counting_loader(&calls, Duration::ZERO, answer);
+    assert_eq!(
+        *cache
+            .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, load("v1"))
+            .await
+            .unwrap(),
+        Text("v1".into())
+    );
+    assert_eq!(
+        *cache
+            .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Bypass, load("v2"))
+            .await
+            .unwrap(),
+        Text("v2".into())
+    );
+    assert_eq!(
+        *cache
+            .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, load("v3"))
+            .await
+            .unwrap(),
+        Text("v1".into())
+    );
+    assert_eq!(
+        *cache
+            .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Refresh, load("v4"))
+            .await
+            .unwrap(),
+        Text("v4".into())
+    );
+    assert_eq!(
+        *cache
+            .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, load("v5"))
+            .await
+            .unwrap(),
+        Text("v4".into())
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn stale_values_are_served_while_one_refresh_runs() {
+    let cache = TieredCache::new(config()).await.unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let key = key("versions", "acme.org/list");
+    let first = cache
+        .get_or_load::<Text, LoadError, _, _>(
+            &key,
+            CacheMode::Normal,
+            counting_loader(&calls, Duration::ZERO, "old"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(*first, Text("old".into()));
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    // Past the soft TTL: answered at once with the stale value, one refresh in the background.
+    for _ in 0..10 {
+        let started = std::time::Instant::now();
+        let value = cache
+            .get_or_load::<Text, LoadError, _, _>(
+                &key,
+                CacheMode::Normal,
+                counting_loader(&calls, Duration::from_millis(300), "new"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(*value, Text("old".into()));
+        assert!(started.elapsed() < Duration::from_millis(200));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let value = cache
+        .get_or_load::<Text, LoadError, _, _>(
+            &key,
+            CacheMode::Normal,
+            counting_loader(&calls, Duration::ZERO, "newer"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(*value, Text("new".into()));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "one initial load, one refresh"
+    );
+}
+
+#[tokio::test]
+async fn a_fill_that_straddles_an_invalidation_is_not_stored() {
+    let cache = TieredCache::new(config()).await.unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let key = key("descriptor", "acme.org/race");
+    let slow = {
+        let cache = cache.clone();
+        let key = key.clone();
+        let loader = counting_loader(&calls, Duration::from_millis(200), "before-invalidation");
+        tokio::spawn(async move {
+            cache
+                .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, loader)
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    cache
+        .invalidate(&Selector::component("acme.org/race"))
+        .await
+        .unwrap();
+    assert_eq!(
+        *slow.await.unwrap().unwrap(),
+        Text("before-invalidation".into())
+    );
+    let value = cache
+        .get_or_load::<Text, LoadError, _, _>(
+            &key,
+            CacheMode::Normal,
+            counting_loader(&calls, Duration::ZERO, "after"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(*value, Text("after".into()));
+}
+
+#[tokio::test]
+async fn invalidation_selectors_drop_exactly_their_entries() {
+    let cache = TieredCache::new(config()).await.unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let a = key("descriptor", "acme.org/a");
+    let b = key("descriptor", "acme.org/b");
+    for key in [&a, &b] {
+        cache
+            .get_or_load::<Text, LoadError, _, _>(
+                key,
+                CacheMode::Normal,
+                counting_loader(&calls, Duration::ZERO, "x"),
+            )
+            .await
+            .unwrap();
+    }
+    let report = cache
+        .invalidate(&Selector::component_version("acme.org/a", "1.0.0"))
+        .await
+        .unwrap();
+    assert_eq!(report.memory_entries, 1);
+    assert!(!report.published);
+    let report = cache.invalidate(&Selector::Id(b.id())).await.unwrap();
+    assert_eq!(report.memory_entries, 1);
+    assert_eq!(cache.memory().len(), 0);
+}
+
+#[tokio::test]
+async fn entries_survive_a_restart_on_disk_and_invalidations_too() {
+    let directory = tempfile::tempdir().unwrap();
+    let disk_config = || {
+        let mut config = config();
+        config.disk = Some(DiskConfig {
+            directory: directory.path().join("entries"),
+            max_bytes: 16 * 1024 * 1024,
+        });
+        config.state_directory = Some(directory.path().to_path_buf());
+        config
+    };
+    let calls = Arc::new(AtomicUsize::new(0));
+    let kept = key("descriptor", "acme.org/kept");
+    let dropped = key("descriptor", "acme.org/dropped");
+    {
+        let cache = TieredCache::new(disk_config()).await.unwrap();
+        for key in [&kept, &dropped] {
+            cache
+                .get_or_load::<Text, LoadError, _, _>(
+                    key,
+                    CacheMode::Normal,
+                    counting_loader(&calls, Duration::ZERO, "disk"),
+                )
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        cache
+            .invalidate(&Selector::component("acme.org/dropped"))
+            .await
+            .unwrap();
+    }
+    let cache = TieredCache::new(disk_config()).await.unwrap();
+    let value = cache
+        .get_or_load::<Text, LoadError, _, _>(
+            &kept,
+            CacheMode::Normal,
+            counting_loader(&calls, Duration::ZERO, "reloaded"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        *value,
+        Text("disk".into()),
+        "served from disk after the restart"
+    );
+    let value = cache
+        .get_or_load::<Text, LoadError, _, _>(
+            &dropped,
+            CacheMode::Normal,
+            counting_loader(&calls, Duration::ZERO, "reloaded"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        *value,
+        Text("reloaded".into()),
+        "the invalidation outlived the restart"
+    );
+}
+
+#[tokio::test]
+async fn two_pods_share_redis_load_once_and_see_each_others_invalidations() {
+    let prefix = unique_prefix();
+    let pod = |name: &str| {
+        let mut config = config();
+        config.shared = Some(shared_config(&prefix));
+        config.pod_id = name.to_string();
+        TieredCache::new(config)
+    };
+    let (a, b) = (pod("a").await.unwrap(), pod("b").await.unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let key = key("descriptor", "acme.org/fleet");
+
+    // Both pods miss at once: the fleet lease makes one of them load.
+    let loads = [&a, &b, &a, &b].map(|cache| {
+        let cache = cache.clone();
+        let key = key.clone();
+        let loader = counting_loader(&calls, Duration::from_millis(200), "fleet-v1");
+        tokio::spawn(async move {
+            cache
+                .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, loader)
+                .await
+        })
+    });
+    for load in futures::future::join_all(loads).await {
+        assert_eq!(*load.unwrap().unwrap(), Text("fleet-v1".into()));
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one origin load for the fleet"
+    );
+
+    // An invalidation through pod a reaches pod b's memory tier.
+    let report = a
+        .invalidate(&Selector::component("acme.org/fleet"))
+        .await
+        .unwrap();
+    assert!(report.published);
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while b.memory().len() > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let value = b
+        .get_or_load::<Text, LoadError, _, _>(
+            &key,
+            CacheMode::Normal,
+            counting_loader(&calls, Duration::ZERO, "fleet-v2"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(*value, Text("fleet-v2".into()));
+}
+
+#[tokio::test]
+async fn redis_down_means_local_tiers_and_origin_and_a_clear_invalidation_error() {
+    let mut config = config();
+    config.shared = Some(SharedTierConfig {
+        url: "redis://127.0.0.1:1".into(),
+        key_prefix: unique_prefix(),
+        ..SharedTierConfig::default()
+    });
+    let started = std::time::Instant::now();
+    let cache = TieredCache::new(config).await.unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let key = key("descriptor", "acme.org/offline");
+    for _ in 0..3 {
+        let value = cache
+            .get_or_load::<Text, LoadError, _, _>(
+                &key,
+                CacheMode::Normal,
+                counting_loader(&calls, Duration::ZERO, "local"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(*value, Text("local".into()));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let error = cache
+        .invalidate(&Selector::component("acme.org/offline"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, CacheError::SharedUnavailable(_)),
+        "{error:?}"
+    );
+    assert_eq!(
+        cache.memory().len(),
+        0,
+        "the local tiers were purged all the same"
+    );
+}
