@@ -1,36 +1,39 @@
 //! The filesystem tier: one file per entry, bounded by bytes with least-recently-used eviction,
-//! crash-safe by write-then-rename, and its index and size rebuilt on open by verifying every file.
+//! crash-safe by write-then-rename, its index and size rebuilt on open by verifying every file.
 //!
-//! Layout: `<dir>/<first two hex digits of the id>/<32 hex digits>.entry`, each file holding exactly
-//! `encode_entry(entry)` (magic, format version, CRC-32). A write goes to `.<32 hex>.<pid>-<n>.tmp`
-//! in the same shard directory and is renamed over the final name, so a reader, or the next process
-//! after a kill -9 at any moment, finds the old file, the new file, or a leftover temp file (deleted
-//! by the next `open`): never a half-written `.entry`.
+//! Layout: `<dir>/<first two hex digits of the id>/<32 hex digits>.entry`, each file holding
+//! exactly `encode_entry(entry)` (magic, format version, CRC-32). A write goes to
+//! `.<32 hex>.<pid>-<n>.tmp` in the same shard directory and is renamed over the final name, so a
+//! reader, or the next process after a kill -9 at any moment, finds the old file, the new file,
+//! or a leftover temp file (deleted by the next `open`): never a half-written `.entry`.
 //!
 //! Durability: nothing is fsynced, neither entries nor directories. A kill -9 loses nothing that
-//! was renamed: the written pages belong to the kernel, not to the process. After a power loss or a
-//! kernel crash a file may be torn or empty, or a rename may be lost (the old value or no value is
-//! back); each is a valid state of a cache. A torn file fails the CRC and is deleted at open, and an
-//! old value carries its own generation stamp and times and is judged by them like any other entry.
-//! Fsyncing the directory would only make the rename itself durable, which a cache does not need,
-//! at the price of a disk flush per put.
+//! was renamed: the written pages belong to the kernel, not to the process. After a power loss
+//! or a kernel crash a file may be torn or empty, or a rename may be lost (the old value or no
+//! value is back); each is a valid state of a cache. A torn file fails the CRC and is deleted at
+//! open, and an old value carries its own generation stamp and times and is judged by them like
+//! any other entry. Fsyncing the directory would only make the rename itself durable, which a
+//! cache does not need, at the price of a disk flush per put.
 //!
-//! What the tier owns in its directory: only shard directories named by two lower-case hex digits
-//! are scanned, and in them only `<32 hex>.entry` files (verified, counted, evicted) and `.*.tmp`
-//! files (deleted at open). Anything else is left alone and ignored, so a wrongly configured
-//! directory is not wiped. One process per directory: a second one would delete the first one's
-//! temp files at open and would not count its entries.
+//! What the tier owns in its directory: only shard directories named by two lower-case hex
+//! digits are scanned, and in them only `<32 hex>.entry` files (verified, counted, evicted) and
+//! `.*.tmp` files (deleted at open). Anything else is left alone and ignored, so a wrongly
+//! configured directory is not wiped. One process per directory: a second one would delete the
+//! first one's temp files at open and would not count its entries.
 //!
 //! Concurrency: the index (id -> size, metadata, recency) sits behind one std mutex held for map
-//! operations only, never across I/O. Every change of a file runs inside one blocking task holding
-//! the lock of its shard (one per shard directory), and the index changes together with the file
-//! under that lock, so a put racing a remove, purge or eviction of the same id cannot leave index and
-//! files disagreeing; dropping a `put` future midway cannot either, since the blocking task finishes
-//! on its own. Reads take no shard lock: rename is atomic, a read sees a whole old or whole new file.
+//! operations only, never across I/O. Every change of a file runs inside one blocking task
+//! holding the lock of its shard (one per shard directory), and the index changes together with
+//! the file under that lock, so a put racing a remove, purge or eviction of the same id cannot
+//! leave index and files disagreeing; nor can a `put` future dropped midway, as the blocking task
+//! finishes on its own. Reads take no shard lock: rename is atomic, so a read sees a whole old or
+//! a whole new file.
 //!
 //! Index invariants: `total_bytes` is the sum of the indexed sizes; every indexed id has its file
-//! (unless someone else deleted it: the next get notices and forgets it); every `.entry` file is
-//! indexed, except between an eviction deciding on a victim and unlinking it a moment later.
+//! (unless something else deleted it: the next get notices and forgets it); every `.entry` file
+//! is indexed, except between an eviction choosing a victim and unlinking it a moment later.
+//! Recency after a restart is the order of the files' mtimes, i.e. of the last writes: hits since
+//! then are not remembered (a read does not write).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -408,7 +411,8 @@ impl DiskTier {
         self.inner.writes.writable.load(Ordering::Acquire)
     }
 
-    /// Tests shorten the pause after a failed write.
+    /// Tests change the pause after a failed write; a pause in progress ends no later than
+    /// `backoff` from now.
     #[cfg(test)]
     pub(crate) fn set_write_backoff(&self, backoff: Duration) {
         let backoff_ms = backoff.as_millis() as u64;
@@ -490,7 +494,12 @@ impl DiskTier {
             if let Err(error) = fs::remove_file(&path) {
                 if error.kind() != io::ErrorKind::NotFound {
                     count_error("delete");
-                    tracing::warn!(tier = TIER_DISK, path = %path.display(), %error, "cannot evict disk cache entry");
+                    tracing::warn!(
+                        tier = TIER_DISK,
+                        path = %path.display(),
+                        %error,
+                        "cannot evict disk cache entry"
+                    );
                 }
             }
         }
@@ -595,7 +604,12 @@ fn scan_shard(directory: &Path, shard: &str, now_ms: u64, report: &mut ScanRepor
         Ok(listing) => listing,
         Err(error) => {
             report.unreadable += 1;
-            tracing::warn!(tier = TIER_DISK, path = %shard_directory.display(), %error, "cannot list disk cache shard");
+            tracing::warn!(
+                tier = TIER_DISK,
+                path = %shard_directory.display(),
+                %error,
+                "cannot list disk cache shard"
+            );
             return;
         }
     };
@@ -612,7 +626,12 @@ fn scan_shard(directory: &Path, shard: &str, now_ms: u64, report: &mut ScanRepor
                 Ok(()) => report.temp_deleted += 1,
                 Err(error) if error.kind() == io::ErrorKind::NotFound => {}
                 Err(error) => {
-                    tracing::warn!(tier = TIER_DISK, path = %path.display(), %error, "cannot delete leftover temp file")
+                    tracing::warn!(
+                        tier = TIER_DISK,
+                        path = %path.display(),
+                        %error,
+                        "cannot delete leftover temp file"
+                    )
                 }
             }
             continue;
@@ -626,7 +645,12 @@ fn scan_shard(directory: &Path, shard: &str, now_ms: u64, report: &mut ScanRepor
             Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
             Err(error) => {
                 report.unreadable += 1;
-                tracing::warn!(tier = TIER_DISK, path = %path.display(), %error, "cannot read disk cache entry");
+                tracing::warn!(
+                    tier = TIER_DISK,
+                    path = %path.display(),
+                    %error,
+                    "cannot read disk cache entry"
+                );
                 continue;
             }
         };
@@ -645,12 +669,22 @@ fn scan_shard(directory: &Path, shard: &str, now_ms: u64, report: &mut ScanRepor
             Err(corruption) => {
                 if let Err(error) = fs::remove_file(&path) {
                     // Not indexed either way; the next open tries again.
-                    tracing::warn!(tier = TIER_DISK, path = %path.display(), %error, "cannot delete disk cache entry");
+                    tracing::warn!(
+                        tier = TIER_DISK,
+                        path = %path.display(),
+                        %error,
+                        "cannot delete disk cache entry"
+                    );
                 }
                 match corruption {
                     Some(error) => {
                         report.corrupt += 1;
-                        tracing::debug!(tier = TIER_DISK, path = %path.display(), %error, "corrupt disk cache entry deleted");
+                        tracing::debug!(
+                            tier = TIER_DISK,
+                            path = %path.display(),
+                            %error,
+                            "corrupt disk cache entry deleted"
+                        );
                     }
                     None => report.expired += 1,
                 }
@@ -707,7 +741,13 @@ impl DiskInner {
                 Err(error) => {
                     count_corrupt(1);
                     if let Some(suppressed) = self.read_warnings.permit(self.now_ms()) {
-                        tracing::warn!(tier = TIER_DISK, path = %path.display(), %error, suppressed_warnings = suppressed, "corrupt disk cache entry deleted");
+                        tracing::warn!(
+                            tier = TIER_DISK,
+                            path = %path.display(),
+                            %error,
+                            suppressed_warnings = suppressed,
+                            "corrupt disk cache entry deleted"
+                        );
                     }
                     self.unlink_locked(&id, &path);
                     None
@@ -719,7 +759,11 @@ impl DiskInner {
                     index.remove(&id).map(|_| index.figures())
                 };
                 if let Some(figures) = figures {
-                    tracing::debug!(tier = TIER_DISK, path = %path.display(), "disk cache entry vanished; forgotten");
+                    tracing::debug!(
+                        tier = TIER_DISK,
+                        path = %path.display(),
+                        "disk cache entry vanished; forgotten"
+                    );
                     publish_figures(figures);
                 }
                 None
@@ -734,7 +778,13 @@ impl DiskInner {
     fn read_failed(&self, id: &EntryId, error: &io::Error) {
         count_error("get");
         if let Some(suppressed) = self.read_warnings.permit(self.now_ms()) {
-            tracing::warn!(tier = TIER_DISK, path = %self.path_of(id).display(), %error, suppressed_warnings = suppressed, "disk cache read failed");
+            tracing::warn!(
+                tier = TIER_DISK,
+                path = %self.path_of(id).display(),
+                %error,
+                suppressed_warnings = suppressed,
+                "disk cache read failed"
+            );
         }
     }
 
@@ -743,7 +793,13 @@ impl DiskInner {
         let size = encoded.len() as u64;
         if size > self.max_bytes / OVERSIZE_DIVISOR {
             metrics::counter!(OVERSIZE_SKIPPED_TOTAL, "tier" => TIER_DISK).increment(1);
-            tracing::debug!(tier = TIER_DISK, %id, size, max_bytes = self.max_bytes, "entry too large for the disk cache");
+            tracing::debug!(
+                tier = TIER_DISK,
+                %id,
+                size,
+                max_bytes = self.max_bytes,
+                "entry too large for the disk cache"
+            );
             self.discard(&id, |_| true);
             return;
         }
@@ -862,7 +918,13 @@ impl DiskInner {
     fn delete_failed(&self, path: &Path, error: &io::Error) {
         count_error("delete");
         if let Some(suppressed) = self.delete_warnings.permit(self.now_ms()) {
-            tracing::warn!(tier = TIER_DISK, path = %path.display(), %error, suppressed_warnings = suppressed, "cannot delete disk cache entry");
+            tracing::warn!(
+                tier = TIER_DISK,
+                path = %path.display(),
+                %error,
+                suppressed_warnings = suppressed,
+                "cannot delete disk cache entry"
+            );
         }
     }
 }

@@ -6,7 +6,8 @@
 //! `quick_cache::sync::Cache` gives everything this tier needs: u64 weights from a custom
 //! [`Weighter`], removal by key (`remove_if`, so accounting happens under the shard lock),
 //! purge by predicate (`retain`), and a [`Lifecycle`] hook that sees every entry leaving
-//! through eviction or replacement. Its policy is a CLOCK-PRO variant close to S3-FIFO: new
+//! through eviction or replacement (quick_cache 0.7.0 reports the replaced value through
+//! `on_evict` too, though its docs say otherwise; the replacement test pins that). Its policy is a CLOCK-PRO variant close to S3-FIFO: new
 //! entries enter a small cold queue and reach the hot (main) queue only when read again
 //! while there, or when re-inserted while their id is still remembered as a ghost. A
 //! one-pass scan therefore churns through the cold queue and leaves the hot set alone,
@@ -18,7 +19,7 @@
 //! An entry weighs `footprint + key text + kind + scope strings + MEMORY_ENTRY_OVERHEAD_BYTES`
 //! ([`MemoryEntry::weight`]). The structures that do not belong to one entry are reserved
 //! up front: the ghost ids quick_cache remembers are capped by its `estimated_items_capacity`
-//! (sized here as if entries were [`ASSUMED_MEAN_ENTRY_BYTES`]), so their slots are taken
+//! (sized here as if entries were `ASSUMED_MEAN_ENTRY_BYTES`), so their slots are taken
 //! off the weight capacity handed to quick_cache. Sharding splits the capacity evenly and
 //! rounds each shard up, so the total is rounded down to a multiple of the shard count.
 //! The sum of weights held therefore never exceeds `max_bytes`, and `bytes()` (kept in an
@@ -30,7 +31,7 @@
 //! An entry heavier than `max_bytes / 8` is not admitted (and an older value under its id is
 //! dropped): admitting it would evict that many bytes of hot entries at once for one value
 //! whose reuse is unknown, and the disk and shared tiers keep it anyway. The shard count is
-//! capped at [`MAX_SHARDS`] so that every shard can hold such an entry (quick_cache would
+//! capped at `MAX_SHARDS` so that every shard can hold such an entry (quick_cache would
 //! otherwise refuse entries heavier than its per-shard hot queue silently).
 //!
 //! # Concurrency
@@ -109,7 +110,7 @@ const ARC_COUNTS_BYTES: usize = 2 * size_of::<usize>();
 const ALLOCATION_SLACK_BYTES: usize = 32;
 /// One slot of quick_cache's slab: its entry enum (`Resident { id, IndexedEntry, state,
 /// referenced }`, 40 bytes on 64-bit) plus two u32 list links = 48; 64 leaves room for layout
-/// changes. `tests::index_slot_fits` checks it against the parts we can name.
+/// changes; the tests check it against the parts we can name.
 const INDEX_SLOT_BYTES: usize = 64;
 /// One hash-table bucket: a 4-byte slab token and a 1-byte control byte at a load factor of
 /// at most 7/8, doubled because the table grows by powers of two.
@@ -126,8 +127,8 @@ const INDEX_BUCKET_BYTES: usize = 16;
 ///   is a `Vec` that grows by doubling and never shrinks: 2 x 64 = 128;
 /// - the hash-table bucket: 16.
 ///
-/// Measured the other way round, `tests::overhead_covers_measured_sizes` checks the
-/// constant against `size_of` of everything it names.
+/// `tests::overhead_is_the_documented_number_and_covers_measured_sizes` pins the number and
+/// checks it against `size_of` of everything it names.
 pub const MEMORY_ENTRY_OVERHEAD_BYTES: usize =
     (ARC_COUNTS_BYTES + size_of::<MemoryEntry>() + ALLOCATION_SLACK_BYTES)
         + 3 * ALLOCATION_SLACK_BYTES
@@ -139,7 +140,11 @@ pub const MEMORY_ENTRY_OVERHEAD_BYTES: usize =
 /// entry count; we estimate as if entries weighed this much. Smaller real entries only mean
 /// a relatively shorter ghost list, never more memory.
 const ASSUMED_MEAN_ENTRY_BYTES: u64 = 4096;
-/// Ghost ids kept, as a fraction of the estimated entry count (quick_cache's default).
+/// Ghost ids kept, as a fraction of the estimated entry count. S3-FIFO keeps as many ghosts
+/// as the main queue holds entries; with quick_cache's default of 0.5 a hot set interleaved
+/// with as many one-hit wonders sometimes never got promoted in the tests (its ids fell off
+/// the ghost list before they were read again). The reserve this costs is about 3.5 % of
+/// `max_bytes` (one `GHOST_SLOT_BYTES` per `ASSUMED_MEAN_ENTRY_BYTES`).
 const GHOST_ALLOCATION: f64 = 1.0;
 /// What one ghost costs: a slab slot (doubled for growth) and a bucket; reserved up front.
 const GHOST_SLOT_BYTES: u64 = (2 * INDEX_SLOT_BYTES + INDEX_BUCKET_BYTES) as u64;
@@ -275,8 +280,10 @@ impl MemoryTier {
         let estimated_entries = usize::try_from(max_bytes / ASSUMED_MEAN_ENTRY_BYTES)
             .unwrap_or(usize::MAX)
             .max(1);
-        // quick_cache keeps at most ceil(estimate / shards) x 0.5 ghosts per shard.
-        let ghost_slots = (estimated_entries as u64).saturating_add(MAX_SHARDS as u64) / 2;
+        // quick_cache keeps at most ceil(estimate / shards) x GHOST_ALLOCATION ghosts per shard.
+        let ghost_slots = ((estimated_entries as u64).saturating_add(MAX_SHARDS as u64) as f64
+            * GHOST_ALLOCATION)
+            .ceil() as u64;
         let ghost_reserve = ghost_slots.saturating_mul(GHOST_SLOT_BYTES).min(max_bytes);
         let weight_capacity = max_bytes - ghost_reserve;
         let options = OptionsBuilder::new()
@@ -372,7 +379,9 @@ impl MemoryTier {
     }
 
     /// Removes every entry the selector matches; returns how many.
-    /// Visits every entry (one shard write lock at a time) except for `Selector::Id`.
+    /// Visits every entry (one shard write lock at a time, removed values freed under it)
+    /// except for `Selector::Id`, which is a plain removal. Invalidations are rare; reads of
+    /// other shards go on meanwhile.
     pub fn purge(&self, selector: &Selector) -> usize {
         if let Selector::Id(id) = selector {
             return usize::from(self.remove(id));

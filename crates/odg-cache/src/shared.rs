@@ -903,12 +903,13 @@ async fn run_subscriber(weak: Weak<Inner>) {
                 metrics::counter!(ERRORS_TOTAL, "tier" => TIER_SHARED, "operation" => Operation::Subscribe.label())
                     .increment(1);
                 tracing::warn!(redis = %inner.redacted_url, reason, "shared cache invalidation subscription lost");
+                // Unavailable before the receivers hear of it, so they see a consistent tier.
+                inner.mark_unavailable(reason);
                 inner
                     .broadcast(SharedEvent::Disconnected, |subscribers| {
                         subscribers.connected = false
                     })
                     .await;
-                inner.mark_unavailable(reason);
             }
             failed => {
                 let error = match failed {
@@ -1054,100 +1055,4 @@ fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 #[path = "shared_tests.rs"]
-mod redis_tests;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_are_redacted_for_logs() {
-        assert_eq!(
-            redact_url("redis://127.0.0.1:6379/0"),
-            "redis://127.0.0.1:6379/0"
-        );
-        assert_eq!(
-            redact_url("redis://:s3cret@cache:6379/1"),
-            "redis://***@cache:6379/1"
-        );
-        assert_eq!(
-            redact_url("rediss://user:p@ss/w@cache"),
-            "rediss://***@cache"
-        );
-        assert_eq!(
-            redact_url("redis://a:x@n1:7000, redis://a:x@n2:7001"),
-            "redis://***@n1:7000,redis://***@n2:7001"
-        );
-        assert_eq!(
-            redact_url("unix:///run/redis.sock?db=1&pass=x"),
-            "unix:///run/redis.sock?***"
-        );
-        let config = SharedTierConfig::new("redis://:hunter2@cache:6379");
-        assert!(!format!("{config:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn keys_follow_the_documented_layout() {
-        let keys = Keys {
-            prefix: "odg".to_string(),
-        };
-        let id = EntryId([0xab; 16]);
-        assert_eq!(keys.entry(&id), format!("odg:entry:{}", "ab".repeat(16)));
-        assert_eq!(keys.lease(&id), format!("odg:lease:{}", "ab".repeat(16)));
-        assert_eq!(keys.generations(), "odg:generations");
-        assert_eq!(keys.channel(), "odg:invalidations");
-    }
-
-    #[test]
-    fn lease_tokens_stay_out_of_debug_output() {
-        let lease = Lease {
-            id: EntryId([1; 16]),
-            token: "secret-token".to_string(),
-        };
-        assert!(!format!("{lease:?}").contains("secret-token"));
-    }
-
-    #[test]
-    fn generations_parse_sorted_and_skip_garbage() {
-        let flat = ["epoch", "7", "kind:versions", "2", "all", "1", "bad", "x"]
-            .map(String::from)
-            .to_vec();
-        assert_eq!(
-            parse_generations(flat),
-            vec![
-                ("all".to_string(), 1),
-                ("epoch".to_string(), 7),
-                ("kind:versions".to_string(), 2)
-            ]
-        );
-    }
-
-    #[test]
-    fn backoff_is_capped_and_ttls_never_zero() {
-        assert!(reconnect_backoff(0) < Duration::from_millis(130));
-        assert!(reconnect_backoff(30) <= Duration::from_millis(1200));
-        assert_eq!(whole_millis(Duration::from_micros(10)), 1);
-        assert_eq!(whole_millis(Duration::from_secs(2)), 2000);
-        assert!(new_epoch() > 0);
-    }
-
-    #[test]
-    fn invalidation_messages_are_plain_json() {
-        let message = InvalidationMessage {
-            origin: "pod-a".to_string(),
-            selector: SelectorMessage::Component {
-                name: "acme.org/a".to_string(),
-            },
-            generations: vec![("component:acme.org/a".to_string(), 3)],
-        };
-        let json = serde_json::to_string(&message).unwrap();
-        assert_eq!(
-            json,
-            r#"{"origin":"pod-a","selector":{"type":"component","name":"acme.org/a"},"generations":[["component:acme.org/a",3]]}"#
-        );
-        assert_eq!(
-            serde_json::from_str::<InvalidationMessage>(&json).unwrap(),
-            message
-        );
-    }
-}
+mod tests;

@@ -245,7 +245,7 @@ impl TieredCache {
         }
         let stamp = self.stamp(key);
         if policy.memory {
-            match self.inner.memory.get(&key.id()) {
+            match self.inner.memory.get_shared(&key.id()) {
                 Some(entry) => match usable(&entry.meta, &entry.key_text, key, &stamp) {
                     Some(freshness) => {
                         if let Ok(value) = entry.value.clone().downcast::<V>() {

@@ -1,7 +1,7 @@
 //! Kill -9 safety of the disk tier. The test re-executes its own binary as a child that writes
-//! entries as fast as it can and SIGKILLs it mid-write, three times; afterwards no `.entry` file may
-//! be torn, every entry the reopened tier returns must be exactly what was written for its key, no
-//! temp file may remain, and the byte count must equal the files on disk.
+//! entries as fast as it can and SIGKILLs it mid-write, three times; afterwards no `.entry` file
+//! may be torn, every entry the reopened tier returns must be exactly what was written for its
+//! key, no temp file may remain, and the byte count must equal the files on disk.
 //!
 //! A separate test binary because it spawns processes; works under `cargo test` and nextest alike
 //! (both run one test as `<binary> --exact <name> --nocapture`; the child adds `--ignored`).

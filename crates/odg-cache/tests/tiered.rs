@@ -411,7 +411,7 @@ async fn two_pods_share_redis_load_once_and_see_each_others_invalidations() {
         .unwrap();
     assert!(report.published);
     let deadline = std::time::Instant::now() + Duration::from_secs(1);
-    while b.memory().len() > 0 && std::time::Instant::now() < deadline {
+    while !b.memory().is_empty() && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let value = b

@@ -1,5 +1,7 @@
 //! The error type of component lookups and the kinds callers branch on.
 
+use std::sync::Arc;
+
 use odg_oci::{OciError, OciErrorKind};
 use odg_ocm::OcmError;
 
@@ -24,7 +26,7 @@ pub enum ComponentErrorKind {
     UpstreamTimeout,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ComponentError {
     #[error("{0}")]
     InvalidInput(String),
@@ -63,8 +65,9 @@ pub enum ComponentError {
     #[error("registry {repository}: {source}")]
     Registry {
         repository: String,
+        /// Shared so that one failed load can answer every request that waited for it.
         #[source]
-        source: OciError,
+        source: Arc<OciError>,
     },
     #[error("internal task failed: {0}")]
     Task(String),
@@ -98,7 +101,7 @@ impl ComponentError {
     pub(crate) fn registry(repository: &impl std::fmt::Display, source: OciError) -> Self {
         ComponentError::Registry {
             repository: repository.to_string(),
-            source,
+            source: Arc::new(source),
         }
     }
 }
@@ -108,5 +111,12 @@ impl ComponentError {
 impl From<OcmError> for ComponentError {
     fn from(error: OcmError) -> Self {
         ComponentError::InvalidInput(error.to_string())
+    }
+}
+
+/// The cache fails only in its own plumbing (a fill task that died); loader errors pass through.
+impl From<odg_cache::CacheError> for ComponentError {
+    fn from(error: odg_cache::CacheError) -> Self {
+        ComponentError::Task(error.to_string())
     }
 }

@@ -6,6 +6,7 @@
 //!
 //! [`RepositoryMapping`]: odg_ocm::RepositoryMapping
 
+mod cache;
 mod error;
 mod oci_source;
 mod publish;
@@ -14,6 +15,10 @@ mod source;
 mod stores;
 mod walk;
 
+pub use cache::{
+    default_policies, with_cache_mode, CachedComponentSource, ABSENT_DESCRIPTOR_FRESH_FOR,
+    KIND_DEPENDENCIES, KIND_DESCRIPTOR, KIND_VERSIONS,
+};
 pub use error::{ComponentError, ComponentErrorKind};
 pub use oci_source::{OciComponentSource, OciSourceLimits};
 pub use publish::{push_descriptor, with_repository_context, PushedDescriptor};

@@ -1,15 +1,20 @@
 //! The component service: version lists, `greatest`, descriptor lookups across candidate
 //! repositories, and the guard that keeps `ocm_repo_url` from turning us into an open proxy.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::future::try_join_all;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use odg_cache::{CacheError, CacheKey, InvalidationReport, Scope, Selector, TieredCache};
 use odg_ocm::{
     validate_component_name, validate_version, Label, OcmRepositoryUrl, RelaxedVersion,
     RepositoryCandidate, RepositoryMapping, VersionFilter,
 };
 
+use crate::cache::{
+    current_cache_mode, kind, CachedComponentSource, TreeShape, KIND_DEPENDENCIES, KIND_DESCRIPTOR,
+};
 use crate::source::{ComponentId, ComponentSource, FetchedDescriptor};
 use crate::walk::{walk_dependencies, DependencyNode, WalkOptions};
 use crate::ComponentError;
@@ -55,6 +60,8 @@ pub struct ComponentService {
 #[derive(Debug)]
 struct ServiceInner {
     mapping: RepositoryMapping,
+    /// Set by [`ComponentService::with_cache`]: trees are cached and invalidations go through it.
+    cache: Option<TieredCache>,
     /// Hosts `ocm_repo_url` may name: the mapping's hosts plus the configured extra ones.
     allowed_hosts: HashSet<String>,
     walk: WalkOptions,
@@ -81,8 +88,53 @@ impl ComponentService {
                 allowed_hosts,
                 walk: config.walk,
                 source,
+                cache: None,
             }),
         }
+    }
+
+    /// Puts `cache` in front of the source (descriptors, version lists) and caches dependency trees.
+    pub fn with_cache(self, cache: TieredCache) -> Self {
+        let inner = &self.inner;
+        let source = CachedComponentSource::new(inner.source.clone(), cache.clone());
+        ComponentService {
+            inner: Arc::new(ServiceInner {
+                mapping: inner.mapping.clone(),
+                allowed_hosts: inner.allowed_hosts.clone(),
+                walk: inner.walk.clone(),
+                source: Arc::new(source),
+                cache: Some(cache),
+            }),
+        }
+    }
+
+    pub fn cache(&self) -> Option<&TieredCache> {
+        self.inner.cache.as_ref()
+    }
+
+    /// Drops what `selector` names from every tier of every pod. A tree embeds descriptors, so
+    /// invalidating any descriptor also drops every cached tree (coarse, but descriptors are
+    /// immutable and invalidated only to correct mistakes, while trees rebuild from cached parts).
+    pub async fn invalidate(&self, selector: &Selector) -> Result<InvalidationReport, CacheError> {
+        let Some(cache) = &self.inner.cache else {
+            return Ok(InvalidationReport::default());
+        };
+        let mut report = cache.invalidate(selector).await?;
+        let touches_descriptors = match selector {
+            Selector::Component { .. } | Selector::ComponentVersion { .. } | Selector::Id(_) => {
+                true
+            }
+            Selector::Kind(kind) => kind.as_str() == KIND_DESCRIPTOR,
+            Selector::All => false,
+        };
+        if touches_descriptors {
+            let trees = cache
+                .invalidate(&Selector::Kind(kind(KIND_DEPENDENCIES)))
+                .await?;
+            report.memory_entries += trees.memory_entries;
+            report.disk_entries += trees.disk_entries;
+        }
+        Ok(report)
     }
 
     pub fn mapping(&self) -> &RepositoryMapping {
@@ -261,6 +313,86 @@ impl ComponentService {
 
     /// The dependency tree of `root` in depth-first pre-order, each element with its path from the root.
     pub async fn dependencies(
+        &self,
+        root: &ComponentId,
+        preferred: Option<&OcmRepositoryUrl>,
+        options: &WalkOptions,
+    ) -> Result<Vec<DependencyNode>, ComponentError> {
+        let Some(cache) = &self.inner.cache else {
+            return self.walk(root, preferred, options).await;
+        };
+        let depth = options
+            .max_depth
+            .map_or_else(|| "-1".to_string(), |depth| depth.to_string());
+        let key = CacheKey::new(
+            kind(KIND_DEPENDENCIES),
+            &[
+                &preferred.map(ToString::to_string).unwrap_or_default(),
+                &root.name.to_lowercase(),
+                &root.version,
+                &depth,
+                &options.max_nodes.to_string(),
+            ],
+            Scope::component_version(&root.name, &root.version),
+        );
+        let (service, root_id, preferred_owned, walk_options) = (
+            self.clone(),
+            root.clone(),
+            preferred.cloned(),
+            options.clone(),
+        );
+        let shape = cache
+            .get_or_load(&key, current_cache_mode(), move || async move {
+                let nodes = service
+                    .walk(&root_id, preferred_owned.as_ref(), &walk_options)
+                    .await?;
+                Ok::<_, ComponentError>(TreeShape::of(&nodes))
+            })
+            .await?;
+        self.nodes_from_shape(&shape, preferred).await
+    }
+
+    /// Rebuilds a tree from its cached shape; the descriptors come from the descriptor cache.
+    async fn nodes_from_shape(
+        &self,
+        shape: &TreeShape,
+        preferred: Option<&OcmRepositoryUrl>,
+    ) -> Result<Vec<DependencyNode>, ComponentError> {
+        let mut unique: Vec<ComponentId> = shape
+            .nodes
+            .iter()
+            .map(|(name, version, _)| ComponentId::new(name, version))
+            .collect();
+        unique.sort();
+        unique.dedup();
+        let concurrency = self.inner.walk.concurrency.max(1);
+        let fetched: HashMap<ComponentId, Arc<FetchedDescriptor>> = stream::iter(unique)
+            .map(|component| async move {
+                let descriptor = self.descriptor(&component, preferred).await?;
+                Ok::<_, ComponentError>((component, descriptor))
+            })
+            .buffer_unordered(concurrency)
+            .try_collect()
+            .await?;
+        let mut nodes: Vec<DependencyNode> = Vec::with_capacity(shape.nodes.len());
+        for (name, version, parent) in &shape.nodes {
+            let descriptor = fetched[&ComponentId::new(name, version)].clone();
+            let mut path = match parent {
+                Some(parent) => nodes
+                    .get(*parent as usize)
+                    .map(|parent| parent.path.clone())
+                    .ok_or_else(|| {
+                        ComponentError::Task("cached tree shape is inconsistent".into())
+                    })?,
+                None => Vec::new(),
+            };
+            path.push(descriptor.clone());
+            nodes.push(DependencyNode { descriptor, path });
+        }
+        Ok(nodes)
+    }
+
+    async fn walk(
         &self,
         root: &ComponentId,
         preferred: Option<&OcmRepositoryUrl>,

@@ -3,7 +3,7 @@
 //! Library errors map to statuses by their kind; internals (task failures, panics) are logged
 //! and answered with a generic message.
 
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use odg_components::{ComponentError, ComponentErrorKind};
@@ -13,13 +13,24 @@ use serde_json::{json, Map, Value};
 pub struct ApiError {
     status: StatusCode,
     body: Map<String, Value>,
+    /// Seconds a client should wait before retrying (503s: load shedding, shared tier down).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         let mut body = Map::new();
         body.insert("error".into(), Value::String(message.into()));
-        ApiError { status, body }
+        ApiError {
+            status,
+            body,
+            retry_after: None,
+        }
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -43,7 +54,15 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(Value::Object(self.body))).into_response()
+        let mut response = (self.status, Json(Value::Object(self.body))).into_response();
+        let headers = response.headers_mut();
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
     }
 }
 

@@ -3,6 +3,7 @@
 //! Only this crate knows axum. [`router`] builds the routes over an [`AppState`]; [`serve`] runs
 //! them on a listener until a shutdown future resolves, draining requests in flight.
 
+mod auth;
 mod error;
 mod params;
 mod routes;
@@ -13,6 +14,9 @@ use std::future::Future;
 use axum::Router;
 use tokio::net::TcpListener;
 
+pub use auth::{
+    AuthConfig, Authenticator, JwtAlgorithm, JwtConfig, Principal, ROLE_ADMIN, ROLE_CACHE_ADMIN,
+};
 pub use error::ApiError;
 pub use state::AppState;
 

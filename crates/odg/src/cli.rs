@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::byte_size::ByteSize;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "odg",
@@ -30,6 +32,40 @@ pub enum Command {
     Serve(ServeArgs),
     /// Upload component descriptors (YAML files) to an OCM repository.
     Push(PushArgs),
+    /// Operate on a running service's cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Invalidate entries in every tier of every pod (`DELETE /cache`).
+    Invalidate(InvalidateArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("selector").required(true).args(["id", "component_name", "kind", "all"])))]
+pub struct InvalidateArgs {
+    /// The service's base URL.
+    #[arg(long, env = "ODG_URL", default_value = "http://127.0.0.1:5000")]
+    pub url: String,
+    /// Bearer token with the cache-admin (or admin) role.
+    #[arg(long, env = "ODG_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// One entry, by the id the service reports.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Every entry of a component (all versions, unless --version is given).
+    #[arg(long)]
+    pub component_name: Option<String>,
+    #[arg(long, requires = "component_name")]
+    pub version: Option<String>,
+    /// Every entry of a kind (descriptor, versions, dependencies, ...).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Everything.
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +90,29 @@ pub struct ServeArgs {
     /// Directory for whatever the service keeps on disk [default: .odg].
     #[arg(long, env = "ODG_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Bound of the memory cache tier, counting keys, values and per-entry overhead [default: 256MiB].
+    #[arg(long, env = "ODG_MEMORY_CACHE_BYTES")]
+    pub memory_cache_bytes: Option<ByteSize>,
+    /// Bound of the disk cache tier under --cache-dir; 0 turns it off [default: 1GiB].
+    #[arg(long, env = "ODG_DISK_CACHE_BYTES")]
+    pub disk_cache_bytes: Option<ByteSize>,
+    /// Shared cache tier (Redis or Valkey): `redis://host:6379/0`; with --redis-cluster, comma-separated nodes.
+    #[arg(long, env = "ODG_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// The Redis URL names a cluster.
+    #[arg(long, env = "ODG_REDIS_CLUSTER")]
+    pub redis_cluster: bool,
+    /// Bearer token with every role (cache invalidation, metadata writes); repeatable.
+    #[arg(
+        long = "admin-token",
+        env = "ODG_ADMIN_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub admin_tokens: Vec<String>,
+    /// This pod's name in invalidation messages and logs [default: $HOSTNAME, else random].
+    #[arg(long, env = "ODG_POD_ID")]
+    pub pod_id: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -12,6 +12,10 @@ use odg_oci::{Credentials, RegistryClientConfig};
 use odg_ocm::{RepositoryMapping, RepositoryRule, RepositoryRuleConfig};
 use serde::Deserialize;
 
+use odg_cache::{CacheConfig, DiskConfig, KindPolicy, SharedTierConfig};
+use odg_server::{AuthConfig, JwtAlgorithm, JwtConfig};
+
+use crate::byte_size::ByteSize;
 use crate::cli::ServeArgs;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
@@ -32,6 +36,67 @@ pub struct FileConfig {
     pub registry: RegistryFileConfig,
     #[serde(default)]
     pub dependencies: DependenciesFileConfig,
+    #[serde(default)]
+    pub cache: CacheFileConfig,
+    #[serde(default)]
+    pub auth: AuthFileConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheFileConfig {
+    /// Memory tier bound [default: 256MiB].
+    pub memory_bytes: Option<ByteSize>,
+    /// Disk tier bound under the cache directory; 0 turns it off [default: 1GiB].
+    pub disk_bytes: Option<ByteSize>,
+    /// Shared tier: Redis or Valkey URL (comma-separated nodes with `redis_cluster`).
+    pub redis_url: Option<String>,
+    #[serde(default)]
+    pub redis_cluster: bool,
+    /// Values larger than this stay out of Redis [default: 512KiB].
+    pub redis_max_value_bytes: Option<ByteSize>,
+    /// Longest wait for another pod's fill before loading ourselves [default: 3000].
+    pub fleet_wait_ms: Option<u64>,
+    /// Per-kind policy overrides (`descriptor`, `versions`, `dependencies`).
+    #[serde(default)]
+    pub kinds: HashMap<String, KindPolicyFileConfig>,
+}
+
+/// Overrides of one kind's policy; unset fields keep the kind's default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindPolicyFileConfig {
+    /// Soft TTL; 0 or absent on an immutable kind = never stale.
+    pub fresh_for_seconds: Option<u64>,
+    /// Stale-while-revalidate window after the soft TTL.
+    pub stale_for_seconds: Option<u64>,
+    pub memory: Option<bool>,
+    pub disk: Option<bool>,
+    pub shared: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFileConfig {
+    /// Prefer ODG_ADMIN_TOKENS over listing tokens here.
+    #[serde(default)]
+    pub admin_tokens: Vec<String>,
+    pub jwt: Option<JwtFileConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtFileConfig {
+    /// `HS256` or `RS256`.
+    pub algorithm: String,
+    /// The HS256 secret or RS256 public key (PEM) itself ...
+    pub key: Option<String>,
+    /// ... or a file holding it.
+    pub key_file: Option<PathBuf>,
+    /// Claim with the roles [default: roles].
+    pub roles_claim: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -78,6 +143,8 @@ pub struct ServeConfig {
     pub allowed_hosts: Vec<String>,
     pub registry: RegistryClientConfig,
     pub walk: WalkOptions,
+    pub cache: CacheConfig,
+    pub auth: AuthConfig,
 }
 
 pub fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
@@ -146,6 +213,32 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             .max(1),
         ..walk_defaults
     };
+    let pod_id = args
+        .pod_id
+        .or_else(|| {
+            std::env::var("HOSTNAME")
+                .ok()
+                .filter(|name| !name.is_empty())
+        })
+        .unwrap_or_else(|| CacheConfig::default().pod_id);
+    let cache = cache_config(
+        file.cache,
+        &cache_dir,
+        CacheFlags {
+            memory_bytes: args.memory_cache_bytes,
+            disk_bytes: args.disk_cache_bytes,
+            redis_url: args.redis_url,
+            redis_cluster: args.redis_cluster,
+        },
+        pod_id,
+    )?;
+    let mut admin_tokens = args.admin_tokens;
+    admin_tokens.extend(file.auth.admin_tokens);
+    admin_tokens.retain(|token| !token.trim().is_empty());
+    let auth = AuthConfig {
+        admin_tokens,
+        jwt: file.auth.jwt.map(jwt_config).transpose()?,
+    };
     Ok(ServeConfig {
         listen,
         cache_dir,
@@ -153,6 +246,106 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         allowed_hosts,
         registry,
         walk,
+        cache,
+        auth,
+    })
+}
+
+/// Cache settings given as flags or `ODG_*` variables; they win over the file.
+struct CacheFlags {
+    memory_bytes: Option<ByteSize>,
+    disk_bytes: Option<ByteSize>,
+    redis_url: Option<String>,
+    redis_cluster: bool,
+}
+
+pub const DEFAULT_MEMORY_CACHE_BYTES: u64 = 256 << 20;
+pub const DEFAULT_DISK_CACHE_BYTES: u64 = 1 << 30;
+
+fn cache_config(
+    file: CacheFileConfig,
+    cache_dir: &Path,
+    flags: CacheFlags,
+    pod_id: String,
+) -> anyhow::Result<CacheConfig> {
+    let defaults = CacheConfig::default();
+    let memory_bytes = flags
+        .memory_bytes
+        .or(file.memory_bytes)
+        .map_or(DEFAULT_MEMORY_CACHE_BYTES, |size| size.0);
+    if memory_bytes < 1 << 20 {
+        bail!("the memory cache needs at least 1MiB, got {memory_bytes} bytes");
+    }
+    let disk_bytes = flags
+        .disk_bytes
+        .or(file.disk_bytes)
+        .map_or(DEFAULT_DISK_CACHE_BYTES, |size| size.0);
+    let disk = (disk_bytes > 0).then(|| DiskConfig {
+        directory: cache_dir.join("cache-entries"),
+        max_bytes: disk_bytes,
+    });
+    let redis_url = flags
+        .redis_url
+        .or(file.redis_url)
+        .filter(|url| !url.trim().is_empty());
+    let shared = redis_url.map(|url| {
+        let mut shared = SharedTierConfig::new(url);
+        shared.cluster = flags.redis_cluster || file.redis_cluster;
+        if let Some(max) = file.redis_max_value_bytes {
+            shared.max_value_bytes = max.0 as usize;
+        }
+        shared
+    });
+    let mut policies = odg_components::default_policies();
+    for (kind, overrides) in file.kinds {
+        odg_cache::Kind::new(&kind).map_err(|error| anyhow::anyhow!("cache.kinds: {error}"))?;
+        let mut policy = policies
+            .get(&kind)
+            .cloned()
+            .unwrap_or_else(KindPolicy::immutable);
+        if let Some(seconds) = overrides.fresh_for_seconds {
+            policy.fresh_for = (seconds > 0).then(|| Duration::from_secs(seconds));
+        }
+        if let Some(seconds) = overrides.stale_for_seconds {
+            policy.stale_for = Duration::from_secs(seconds);
+        }
+        policy.memory = overrides.memory.unwrap_or(policy.memory);
+        policy.disk = overrides.disk.unwrap_or(policy.disk);
+        policy.shared = overrides.shared.unwrap_or(policy.shared);
+        policies.insert(kind, policy);
+    }
+    Ok(CacheConfig {
+        memory_bytes,
+        disk,
+        shared,
+        policies,
+        fleet_wait: file
+            .fleet_wait_ms
+            .map_or(defaults.fleet_wait, Duration::from_millis),
+        state_directory: Some(cache_dir.to_path_buf()),
+        pod_id,
+        ..defaults
+    })
+}
+
+fn jwt_config(file: JwtFileConfig) -> anyhow::Result<JwtConfig> {
+    let algorithm = match file.algorithm.to_ascii_uppercase().as_str() {
+        "HS256" => JwtAlgorithm::Hs256,
+        "RS256" => JwtAlgorithm::Rs256,
+        other => bail!("auth.jwt.algorithm {other:?}: use HS256 or RS256"),
+    };
+    let key = match (file.key, file.key_file) {
+        (Some(key), None) => key,
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .with_context(|| format!("auth.jwt.key_file {}", path.display()))?,
+        _ => bail!("auth.jwt: give exactly one of key, key_file"),
+    };
+    Ok(JwtConfig {
+        algorithm,
+        key,
+        roles_claim: file.roles_claim.unwrap_or_else(|| "roles".to_string()),
+        issuer: file.issuer,
+        audience: file.audience,
     })
 }
 
@@ -221,6 +414,12 @@ mod tests {
             ocm_repos: vec![],
             allowed_ocm_repo_hosts: vec![],
             cache_dir: None,
+            memory_cache_bytes: None,
+            disk_cache_bytes: None,
+            redis_url: None,
+            redis_cluster: false,
+            admin_tokens: vec![],
+            pod_id: None,
         }
     }
 

@@ -1,5 +1,6 @@
 //! The `odg` binary: parses the command line, sets up logging, dispatches to a subcommand.
 
+mod byte_size;
 mod cli;
 mod cmd;
 mod config;
@@ -7,7 +8,7 @@ mod demo_repository;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, LogFormat};
+use crate::cli::{CacheCommand, Cli, Command, LogFormat};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -19,6 +20,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => cmd::serve::run(args).await,
             Command::Push(args) => cmd::push::run(args).await,
+            Command::Cache(CacheCommand::Invalidate(args)) => cmd::cache::invalidate(args).await,
         }
     })
 }

@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
+pub mod cache;
 pub mod push;
 pub mod serve;

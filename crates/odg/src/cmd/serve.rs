@@ -3,12 +3,13 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use odg_cache::TieredCache;
 use odg_components::{
     ComponentService, ComponentServiceConfig, OciComponentSource, OciSourceLimits, RepositoryStores,
 };
 use odg_oci::RegistryClient;
 use odg_ocm::{ComponentSelector, RepositoryMapping, RepositoryRule};
-use odg_server::AppState;
+use odg_server::{AppState, Authenticator};
 
 use crate::cli::ServeArgs;
 use crate::{config, demo_repository};
@@ -42,6 +43,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(repository = %rule.repository, "OCM repository");
     }
     let source = OciComponentSource::new(Arc::new(stores), OciSourceLimits::default());
+    let cache = TieredCache::new(config.cache)
+        .await
+        .context("opening the cache")?;
     let components = ComponentService::new(
         ComponentServiceConfig {
             mapping,
@@ -49,8 +53,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             walk: config.walk,
         },
         Arc::new(source),
-    );
-    let router = odg_server::router(AppState::new(components));
+    )
+    .with_cache(cache);
+    let auth = Authenticator::new(&config.auth)
+        .map_err(|error| anyhow::anyhow!("auth configuration: {error}"))?;
+    let router = odg_server::router(AppState::new(components).with_auth(auth));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
