@@ -251,9 +251,15 @@ fn count_evictions(count: u64) {
     }
 }
 
-fn publish_figures((bytes, entries): (u64, usize)) {
-    metrics::gauge!(BYTES, "tier" => TIER_DISK).set(bytes as f64);
-    metrics::gauge!(ENTRIES, "tier" => TIER_DISK).set(entries as f64);
+/// Moves the byte and entry gauges by what the index moved. Deltas, as the memory tier does:
+/// they commute, so concurrent updates cannot publish out of order, and several tiers add up.
+fn publish_change(before: (u64, usize), after: (u64, usize)) {
+    if before.0 != after.0 {
+        metrics::gauge!(BYTES, "tier" => TIER_DISK).increment(after.0 as f64 - before.0 as f64);
+    }
+    if before.1 != after.1 {
+        metrics::gauge!(ENTRIES, "tier" => TIER_DISK).increment(after.1 as f64 - before.1 as f64);
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -509,8 +515,8 @@ impl DiskTier {
             count_error("open");
         }
         let figures = index.figures();
-        publish_figures(figures);
-        metrics::gauge!(CAPACITY_BYTES, "tier" => TIER_DISK).set(max_bytes as f64);
+        publish_change((0, 0), figures);
+        metrics::gauge!(CAPACITY_BYTES, "tier" => TIER_DISK).increment(max_bytes as f64);
         tracing::info!(
             tier = TIER_DISK,
             directory = %directory.display(),
@@ -546,6 +552,19 @@ impl DiskTier {
                 temp_sequence: AtomicU64::new(0),
             }),
         })
+    }
+}
+
+impl Drop for DiskInner {
+    /// The last clone is gone: take this tier's share out of the gauges.
+    fn drop(&mut self) {
+        let figures = self
+            .index
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .figures();
+        publish_change(figures, (0, 0));
+        metrics::gauge!(CAPACITY_BYTES, "tier" => TIER_DISK).decrement(self.max_bytes as f64);
     }
 }
 
@@ -707,6 +726,18 @@ impl DiskInner {
         self.origin.elapsed().as_millis() as u64
     }
 
+    /// Applies a change to the index, then moves the gauges by it (after the lock is released).
+    fn change_index<R>(&self, change: impl FnOnce(&mut Index) -> R) -> R {
+        let (result, before, after) = {
+            let mut index = lock(&self.index);
+            let before = index.figures();
+            let result = change(&mut index);
+            (result, before, index.figures())
+        };
+        publish_change(before, after);
+        result
+    }
+
     fn lock_shard(&self, id: &EntryId) -> MutexGuard<'_, ()> {
         lock(&self.shard_locks[usize::from(id.0[0])])
     }
@@ -754,17 +785,12 @@ impl DiskInner {
                 }
             },
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
-                let figures = {
-                    let mut index = lock(&self.index);
-                    index.remove(&id).map(|_| index.figures())
-                };
-                if let Some(figures) = figures {
+                if self.change_index(|index| index.remove(&id)).is_some() {
                     tracing::debug!(
                         tier = TIER_DISK,
                         path = %path.display(),
                         "disk cache entry vanished; forgotten"
                     );
-                    publish_figures(figures);
                 }
                 None
             }
@@ -812,13 +838,10 @@ impl DiskInner {
             match self.write_entry_file(&id, &encoded) {
                 Ok(()) => {
                     self.writes.succeeded();
-                    let (victims, figures) = {
-                        let mut index = lock(&self.index);
+                    let victims = self.change_index(|index| {
                         index.insert(id, size, entry.meta);
-                        let victims = index.evict_to(self.max_bytes);
-                        (victims, index.figures())
-                    };
-                    publish_figures(figures);
+                        index.evict_to(self.max_bytes)
+                    });
                     count_evictions(victims.len() as u64);
                     victims
                 }
@@ -891,12 +914,7 @@ impl DiskInner {
                 return false;
             }
         }
-        let figures = {
-            let mut index = lock(&self.index);
-            index.remove(id);
-            index.figures()
-        };
-        publish_figures(figures);
+        self.change_index(|index| index.remove(id));
         true
     }
 

@@ -401,6 +401,27 @@ async fn vanished_files_are_forgotten() {
 }
 
 #[tokio::test]
+async fn an_unreadable_entry_is_a_miss_and_stays_counted() {
+    let directory = tempfile::tempdir().unwrap();
+    let tier = DiskTier::open(directory.path().to_path_buf(), 1 << 20)
+        .await
+        .unwrap();
+    tier.put(key(1).id(), &entry(&key(1), 0, 100)).await;
+    tier.put(key(2).id(), &entry(&key(2), 0, 100)).await;
+    // Root reads whatever the permissions say; a directory in place of the file fails the read.
+    let path = entry_path(tier.directory(), &key(1).id());
+    fs::remove_file(&path).unwrap();
+    fs::create_dir(&path).unwrap();
+    assert_eq!(tier.get(&key(1).id()).await, None);
+    assert_eq!(
+        tier.len(),
+        2,
+        "not corrupt, so not forgotten: it may be readable again"
+    );
+    assert_eq!(tier.get(&key(2).id()).await, Some(entry(&key(2), 0, 100)));
+}
+
+#[tokio::test]
 async fn failing_writes_back_off_while_reads_go_on() {
     let directory = tempfile::tempdir().unwrap();
     let tier = DiskTier::open(directory.path().to_path_buf(), 1 << 20)

@@ -720,6 +720,29 @@ async fn reconnects_after_a_restart() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn becomes_available_when_redis_starts_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let tier = SharedTier::connect(config(&url, "late")).await.unwrap();
+    assert!(!tier.is_available());
+    assert!(tier.get(&entry_id(1)).await.is_err());
+
+    let _server = RedisProcess::start(port, dir.path(), &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !tier.is_available() {
+        assert!(
+            Instant::now() < deadline,
+            "the background probe did not reconnect"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let entry = sample_entry(10);
+    assert!(tier.put(&entry_id(1), &entry, None).await.unwrap());
+    assert_eq!(tier.get(&entry_id(1)).await.unwrap(), Some(entry));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cluster_mode_round_trip_lease_generations_and_pubsub() {
     let dir = tempfile::tempdir().unwrap();

@@ -5,16 +5,25 @@
 //!
 //! A separate test binary because it spawns processes; works under `cargo test` and nextest alike
 //! (both run one test as `<binary> --exact <name> --nocapture`; the child adds `--ignored`).
+//! The metrics test lives here too: the tier records from blocking threads, so it needs a
+//! process-wide recorder, which the crate's unit-test binary must not have.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use odg_cache::{decode_entry, CacheKey, DiskTier, EntryMeta, Kind, Scope, Stamp, StoredEntry};
+use odg_cache::metrics::{
+    BYTES, CAPACITY_BYTES, CORRUPT_ENTRIES_TOTAL, ENTRIES, ERRORS_TOTAL, EVICTIONS_TOTAL,
+    OVERSIZE_SKIPPED_TOTAL,
+};
+use odg_cache::{
+    decode_entry, encode_entry, CacheKey, DiskTier, EntryMeta, Kind, Scope, Stamp, StoredEntry,
+};
 
 /// Names the directory the child writes to; without it the child test does nothing.
 const DIRECTORY_VARIABLE: &str = "ODG_DISK_CRASH_TEST_DIRECTORY";
@@ -237,6 +246,7 @@ fn disk_kill9_leaves_only_whole_entries() {
         .enable_all()
         .build()
         .unwrap();
+    let _serial = in_process_tiers();
     runtime.block_on(async {
         let tier = DiskTier::open(directory.path().to_path_buf(), MAX_BYTES)
             .await
@@ -268,4 +278,202 @@ fn disk_kill9_leaves_only_whole_entries() {
         assert_eq!(found, tier.len(), "every indexed entry is readable");
         println!("after 3 kills: {found} entries, {} bytes", tier.bytes());
     });
+}
+
+/// Held while a test of this binary has a tier open in this process, so that the metrics test
+/// sees only its own tier in the gauges.
+fn in_process_tiers() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    lock(&SERIAL)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A process-wide recorder keeping counters and gauges in atomics, by name and sorted labels.
+#[derive(Clone, Default)]
+struct TestRecorder {
+    handles: Arc<Mutex<HashMap<String, Arc<AtomicU64>>>>,
+}
+
+impl TestRecorder {
+    fn installed() -> &'static TestRecorder {
+        static RECORDER: OnceLock<TestRecorder> = OnceLock::new();
+        RECORDER.get_or_init(|| {
+            let recorder = TestRecorder::default();
+            metrics::set_global_recorder(recorder.clone()).expect("no other global recorder");
+            recorder
+        })
+    }
+
+    fn handle(&self, key: &metrics::Key) -> Arc<AtomicU64> {
+        let mut labels: Vec<String> = key
+            .labels()
+            .map(|label| format!("{}={}", label.key(), label.value()))
+            .collect();
+        labels.sort();
+        let name = format!("{}{{{}}}", key.name(), labels.join(","));
+        Arc::clone(lock(&self.handles).entry(name).or_default())
+    }
+
+    fn raw(&self, name: &str, labels: &str) -> u64 {
+        lock(&self.handles)
+            .get(&format!("{name}{{{labels}}}"))
+            .map_or(0, |handle| handle.load(Ordering::Relaxed))
+    }
+
+    fn counter(&self, name: &str, labels: &str) -> u64 {
+        self.raw(name, labels)
+    }
+
+    fn gauge(&self, name: &str) -> f64 {
+        f64::from_bits(self.raw(name, "tier=disk"))
+    }
+}
+
+impl metrics::Recorder for TestRecorder {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        metrics::Counter::from_arc(self.handle(key))
+    }
+
+    fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::from_arc(self.handle(key))
+    }
+
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+fn entry_file(directory: &Path, index: usize) -> PathBuf {
+    let hex = key(index).id().to_hex();
+    directory.join(&hex[..2]).join(format!("{hex}.entry"))
+}
+
+#[tokio::test]
+async fn disk_metrics_follow_the_tier() {
+    let recorder = TestRecorder::installed();
+    let _serial = in_process_tiers();
+    let counter = |name: &str| recorder.counter(name, "tier=disk");
+    let errors = |operation: &str| {
+        recorder.counter(ERRORS_TOTAL, &format!("operation={operation},tier=disk"))
+    };
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().to_path_buf();
+    // Counters only grow and other tests of this binary may have moved them: compare deltas.
+    let evictions = counter(EVICTIONS_TOTAL);
+    let corrupt = counter(CORRUPT_ENTRIES_TOTAL);
+    let oversize = counter(OVERSIZE_SKIPPED_TOTAL);
+    let (put_errors, get_errors) = (errors("put"), errors("get"));
+
+    // Entries of up to 20 KB: ten of the largest fit.
+    let max_bytes = 10 * encode_entry(&entry(0, 0)).len().max(20_100) as u64;
+    let tier = DiskTier::open(path.clone(), max_bytes).await.unwrap();
+    let assert_gauges = |tier: &DiskTier| {
+        assert_eq!(recorder.gauge(BYTES), tier.bytes() as f64);
+        assert_eq!(recorder.gauge(ENTRIES), tier.len() as f64);
+        assert_eq!(recorder.gauge(CAPACITY_BYTES), tier.max_bytes() as f64);
+    };
+    assert_gauges(&tier);
+    let mut puts = 0;
+    for index in 0..40 {
+        tier.put(key(index).id(), &entry(index, 0)).await;
+        puts += 1;
+        assert_gauges(&tier);
+    }
+    assert!(counter(EVICTIONS_TOTAL) > evictions);
+    assert_eq!(
+        counter(EVICTIONS_TOTAL) - evictions,
+        puts - tier.len() as u64
+    );
+    let held: Vec<usize> = (0..40)
+        .filter(|index| entry_file(&path, *index).exists())
+        .collect();
+    assert!(held.len() >= 3);
+
+    // A corrupt file, dropped on get.
+    let file = entry_file(&path, held[0]);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    assert!(tier.get(&key(held[0]).id()).await.is_none());
+    assert_eq!(counter(CORRUPT_ENTRIES_TOTAL) - corrupt, 1);
+    assert_gauges(&tier);
+
+    // Larger than a quarter of the bound.
+    let mut large = entry(held[1], 1);
+    large.payload = Bytes::from(vec![0u8; (max_bytes / 4) as usize]);
+    tier.put(key(held[1]).id(), &large).await;
+    assert_eq!(counter(OVERSIZE_SKIPPED_TOTAL) - oversize, 1);
+    assert_gauges(&tier);
+
+    // An unreadable file (a directory in its place) and a failing write (a file in place of a
+    // shard directory).
+    let file = entry_file(&path, held[2]);
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    assert!(tier.get(&key(held[2]).id()).await.is_none());
+    assert_eq!(errors("get") - get_errors, 1);
+    let blocked = (100..)
+        .find(|index| !entry_file(&path, *index).parent().unwrap().exists())
+        .unwrap();
+    std::fs::write(
+        entry_file(&path, blocked).parent().unwrap(),
+        b"not a directory",
+    )
+    .unwrap();
+    tier.put(key(blocked).id(), &entry(blocked, 0)).await;
+    assert_eq!(errors("put") - put_errors, 1);
+    assert!(!tier.is_writable());
+    assert_gauges(&tier);
+    std::fs::remove_dir(&file).unwrap();
+    drop(tier);
+    assert_eq!(
+        recorder.gauge(BYTES),
+        0.0,
+        "a dropped tier takes its share out"
+    );
+    assert_eq!(recorder.gauge(ENTRIES), 0.0);
+    assert_eq!(recorder.gauge(CAPACITY_BYTES), 0.0);
+
+    // Corruption found while opening is counted too.
+    let file = entry_file(&path, held[3.min(held.len() - 1)]);
+    let length = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(length / 2)
+        .unwrap();
+    let reopened = DiskTier::open(path, max_bytes).await.unwrap();
+    assert_eq!(counter(CORRUPT_ENTRIES_TOTAL) - corrupt, 2);
+    assert_gauges(&reopened);
 }

@@ -53,6 +53,8 @@ pub struct CacheFileConfig {
     pub redis_url: Option<String>,
     #[serde(default)]
     pub redis_cluster: bool,
+    /// Prefix of every Redis key and channel [default: odg].
+    pub redis_key_prefix: Option<String>,
     /// Values larger than this stay out of Redis [default: 512KiB].
     pub redis_max_value_bytes: Option<ByteSize>,
     /// Longest wait for another pod's fill before loading ourselves [default: 3000].
@@ -229,6 +231,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             disk_bytes: args.disk_cache_bytes,
             redis_url: args.redis_url,
             redis_cluster: args.redis_cluster,
+            redis_key_prefix: args.redis_key_prefix,
         },
         pod_id,
     )?;
@@ -257,6 +260,7 @@ struct CacheFlags {
     disk_bytes: Option<ByteSize>,
     redis_url: Option<String>,
     redis_cluster: bool,
+    redis_key_prefix: Option<String>,
 }
 
 pub const DEFAULT_MEMORY_CACHE_BYTES: u64 = 256 << 20;
@@ -291,6 +295,13 @@ fn cache_config(
     let shared = redis_url.map(|url| {
         let mut shared = SharedTierConfig::new(url);
         shared.cluster = flags.redis_cluster || file.redis_cluster;
+        if let Some(prefix) = flags
+            .redis_key_prefix
+            .clone()
+            .or(file.redis_key_prefix.clone())
+        {
+            shared.key_prefix = prefix;
+        }
         if let Some(max) = file.redis_max_value_bytes {
             shared.max_value_bytes = max.0 as usize;
         }
@@ -418,6 +429,7 @@ mod tests {
             disk_cache_bytes: None,
             redis_url: None,
             redis_cluster: false,
+            redis_key_prefix: None,
             admin_tokens: vec![],
             pod_id: None,
         }

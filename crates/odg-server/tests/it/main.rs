@@ -1,5 +1,6 @@
 //! Integration tests of the HTTP API: requests through the router (no sockets) over real stores.
 
+mod cache_routes;
 mod demo_routes;
 mod registry_routes;
 mod support;

@@ -21,7 +21,59 @@ pub const DEMO_REPOSITORY: &str = "demo.odg.invalid/ocm";
 
 pub struct TestApp {
     pub router: Router,
+    pub cache: Option<odg_cache::TieredCache>,
     _directory: Option<tempfile::TempDir>,
+}
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const JWT_SECRET: &str = "a-test-secret-of-at-least-thirty-two-bytes";
+
+/// The demo API with a memory cache and both kinds of credentials configured.
+pub async fn cached_demo_app() -> TestApp {
+    let directory = tempfile::tempdir().unwrap();
+    let store = CtfDirectory::create_or_open(directory.path())
+        .await
+        .unwrap();
+    let repository: OcmRepositoryUrl = DEMO_REPOSITORY.parse().unwrap();
+    seed(&store, &repository, odg_demo::demo_landscape()).await;
+    let stores =
+        RepositoryStores::new(RegistryClient::new(RegistryClientConfig::default()).unwrap())
+            .with_local_host(repository.host.clone(), Arc::new(store));
+    let cache = odg_cache::TieredCache::new(odg_cache::CacheConfig {
+        memory_bytes: 64 << 20,
+        policies: odg_components::default_policies(),
+        ..odg_cache::CacheConfig::default()
+    })
+    .await
+    .unwrap();
+    let source = OciComponentSource::new(Arc::new(stores), OciSourceLimits::default());
+    let service = ComponentService::new(
+        ComponentServiceConfig {
+            mapping: RepositoryMapping {
+                rules: vec![rule(repository)],
+            },
+            allowed_hosts: vec![],
+            walk: WalkOptions::default(),
+        },
+        Arc::new(source),
+    )
+    .with_cache(cache.clone());
+    let auth = odg_server::Authenticator::new(&odg_server::AuthConfig {
+        admin_tokens: vec![ADMIN_TOKEN.into()],
+        jwt: Some(odg_server::JwtConfig {
+            algorithm: odg_server::JwtAlgorithm::Hs256,
+            key: JWT_SECRET.into(),
+            roles_claim: "roles".into(),
+            issuer: None,
+            audience: None,
+        }),
+    })
+    .unwrap();
+    TestApp {
+        router: odg_server::router(odg_server::AppState::new(service).with_auth(auth)),
+        cache: Some(cache),
+        _directory: Some(directory),
+    }
 }
 
 /// The API over the demo landscape in a fresh CTF directory.
@@ -64,6 +116,7 @@ pub fn app_over(
     );
     TestApp {
         router: odg_server::router(odg_server::AppState::new(service)),
+        cache: None,
         _directory: None,
     }
 }
@@ -99,6 +152,23 @@ pub fn descriptor(name: &str, version: &str, references: &[(&str, &str)]) -> Com
 }
 
 impl TestApp {
+    /// Sends `request` and returns the status, headers and JSON body (every answer must be JSON).
+    pub async fn send(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: Value =
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}"));
+        if !status.is_success() {
+            assert!(
+                body["error"].is_string(),
+                "error body without message: {body}"
+            );
+        }
+        (status, headers, body)
+    }
+
     /// GETs `uri` and returns the status and the JSON body (every answer must be JSON).
     pub async fn get(&self, uri: &str) -> (StatusCode, Value) {
         let response = self
