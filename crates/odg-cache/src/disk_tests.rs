@@ -561,47 +561,6 @@ async fn measure_latency_and_open_time() {
     let directory = tempfile::tempdir().unwrap();
     let path = directory.path().to_path_buf();
     let count = 10_000;
-    let tier = DiskTier::open(path.clone(), 1 << 30).await.unwrap();
-    let mut puts = Vec::with_capacity(count);
-    for index in 0..count {
-        let value = entry(&key(index), 0, 10 * 1024);
-        let started = Instant::now();
-        tier.put(key(index).id(), &value).await;
-        puts.push(started.elapsed());
-    }
-    let mut gets = Vec::with_capacity(count);
-    for index in 0..count {
-        let started = Instant::now();
-        assert!(tier.get(&key(index).id()).await.is_some());
-        gets.push(started.elapsed());
-    }
-    let mut misses = Vec::with_capacity(count);
-    for index in count..2 * count {
-        let started = Instant::now();
-        assert!(tier.get(&key(index).id()).await.is_none());
-        misses.push(started.elapsed());
-    }
-    println!("put 10 KiB: {}", percentiles(puts));
-    println!("get 10 KiB (page cache warm): {}", percentiles(gets));
-    println!("get miss: {}", percentiles(misses));
-    let bytes = tier.bytes();
-    drop(tier);
-    let started = Instant::now();
-    let reopened = DiskTier::open(path.clone(), 1 << 30).await.unwrap();
-    println!(
-        "open with {} entries, {} bytes (page cache warm): {:?}",
-        reopened.len(),
-        bytes,
-        started.elapsed()
-    );
-    let started = Instant::now();
-    let evicting = DiskTier::open(path, 10 * 1024 * 1024).await.unwrap();
-    println!(
-        "open evicting down to 10 MiB ({} entries left): {:?}",
-        evicting.len(),
-        started.elapsed()
-    );
-
     // The filesystem alone, for comparison: the same create, write, rename and read, inline.
     let raw = directory.path().join("raw");
     fs::create_dir_all(&raw).unwrap();
@@ -623,4 +582,53 @@ async fn measure_latency_and_open_time() {
     }
     println!("raw write + rename, one thread: {}", percentiles(writes));
     println!("raw read + decode, one thread: {}", percentiles(reads));
+
+    let tier = DiskTier::open(path.clone(), 1 << 30).await.unwrap();
+    let mut puts = Vec::with_capacity(count);
+    for index in 0..count {
+        let value = entry(&key(index), 0, 10 * 1024);
+        let started = Instant::now();
+        tier.put(key(index).id(), &value).await;
+        puts.push(started.elapsed());
+    }
+    let mut replacing = Vec::with_capacity(count);
+    for index in 0..count {
+        let value = entry(&key(index), 1, 10 * 1024);
+        let started = Instant::now();
+        tier.put(key(index).id(), &value).await;
+        replacing.push(started.elapsed());
+    }
+    let mut gets = Vec::with_capacity(count);
+    for index in 0..count {
+        let started = Instant::now();
+        assert!(tier.get(&key(index).id()).await.is_some());
+        gets.push(started.elapsed());
+    }
+    let mut misses = Vec::with_capacity(count);
+    for index in count..2 * count {
+        let started = Instant::now();
+        assert!(tier.get(&key(index).id()).await.is_none());
+        misses.push(started.elapsed());
+    }
+    println!("put 10 KiB, new id: {}", percentiles(puts));
+    println!("put 10 KiB, replacing: {}", percentiles(replacing));
+    println!("get 10 KiB (page cache warm): {}", percentiles(gets));
+    println!("get miss: {}", percentiles(misses));
+    let bytes = tier.bytes();
+    drop(tier);
+    let started = Instant::now();
+    let reopened = DiskTier::open(path.clone(), 1 << 30).await.unwrap();
+    println!(
+        "open with {} entries, {} bytes (page cache warm): {:?}",
+        reopened.len(),
+        bytes,
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let evicting = DiskTier::open(path, 10 * 1024 * 1024).await.unwrap();
+    println!(
+        "open evicting down to 10 MiB ({} entries left): {:?}",
+        evicting.len(),
+        started.elapsed()
+    );
 }

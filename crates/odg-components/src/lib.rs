@@ -7,6 +7,7 @@
 //! [`RepositoryMapping`]: odg_ocm::RepositoryMapping
 
 mod cache;
+mod cpu_pool;
 mod error;
 mod oci_source;
 mod publish;
@@ -19,6 +20,7 @@ pub use cache::{
     default_policies, with_cache_mode, CachedComponentSource, ABSENT_DESCRIPTOR_FRESH_FOR,
     KIND_DEPENDENCIES, KIND_DESCRIPTOR, KIND_VERSIONS,
 };
+pub use cpu_pool::{run_cpu_bound, CPU_POOL_WAIT, CPU_POOL_WAITING};
 pub use error::{ComponentError, ComponentErrorKind};
 pub use oci_source::{OciComponentSource, OciSourceLimits};
 pub use publish::{push_descriptor, with_repository_context, PushedDescriptor};

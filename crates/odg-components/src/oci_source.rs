@@ -15,6 +15,7 @@ use odg_ocm::{
     version_to_tag, ComponentConfig, DecodeLimits, DescriptorLayerFormat, OcmRepositoryUrl,
 };
 
+use crate::cpu_pool::run_cpu_bound;
 use crate::source::{ComponentId, ComponentSource, FetchedDescriptor};
 use crate::stores::StoreProvider;
 use crate::ComponentError;
@@ -212,12 +213,10 @@ impl ComponentSource for OciComponentSource {
 
         // Decoding YAML and tar is CPU work: keep it off the async workers.
         let limits = self.limits.decode.clone();
-        let decoded = tokio::task::spawn_blocking(move || {
-            decode_descriptor_layer(&layer_media_type, &layer, &limits)
-        })
-        .await
-        .map_err(|error| ComponentError::Task(error.to_string()))?
-        .map_err(|error| corrupt(repository, component, error.to_string()))?;
+        let decoded =
+            run_cpu_bound(move || decode_descriptor_layer(&layer_media_type, &layer, &limits))
+                .await?
+                .map_err(|error| corrupt(repository, component, error.to_string()))?;
         verify_identity(&decoded.descriptor, &component.name, &component.version)
             .map_err(|error| corrupt(repository, component, error.to_string()))?;
         Ok(Some(Arc::new(FetchedDescriptor {

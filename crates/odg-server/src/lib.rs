@@ -3,8 +3,10 @@
 //! Only this crate knows axum. [`router`] builds the routes over an [`AppState`]; [`serve`] runs
 //! them on a listener until a shutdown future resolves, draining requests in flight.
 
+mod admission;
 mod auth;
 mod error;
+pub mod metrics;
 mod params;
 mod routes;
 mod state;
@@ -14,15 +16,21 @@ use std::future::Future;
 use axum::Router;
 use tokio::net::TcpListener;
 
+pub use admission::{Admission, AdmissionConfig};
 pub use auth::{
     AuthConfig, Authenticator, JwtAlgorithm, JwtConfig, Principal, ROLE_ADMIN, ROLE_CACHE_ADMIN,
 };
 pub use error::ApiError;
-pub use state::AppState;
+pub use state::{AppState, Readiness};
 
 /// All routes of the service over `state`.
 pub fn router(state: AppState) -> Router {
     routes::router(state)
+}
+
+/// Only `/live`, `/ready` and `/metrics`, for a separate admin listener.
+pub fn admin_router(state: AppState) -> Router {
+    routes::admin_router(state)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets requests in flight finish.

@@ -1,13 +1,39 @@
 //! What every handler shares.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusHandle;
 use odg_components::ComponentService;
 
+use crate::admission::{Admission, AdmissionConfig};
 use crate::auth::{AuthConfig, Authenticator};
 
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub components: ComponentService,
     pub auth: Authenticator,
+    pub admission: Admission,
+    /// Renders `/metrics`; without it the route answers 404.
+    pub metrics: Option<PrometheusHandle>,
+    pub readiness: Readiness,
+}
+
+/// Ready until the service starts draining for shutdown: then `/ready` answers 503 so load
+/// balancers stop sending new requests while those in flight finish.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness {
+    draining: Arc<AtomicBool>,
+}
+
+impl Readiness {
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        !self.draining.load(Ordering::SeqCst)
+    }
 }
 
 impl AppState {
@@ -17,11 +43,24 @@ impl AppState {
             components,
             auth: Authenticator::new(&AuthConfig::default())
                 .expect("the empty auth configuration is valid"),
+            admission: Admission::new(AdmissionConfig::default()),
+            metrics: None,
+            readiness: Readiness::default(),
         }
     }
 
     pub fn with_auth(mut self, auth: Authenticator) -> Self {
         self.auth = auth;
+        self
+    }
+
+    pub fn with_admission(mut self, config: AdmissionConfig) -> Self {
+        self.admission = Admission::new(config);
+        self
+    }
+
+    pub fn with_metrics(mut self, handle: PrometheusHandle) -> Self {
+        self.metrics = Some(handle);
         self
     }
 }

@@ -1,8 +1,10 @@
 //! `DelayProxy`: a loopback HTTP reverse proxy that adds a fixed latency to every request and counts
-//! requests per `PathKind` — to simulate a distant registry (benchmarks) and count origin fetches.
+//! requests per `PathKind` and per exact method and path — to simulate a distant registry
+//! (benchmarks) and count origin fetches (e.g. "each blob was served exactly once").
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -38,7 +40,15 @@ struct ProxyState {
     upstream_host: String,
     delay: Duration,
     counters: RequestCounters,
+    /// Requests per (method, path), query excluded.
+    paths: Mutex<HashMap<(String, String), usize>>,
     http: reqwest::Client,
+}
+
+impl ProxyState {
+    fn paths(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), usize>> {
+        self.paths.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl DelayProxy {
@@ -54,6 +64,7 @@ impl DelayProxy {
             upstream_host: upstream_host.to_owned(),
             delay,
             counters: RequestCounters::default(),
+            paths: Mutex::new(HashMap::new()),
             http: reqwest::Client::builder()
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
@@ -98,6 +109,27 @@ impl DelayProxy {
 
     pub fn reset_counters(&self) {
         self.state.counters.reset();
+        self.state.paths().clear();
+    }
+
+    /// Requests forwarded so far per `"METHOD /path"` (query excluded), e.g.
+    /// `"GET /v2/ocm/component-descriptors/acme.org/a/blobs/sha256:..."`.
+    pub fn path_counts(&self) -> BTreeMap<String, usize> {
+        self.state
+            .paths()
+            .iter()
+            .map(|((method, path), count)| (format!("{method} {path}"), *count))
+            .collect()
+    }
+
+    /// Requests forwarded so far with `method` to paths of `kind`, per path (query excluded).
+    pub fn counts_of(&self, method: &str, kind: PathKind) -> BTreeMap<String, usize> {
+        self.state
+            .paths()
+            .iter()
+            .filter(|((held, path), _)| held == method && classify_path(path) == kind)
+            .map(|((_, path), count)| (path.clone(), *count))
+            .collect()
     }
 }
 
@@ -109,6 +141,13 @@ impl Drop for DelayProxy {
 
 async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Response {
     state.counters.record(classify_path(request.uri().path()));
+    *state
+        .paths()
+        .entry((
+            request.method().to_string(),
+            request.uri().path().to_owned(),
+        ))
+        .or_default() += 1;
     tokio::time::sleep(state.delay).await;
     let (parts, body) = request.into_parts();
     let path_and_query = parts

@@ -1,14 +1,19 @@
-//! Test fixtures for the workspace: a real docker-registry per test, a scriptable fake registry for faults, a delaying reverse proxy.
+//! Test fixtures for the workspace: a real docker-registry per test, a scriptable fake registry for faults, a delaying reverse proxy, Redis processes and cuttable TCP links.
 //!
 //! Entry points: [`RegistryServer`] (CNCF distribution 2.8 child process), [`FakeRegistry`] (axum,
-//! faults and token auth the real one cannot produce), [`DelayProxy`] (latency and per-kind request
-//! counts in front of any registry), and [`fixtures`] (OCI documents). Loopback only.
+//! faults and token auth the real one cannot produce), [`DelayProxy`] (latency and per-kind and
+//! per-path request counts in front of any registry), [`RedisServer`] (a dedicated `redis-server`
+//! child that can be killed and restarted), [`TcpForwarder`] (a TCP link that can be cut, restored
+//! and slowed down), [`jwt`] (HS256 tokens) and [`fixtures`] (OCI documents). Loopback only.
 
 pub mod counters;
 pub mod delay_proxy;
 pub mod fake_registry;
 pub mod fixtures;
+pub mod jwt;
+pub mod redis_server;
 pub mod registry_server;
+pub mod tcp_forwarder;
 
 pub use crate::counters::{classify_path, PathKind, RequestCounters};
 pub use crate::delay_proxy::DelayProxy;
@@ -16,4 +21,7 @@ pub use crate::fake_registry::{
     BearerAuth, FakeRegistry, FakeRegistryBuilder, Fault, FaultResponse,
 };
 pub use crate::fixtures::{oci_index, oci_manifest, sha256_digest, OciImageFixture};
+pub use crate::jwt::hs256_jwt;
+pub use crate::redis_server::{delete_keys_with_prefix, resp_command, RedisServer};
 pub use crate::registry_server::RegistryServer;
+pub use crate::tcp_forwarder::TcpForwarder;

@@ -192,7 +192,7 @@ async fn write_htpasswd(path: &Path, user: &str, password: &str) {
 }
 
 /// A free loopback port not handed out by this process yet: bind to port 0, note it, release it.
-fn reserve_port() -> u16 {
+pub(crate) fn reserve_port() -> u16 {
     loop {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
@@ -207,7 +207,7 @@ fn reserve_port() -> u16 {
     }
 }
 
-fn release_port(port: u16) {
+pub(crate) fn release_port(port: u16) {
     let mut ports = PORTS_IN_USE
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());

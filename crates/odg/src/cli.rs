@@ -113,6 +113,18 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub admin_tokens: Vec<String>,
+    /// A second listener serving only /metrics, /live and /ready (e.g. 0.0.0.0:9090).
+    #[arg(long, env = "ODG_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
+    /// Requests handled at once; more wait in the queue [default: 256].
+    #[arg(long, env = "ODG_MAX_CONCURRENT_REQUESTS")]
+    pub max_concurrent_requests: Option<usize>,
+    /// Requests waiting for a slot; beyond that they are shed with 503 [default: 1024].
+    #[arg(long, env = "ODG_MAX_QUEUED_REQUESTS")]
+    pub max_queued_requests: Option<usize>,
+    /// Longest wait for a slot before a 503 [default: 2000].
+    #[arg(long, env = "ODG_MAX_QUEUE_WAIT_MS")]
+    pub max_queue_wait_ms: Option<u64>,
     /// This pod's name in invalidation messages and logs [default: $HOSTNAME, else random].
     #[arg(long, env = "ODG_POD_ID")]
     pub pod_id: Option<String>,

@@ -13,7 +13,7 @@ use odg_ocm::{RepositoryMapping, RepositoryRule, RepositoryRuleConfig};
 use serde::Deserialize;
 
 use odg_cache::{CacheConfig, DiskConfig, KindPolicy, SharedTierConfig};
-use odg_server::{AuthConfig, JwtAlgorithm, JwtConfig};
+use odg_server::{AdmissionConfig, AuthConfig, JwtAlgorithm, JwtConfig};
 
 use crate::byte_size::ByteSize;
 use crate::cli::ServeArgs;
@@ -39,7 +39,22 @@ pub struct FileConfig {
     #[serde(default)]
     pub cache: CacheFileConfig,
     #[serde(default)]
+    pub server: ServerFileConfig,
+    #[serde(default)]
     pub auth: AuthFileConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerFileConfig {
+    /// A second listener for /metrics, /live and /ready only.
+    pub admin_listen: Option<String>,
+    /// Requests handled at once [default: 256].
+    pub max_concurrent_requests: Option<usize>,
+    /// Requests waiting for a slot before shedding [default: 1024].
+    pub max_queued_requests: Option<usize>,
+    /// Longest wait for a slot [default: 2000].
+    pub max_queue_wait_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -147,6 +162,8 @@ pub struct ServeConfig {
     pub walk: WalkOptions,
     pub cache: CacheConfig,
     pub auth: AuthConfig,
+    pub admin_listen: Option<SocketAddr>,
+    pub admission: AdmissionConfig,
 }
 
 pub fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
@@ -242,6 +259,31 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         admin_tokens,
         jwt: file.auth.jwt.map(jwt_config).transpose()?,
     };
+    let admin_listen = args
+        .admin_listen
+        .or(file.server.admin_listen)
+        .map(|address| {
+            address
+                .parse::<SocketAddr>()
+                .with_context(|| format!("admin listen address {address:?} is not host:port"))
+        })
+        .transpose()?;
+    let admission_defaults = AdmissionConfig::default();
+    let admission = AdmissionConfig {
+        max_concurrent: args
+            .max_concurrent_requests
+            .or(file.server.max_concurrent_requests)
+            .unwrap_or(admission_defaults.max_concurrent)
+            .max(1),
+        max_queued: args
+            .max_queued_requests
+            .or(file.server.max_queued_requests)
+            .unwrap_or(admission_defaults.max_queued),
+        max_wait: args
+            .max_queue_wait_ms
+            .or(file.server.max_queue_wait_ms)
+            .map_or(admission_defaults.max_wait, Duration::from_millis),
+    };
     Ok(ServeConfig {
         listen,
         cache_dir,
@@ -251,6 +293,8 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         walk,
         cache,
         auth,
+        admin_listen,
+        admission,
     })
 }
 
@@ -431,6 +475,10 @@ mod tests {
             redis_cluster: false,
             redis_key_prefix: None,
             admin_tokens: vec![],
+            admin_listen: None,
+            max_concurrent_requests: None,
+            max_queued_requests: None,
+            max_queue_wait_ms: None,
             pod_id: None,
         }
     }

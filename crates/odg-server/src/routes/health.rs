@@ -1,14 +1,50 @@
-//! Liveness and readiness.
+//! Liveness, readiness and the metrics endpoint: never queued behind admission control.
 
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-/// Ready once the router serves: configuration was validated before the listener opened.
-pub async fn ready() -> Json<Value> {
-    Json(json!({"status": "ready"}))
+use crate::{ApiError, AppState};
+
+/// Ready while serving; 503 once draining for shutdown. Never depends on upstreams or load,
+/// so readiness does not flap under a burst.
+pub async fn ready(State(state): State<AppState>) -> Response {
+    if state.readiness.is_ready() {
+        Json(json!({"status": "ready"})).into_response()
+    } else {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "draining for shutdown").into_response()
+    }
 }
 
 /// The process answers; never depends on upstreams, so overload cannot make it fail.
 pub async fn live() -> Json<Value> {
     Json(json!({"status": "alive"}))
+}
+
+/// Prometheus text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    match &state.metrics {
+        Some(handle) => {
+            let handle = handle.clone();
+            // Sampling /proc and rendering every series is CPU work: off the async workers.
+            match tokio::task::spawn_blocking(move || crate::metrics::render(&handle)).await {
+                Ok(text) => (
+                    [(
+                        header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    text,
+                )
+                    .into_response(),
+                Err(_) => ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "metrics rendering failed",
+                )
+                .into_response(),
+            }
+        }
+        None => ApiError::not_found("metrics are not enabled").into_response(),
+    }
 }

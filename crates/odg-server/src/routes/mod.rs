@@ -12,22 +12,62 @@ use axum::routing::{delete, get};
 use axum::Router;
 use odg_cache::CacheMode;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::{admission, metrics};
 
 use crate::{ApiError, AppState};
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    // Work routes go through admission control; the operational routes never queue.
+    let work = Router::new()
         .route("/ocm/component", get(ocm::component))
         .route("/ocm/component/versions", get(ocm::versions))
         .route("/ocm/component/dependencies", get(ocm::dependencies))
         .route("/cache", delete(cache::invalidate))
-        .route("/ready", get(health::ready))
-        .route("/live", get(health::live))
+        .route_layer(middleware::from_fn_with_state(
+            state.admission.clone(),
+            admission::admit,
+        ));
+    let operations = operations_router();
+    work.merge(operations)
+        .route_layer(middleware::from_fn(metrics::http_metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(middleware::from_fn(cache_mode))
+        // Outermost last: a request id (taken from `X-Request-Id` or made up) before the span
+        // that carries it, returned on the response; the panic guard right around the routes.
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// `/live`, `/ready` and `/metrics`, also served alone on the admin listener.
+pub fn operations_router() -> Router<AppState> {
+    Router::new()
+        .route("/ready", get(health::ready))
+        .route("/live", get(health::live))
+        .route("/metrics", get(health::metrics))
+}
+
+/// The admin listener's router: operational routes only.
+pub fn admin_router(state: AppState) -> Router {
+    operations_router()
+        .fallback(not_found)
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
 }
 
 async fn not_found() -> ApiError {

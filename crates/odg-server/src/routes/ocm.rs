@@ -55,14 +55,8 @@ async fn requested_component(
 async fn json_response(
     value: impl FnOnce() -> Value + Send + 'static,
 ) -> Result<Response, ApiError> {
-    let body = tokio::task::spawn_blocking(move || serde_json::to_vec(&value()))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "serialisation failed",
-            )
-        })?
+    let body = odg_components::run_cpu_bound(move || serde_json::to_vec(&value()))
+        .await?
         .map_err(|_| {
             ApiError::new(
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,

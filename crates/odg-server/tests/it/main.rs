@@ -2,5 +2,6 @@
 
 mod cache_routes;
 mod demo_routes;
+mod load_routes;
 mod registry_routes;
 mod support;

@@ -16,6 +16,9 @@ use crate::{config, demo_repository};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = config::resolve(args)?;
+    // First, so that everything below records into it.
+    let metrics_handle = odg_server::metrics::install_recorder();
+    odg_oci::metrics::describe_metrics();
     tokio::fs::create_dir_all(&config.cache_dir)
         .await
         .with_context(|| format!("creating cache directory {}", config.cache_dir.display()))?;
@@ -57,12 +60,35 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     .with_cache(cache);
     let auth = Authenticator::new(&config.auth)
         .map_err(|error| anyhow::anyhow!("auth configuration: {error}"))?;
-    let router = odg_server::router(AppState::new(components).with_auth(auth));
+    let state = AppState::new(components)
+        .with_auth(auth)
+        .with_admission(config.admission)
+        .with_metrics(metrics_handle);
+    let readiness = state.readiness.clone();
+    if let Some(address) = config.admin_listen {
+        let admin_listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding the admin listener {address}"))?;
+        tracing::info!(address = %admin_listener.local_addr()?, "admin listener (metrics, health)");
+        let admin = odg_server::admin_router(state.clone());
+        tokio::spawn(async move {
+            if let Err(error) =
+                odg_server::serve(admin_listener, admin, std::future::pending()).await
+            {
+                tracing::error!(%error, "admin listener failed");
+            }
+        });
+    }
+    let router = odg_server::router(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     tracing::info!(address = %listener.local_addr()?, "listening");
-    odg_server::serve(listener, router, odg_server::shutdown_signal()).await?;
+    let shutdown = async move {
+        odg_server::shutdown_signal().await;
+        readiness.start_draining();
+    };
+    odg_server::serve(listener, router, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -174,6 +174,17 @@ impl OdgServer {
         &self.cache_dir
     }
 
+    /// `http://127.0.0.1:PORT`, for requests [`OdgServer::get`] does not make (other methods,
+    /// headers, or answers that may fail).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The process id of `odg serve` (e.g. to read `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The server's working directory (its temp dir; the cache dir is inside it).
     pub fn working_dir(&self) -> &Path {
         self.directory.path()

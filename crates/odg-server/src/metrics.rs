@@ -1,0 +1,217 @@
+//! The HTTP metrics this crate measures, the Prometheus recorder, and `/metrics` rendering with
+//! process and runtime gauges sampled at scrape time.
+//!
+//! Labels come from fixed sets only: the method (one of a few), the matched route *template*
+//! (never the raw path), the status code. The in-flight gauge is decremented by a guard's `Drop`,
+//! so an error, a panic or a client that goes away can never leak it.
+
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const HTTP_REQUEST_DURATION: &str = "http_server_request_duration_seconds";
+pub const HTTP_ACTIVE_REQUESTS: &str = "http_server_active_requests";
+/// Histogram: seconds requests waited for admission.
+pub const QUEUE_WAIT: &str = "odg_request_queue_wait_seconds";
+/// Gauge: requests waiting for admission now.
+pub const QUEUE_WAITING: &str = "odg_request_queue_waiting";
+/// Counter: requests answered 503 by load shedding, by `reason` (queue_full, wait_timeout).
+pub const REQUESTS_SHED: &str = "odg_requests_shed_total";
+/// Gauge: requests admitted and being handled now.
+pub const ADMITTED_IN_FLIGHT: &str = "odg_request_admitted_in_flight";
+pub const BUILD_INFO: &str = "odg_build_info";
+pub const RUNTIME_WORKERS: &str = "tokio_runtime_workers";
+pub const RUNTIME_ALIVE_TASKS: &str = "tokio_runtime_alive_tasks";
+pub const RUNTIME_GLOBAL_QUEUE_DEPTH: &str = "tokio_runtime_global_queue_depth";
+pub const RUNTIME_BUSY_SECONDS: &str = "tokio_runtime_worker_busy_seconds_total";
+/// Gauge: share of worker time spent busy since the previous scrape (0..1).
+pub const RUNTIME_BUSY_RATIO: &str = "tokio_runtime_busy_ratio";
+
+/// OpenTelemetry's recommended buckets for HTTP durations, in seconds.
+const DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+/// Finer buckets for queue and pool waits, where microseconds matter.
+const WAIT_BUCKETS: &[f64] = &[
+    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder once and returns its handle.
+pub fn install_recorder() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets(DURATION_BUCKETS)
+                .and_then(|builder| {
+                    builder.set_buckets_for_metric(
+                        Matcher::Suffix("wait_seconds".into()),
+                        WAIT_BUCKETS,
+                    )
+                })
+                .expect("bucket lists are non-empty")
+                .install_recorder()
+                .expect("no other metrics recorder is installed");
+            gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            // Series that exist before the first event, so dashboards and alerts see zeros, not gaps.
+            gauge!(QUEUE_WAITING).set(0.0);
+            gauge!(ADMITTED_IN_FLIGHT).set(0.0);
+            for reason in ["queue_full", "wait_timeout"] {
+                counter!(REQUESTS_SHED, "reason" => reason).increment(0);
+            }
+            metrics_process::Collector::default().describe();
+            handle
+        })
+        .clone()
+}
+
+/// Prometheus text with process and runtime figures sampled now.
+pub fn render(handle: &PrometheusHandle) -> String {
+    metrics_process::Collector::default().collect();
+    sample_runtime();
+    handle.render()
+}
+
+fn sample_runtime() {
+    static LAST_BUSY: Mutex<Option<(Instant, Duration)>> = Mutex::new(None);
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let metrics = runtime.metrics();
+    let workers = metrics.num_workers();
+    gauge!(RUNTIME_WORKERS).set(workers as f64);
+    gauge!(RUNTIME_ALIVE_TASKS).set(metrics.num_alive_tasks() as f64);
+    gauge!(RUNTIME_GLOBAL_QUEUE_DEPTH).set(metrics.global_queue_depth() as f64);
+    let busy: Duration = (0..workers)
+        .map(|worker| metrics.worker_total_busy_duration(worker))
+        .sum();
+    counter!(RUNTIME_BUSY_SECONDS).absolute(busy.as_secs());
+    let now = Instant::now();
+    let mut last = LAST_BUSY.lock().expect("busy sample lock");
+    if let Some((at, busy_then)) = *last {
+        let wall = now.duration_since(at).as_secs_f64() * workers.max(1) as f64;
+        if wall > 0.0 {
+            let ratio = busy.saturating_sub(busy_then).as_secs_f64() / wall;
+            gauge!(RUNTIME_BUSY_RATIO).set(ratio.clamp(0.0, 1.0));
+        }
+    }
+    *last = Some((now, busy));
+}
+
+fn method_label(method: &axum::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "PATCH" => "PATCH",
+        "OPTIONS" => "OPTIONS",
+        _ => "_OTHER",
+    }
+}
+
+/// Counts a request in flight until dropped; records its duration with the status it ended with.
+struct InFlight {
+    method: &'static str,
+    route: String,
+    started: Instant,
+    status: Option<u16>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        gauge!(HTTP_ACTIVE_REQUESTS, "method" => self.method, "route" => self.route.clone())
+            .decrement(1.0);
+        // No status: the handler panicked (answered 500 by the panic layer) or the client left (499).
+        let status = self
+            .status
+            .unwrap_or(if std::thread::panicking() { 500 } else { 499 });
+        histogram!(
+            HTTP_REQUEST_DURATION,
+            "method" => self.method,
+            "route" => self.route.clone(),
+            "status" => status.to_string()
+        )
+        .record(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// Route-level middleware: duration histogram and in-flight gauge per route template.
+pub async fn http_metrics(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = method_label(request.method());
+    gauge!(HTTP_ACTIVE_REQUESTS, "method" => method, "route" => route.clone()).increment(1.0);
+    let mut in_flight = InFlight {
+        method,
+        route,
+        started: Instant::now(),
+        status: None,
+    };
+    let response = next.run(request).await;
+    in_flight.status = Some(response.status().as_u16());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    #[tokio::test]
+    async fn a_panicking_handler_does_not_leak_the_in_flight_gauge() {
+        let handle = install_recorder();
+        let router = Router::new()
+            .route(
+                "/boom/{id}",
+                get(|| async {
+                    panic!("handler bug");
+                    #[allow(unreachable_code)]
+                    ""
+                }),
+            )
+            .route_layer(axum::middleware::from_fn(http_metrics))
+            .layer(CatchPanicLayer::new());
+        for id in 0..3 {
+            let response = router
+                .clone()
+                .oneshot(
+                    axum::http::Request::get(format!("/boom/{id}"))
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR
+            );
+        }
+        let text = handle.render();
+        let active = text
+            .lines()
+            .find(|line| {
+                line.starts_with(HTTP_ACTIVE_REQUESTS) && line.contains(r#"route="/boom/{id}""#)
+            })
+            .expect("gauge present");
+        assert!(active.ends_with(" 0"), "{active}");
+        assert!(text.lines().any(|line| line
+            .starts_with("http_server_request_duration_seconds_count")
+            && line.contains(r#"status="500""#)
+            && line.ends_with(" 3")));
+    }
+}
