@@ -1,7 +1,11 @@
 //! `odg-bench`: benchmark scenarios against a real registry (Debian's docker-registry) behind a
 //! latency-injecting proxy, each measured beside its baseline in the same run.
 
+mod harness;
+mod load;
+mod report;
 mod resolve;
+mod scenarios;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +23,8 @@ struct Cli {
 enum Scenario {
     /// Dependency resolution of a wide, deep tree: parallel walk vs. sequential baseline.
     Resolve(resolve::ResolveArgs),
+    /// HTTP scenarios against real `odg serve` pods: warm and cold lookups, scan bursts, overload.
+    Http(scenarios::HttpArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,6 +35,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.scenario {
             Scenario::Resolve(args) => resolve::run(args).await,
+            Scenario::Http(args) => scenarios::run(args).await,
         }
     })
 }

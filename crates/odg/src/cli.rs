@@ -102,6 +102,9 @@ pub struct ServeArgs {
     /// The Redis URL names a cluster.
     #[arg(long, env = "ODG_REDIS_CLUSTER")]
     pub redis_cluster: bool,
+    /// Turn every cache tier off (a baseline for benchmarks; `ignore_cache` for every request).
+    #[arg(long, env = "ODG_DISABLE_CACHE")]
+    pub disable_cache: bool,
     /// Prefix of every Redis key and channel, so installations can share one Redis [default: odg].
     #[arg(long, env = "ODG_REDIS_KEY_PREFIX")]
     pub redis_key_prefix: Option<String>,

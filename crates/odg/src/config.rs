@@ -160,7 +160,8 @@ pub struct ServeConfig {
     pub allowed_hosts: Vec<String>,
     pub registry: RegistryClientConfig,
     pub walk: WalkOptions,
-    pub cache: CacheConfig,
+    /// `None` when caching is turned off.
+    pub cache: Option<CacheConfig>,
     pub auth: AuthConfig,
     pub admin_listen: Option<SocketAddr>,
     pub admission: AdmissionConfig,
@@ -252,6 +253,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         },
         pod_id,
     )?;
+    let cache = (!args.disable_cache).then_some(cache);
     let mut admin_tokens = args.admin_tokens;
     admin_tokens.extend(file.auth.admin_tokens);
     admin_tokens.retain(|token| !token.trim().is_empty());
@@ -474,6 +476,7 @@ mod tests {
             redis_url: None,
             redis_cluster: false,
             redis_key_prefix: None,
+            disable_cache: false,
             admin_tokens: vec![],
             admin_listen: None,
             max_concurrent_requests: None,

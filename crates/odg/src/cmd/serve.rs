@@ -46,18 +46,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(repository = %rule.repository, "OCM repository");
     }
     let source = OciComponentSource::new(Arc::new(stores), OciSourceLimits::default());
-    let cache = TieredCache::new(config.cache)
-        .await
-        .context("opening the cache")?;
-    let components = ComponentService::new(
+    let mut components = ComponentService::new(
         ComponentServiceConfig {
             mapping,
             allowed_hosts: config.allowed_hosts,
             walk: config.walk,
         },
         Arc::new(source),
-    )
-    .with_cache(cache);
+    );
+    match config.cache {
+        Some(cache_config) => {
+            let cache = TieredCache::new(cache_config).await.context("opening the cache")?;
+            components = components.with_cache(cache);
+        }
+        None => tracing::warn!("caching is turned off"),
+    }
     let auth = Authenticator::new(&config.auth)
         .map_err(|error| anyhow::anyhow!("auth configuration: {error}"))?;
     let state = AppState::new(components)

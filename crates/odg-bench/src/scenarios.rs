@@ -1,0 +1,419 @@
+//! The HTTP scenarios: real `odg serve` processes in front of a real registry with injected
+//! latency, each scenario measured beside its no-cache baseline in the same run.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use odg_components::{push_descriptor, with_repository_context};
+use odg_oci::{RegistryClient, RegistryClientConfig};
+use odg_ocm::OcmRepositoryUrl;
+use odg_test_support::{DelayProxy, RegistryServer};
+
+use crate::harness::{ensure_directory, metric_sum, Pod, RedisChild};
+use crate::load::{closed_loop, open_loop, Sample, Summary};
+use crate::report::ScenarioReport;
+
+#[derive(Debug, clap::Args)]
+pub struct HttpArgs {
+    /// Where reports (markdown, JSON, SVG) go.
+    #[arg(long, default_value = "bench-results")]
+    out_dir: PathBuf,
+    /// Latency the proxy adds to every registry request.
+    #[arg(long, default_value_t = 20)]
+    latency_ms: u64,
+    /// Seconds each measured phase runs.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Concurrent clients of the closed-loop scenarios.
+    #[arg(long, default_value_t = 16)]
+    clients: usize,
+    /// Scan-burst clients (enumerator instances walking trees at once).
+    #[arg(long, default_value_t = 8)]
+    scan_clients: usize,
+    /// Offered load of the overload scenario, requests per second.
+    #[arg(long, default_value_t = 150)]
+    overload_rate: u32,
+    /// Only these scenarios (comma-separated): warm-component, warm-dependencies, cold-dependencies, scan-burst, overload.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Also write the scan-burst metric series here (for the autoscaling replay test).
+    #[arg(long)]
+    series_out: Option<PathBuf>,
+}
+
+struct Fixture {
+    _registry: RegistryServer,
+    components: Vec<String>,
+    root: String,
+    level_one: Vec<String>,
+}
+
+const TREE_COMPONENTS: usize = 300;
+const TREE_DEPTH: usize = 6;
+const TREE_FAN_OUT: usize = 2;
+
+async fn fixture() -> anyhow::Result<Fixture> {
+    let registry = RegistryServer::start().await;
+    let tree = odg_demo::benchmark_tree(TREE_COMPONENTS, TREE_DEPTH, TREE_FAN_OUT);
+    let repository: OcmRepositoryUrl = format!("http://{}/bench", registry.host()).parse()?;
+    let client = RegistryClient::new(RegistryClientConfig::default())?;
+    let store = client.endpoint(true, &repository.host);
+    for descriptor in &tree.descriptors {
+        let descriptor = with_repository_context(descriptor.clone(), &repository);
+        push_descriptor(&store, &repository, &descriptor).await.context("seeding")?;
+    }
+    let components: Vec<String> = tree.descriptors.iter().map(|d| d.component.name.clone()).collect();
+    let level_one = components.iter().filter(|name| name.contains("/level1/")).cloned().collect();
+    Ok(Fixture {
+        _registry: registry,
+        components,
+        root: tree.root_name,
+        level_one,
+    })
+}
+
+fn component_url(base: &str, name: &str) -> String {
+    format!("{base}/ocm/component?component_name={name}&version=1.0.0")
+}
+
+fn dependencies_url(base: &str, name: &str) -> String {
+    format!("{base}/ocm/component/dependencies?component_name={name}&version=1.0.0&populate=componentReferences")
+}
+
+fn repo_args(proxy: &DelayProxy) -> Vec<String> {
+    vec!["--ocm-repo".into(), format!("http://{}/bench", proxy.host())]
+}
+
+fn no_cache(mut args: Vec<String>) -> Vec<String> {
+    args.push("--disable-cache".into());
+    args
+}
+
+fn summary(mode: &str, samples: &[Sample], elapsed: Duration, proxy: &DelayProxy, pods: &[&Pod]) -> Summary {
+    let rss = pods.iter().map(|pod| pod.peak_rss_bytes()).max().unwrap_or(0);
+    Summary::of(mode, samples, elapsed, proxy.counters().total(), rss)
+}
+
+pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
+    ensure_directory(&args.out_dir)?;
+    eprintln!("seeding {TREE_COMPONENTS} components into a local registry");
+    let fixture = fixture().await?;
+    let registry_host = fixture._registry.host();
+    let proxy = DelayProxy::start(&registry_host, Duration::from_millis(args.latency_ms)).await;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+    let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|only| only == name);
+    let seconds = Duration::from_secs(args.seconds);
+    let mut reports = Vec::new();
+
+    if wanted("warm-component") {
+        eprintln!("scenario warm-component");
+        let mut modes = Vec::new();
+        for (mode, pod_args) in [("cache (memory hits)", repo_args(&proxy)), ("no cache (baseline)", no_cache(repo_args(&proxy)))] {
+            let pod = Pod::start(&pod_args).await?;
+            let urls: Arc<Vec<String>> = Arc::new(fixture.components.iter().map(|name| component_url(&pod.url, name)).collect());
+            closed_loop(&client, urls.clone(), args.clients, Duration::from_secs(60), 1).await; // warm-up pass
+            proxy.counters().reset();
+            let (samples, elapsed) = closed_loop(&client, urls, args.clients, seconds, usize::MAX).await;
+            modes.push(summary(mode, &samples, elapsed, &proxy, &[&pod]));
+            pod.stop().await;
+        }
+        reports.push(ScenarioReport {
+            name: "warm-component".into(),
+            description: format!(
+                "`GET /ocm/component` over {TREE_COMPONENTS} component versions, {} closed-loop clients for {} s after one warm-up pass; registry latency {} ms.",
+                args.clients, args.seconds, args.latency_ms
+            ),
+            modes,
+            series: vec![],
+        });
+    }
+
+    if wanted("warm-dependencies") {
+        eprintln!("scenario warm-dependencies");
+        let mut modes = Vec::new();
+        for (mode, pod_args) in [("cache (warm)", repo_args(&proxy)), ("no cache (baseline)", no_cache(repo_args(&proxy)))] {
+            let pod = Pod::start(&pod_args).await?;
+            let urls = Arc::new(vec![dependencies_url(&pod.url, &fixture.root)]);
+            crate::load::request(&client, &urls[0]).await; // warm-up
+            proxy.counters().reset();
+            let (samples, elapsed) = closed_loop(&client, urls, args.clients / 2, seconds, usize::MAX).await;
+            modes.push(summary(mode, &samples, elapsed, &proxy, &[&pod]));
+            pod.stop().await;
+        }
+        reports.push(ScenarioReport {
+            name: "warm-dependencies".into(),
+            description: format!(
+                "`GET /ocm/component/dependencies` of a {TREE_COMPONENTS}-component tree (depth {TREE_DEPTH}, 3,151 elements with shared subtrees), {} clients for {} s; registry latency {} ms.",
+                args.clients / 2,
+                args.seconds,
+                args.latency_ms
+            ),
+            modes,
+            series: vec![],
+        });
+    }
+
+    if wanted("cold-dependencies") {
+        eprintln!("scenario cold-dependencies");
+        let mut modes = Vec::new();
+        for latency in [20u64, 50] {
+            let cold_proxy = DelayProxy::start(&registry_host, Duration::from_millis(latency)).await;
+            for (mode, disable) in [("cold, cache on", false), ("no cache (baseline)", true)] {
+                let mut samples = Vec::new();
+                let mut rss = 0;
+                let started = Instant::now();
+                cold_proxy.counters().reset();
+                for _ in 0..3 {
+                    let pod_args = if disable { no_cache(repo_args(&cold_proxy)) } else { repo_args(&cold_proxy) };
+                    let pod = Pod::start(&pod_args).await?;
+                    samples.push(crate::load::request(&client, &dependencies_url(&pod.url, &fixture.root)).await);
+                    rss = rss.max(pod.peak_rss_bytes());
+                    pod.stop().await;
+                }
+                let elapsed = started.elapsed();
+                let mut figures = Summary::of(&format!("{mode}, {latency} ms"), &samples, elapsed, cold_proxy.counters().total() / 3, rss);
+                figures.throughput_per_second = 0.0; // one request per fresh pod: throughput is meaningless here
+                modes.push(figures);
+            }
+        }
+        reports.push(ScenarioReport {
+            name: "cold-dependencies".into(),
+            description: format!(
+                "First `GET /ocm/component/dependencies` of the {TREE_COMPONENTS}-component tree on a fresh pod (3 pods per mode), registry latency 20 and 50 ms. Origin fetches per request. Depth x 2 requests x latency = {} / {} ms.",
+                (TREE_DEPTH + 1) * 2 * 20,
+                (TREE_DEPTH + 1) * 2 * 50
+            ),
+            modes,
+            series: vec![],
+        });
+    }
+
+    if wanted("scan-burst") {
+        eprintln!("scenario scan-burst");
+        let redis = RedisChild::start().await?;
+        let mut modes = Vec::new();
+        let mut series = Vec::new();
+        let shared = |base: Vec<String>| {
+            let mut args = base;
+            args.extend(["--redis-url".to_string(), redis.url.clone()]);
+            args
+        };
+        for (mode, pod_count, pod_args) in [
+            ("1 pod, cache", 1, repo_args(&proxy)),
+            ("2 pods + Redis, cache", 2, shared(repo_args(&proxy))),
+            ("1 pod, no cache (baseline)", 1, no_cache(repo_args(&proxy))),
+        ] {
+            let mut pods = Vec::new();
+            for _ in 0..pod_count {
+                pods.push(Pod::start(&pod_args).await?);
+            }
+            proxy.counters().reset();
+            let (samples, elapsed, recorded) = scan_burst(&client, &fixture, &pods, args.scan_clients).await;
+            let pod_refs: Vec<&Pod> = pods.iter().collect();
+            modes.push(summary(mode, &samples, elapsed, &proxy, &pod_refs));
+            if pod_count == 1 && series.is_empty() {
+                series = recorded;
+            }
+            for pod in pods {
+                pod.stop().await;
+            }
+        }
+        if let Some(path) = &args.series_out {
+            write_series(path, &series)?;
+        }
+        let mut report = ScenarioReport {
+            name: "scan-burst".into(),
+            description: format!(
+                "{} enumerator clients at once, three waves 4 s apart, each client walking the tree as the artefact enumerator does: list versions, fetch the dependency tree, then every descriptor of the tree ({} requests per client per wave). Cold caches at the first wave. Registry latency {} ms.",
+                args.scan_clients,
+                fixture.components.len() + 2,
+                args.latency_ms
+            ),
+            modes,
+            series: vec![],
+        };
+        std::fs::write(
+            args.out_dir.join("scan-burst-series.svg"),
+            ScenarioReport {
+                name: "scan-burst-series".into(),
+                description: String::new(),
+                modes: vec![],
+                series: series_for_chart(&series),
+            }
+            .svg(),
+        )?;
+        report.description.push_str(" In-flight requests over time (1 pod, cache): ![series](scan-burst-series.svg)");
+        reports.push(report);
+    }
+
+    if wanted("overload") {
+        eprintln!("scenario overload");
+        let mut modes = Vec::new();
+        let limits = |mut args: Vec<String>| {
+            args.extend(
+                ["--max-concurrent-requests", "8", "--max-queued-requests", "16", "--max-queue-wait-ms", "500"]
+                    .map(String::from),
+            );
+            args
+        };
+        for (mode, pod_args) in [("cache", limits(repo_args(&proxy))), ("no cache (baseline)", limits(no_cache(repo_args(&proxy))))] {
+            let pod = Pod::start(&pod_args).await?;
+            let urls: Arc<Vec<String>> =
+                Arc::new(fixture.level_one.iter().map(|name| dependencies_url(&pod.url, name)).collect());
+            proxy.counters().reset();
+            let (samples, elapsed) = open_loop(&client, urls, args.overload_rate, seconds).await;
+            modes.push(summary(mode, &samples, elapsed, &proxy, &[&pod]));
+            pod.stop().await;
+        }
+        reports.push(ScenarioReport {
+            name: "overload".into(),
+            description: format!(
+                "Open loop at {} requests/s for {} s of `GET /ocm/component/dependencies` of level-1 subtrees, against a pod limited to 8 concurrent requests, 16 queued, 500 ms maximum wait; registry latency {} ms. Shed requests get 503 with Retry-After; latency percentiles are of admitted requests.",
+                args.overload_rate, args.seconds, args.latency_ms
+            ),
+            modes,
+            series: vec![],
+        });
+    }
+
+    let mut markdown = String::new();
+    for report in &reports {
+        report.write(&args.out_dir)?;
+        markdown.push_str(&report.markdown());
+    }
+    std::fs::write(args.out_dir.join("summary.md"), &markdown)?;
+    std::fs::write(args.out_dir.join("summary.json"), serde_json::to_vec_pretty(&reports)?)?;
+    println!("{markdown}");
+    Ok(())
+}
+
+/// One sample of the pods' load, summed over pods.
+#[derive(Debug, Clone, serde::Serialize)]
+struct LoadSample {
+    t: f64,
+    in_flight: f64,
+    queue_wait_p95_seconds: f64,
+    cpu_cores: f64,
+}
+
+/// Runs three waves of enumerator clients and samples the pods' /metrics every second.
+async fn scan_burst(
+    client: &reqwest::Client,
+    fixture: &Fixture,
+    pods: &[Pod],
+    clients: usize,
+) -> (Vec<Sample>, Duration, Vec<LoadSample>) {
+    let started = Instant::now();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (client, urls, stop) = (client.clone(), pods.iter().map(|pod| pod.url.clone()).collect::<Vec<_>>(), stop.clone());
+        tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut previous_cpu: Option<(Instant, f64)> = None;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut in_flight = 0.0;
+                let mut cpu = 0.0;
+                let mut wait_p95: f64 = 0.0;
+                for url in &urls {
+                    if let Ok(response) = client.get(format!("{url}/metrics")).send().await {
+                        if let Ok(text) = response.text().await {
+                            // The scrape itself is one request in flight on /metrics: leave it out.
+                            in_flight += metric_sum(&text, "http_server_active_requests", None)
+                                - metric_sum(&text, "http_server_active_requests", Some("route=\"/metrics\""));
+                            cpu += metric_sum(&text, "process_cpu_seconds_total", None);
+                            wait_p95 = wait_p95.max(queue_wait_p95(&text));
+                        }
+                    }
+                }
+                let now = Instant::now();
+                let cores = previous_cpu.map_or(0.0, |(at, seconds)| (cpu - seconds) / now.duration_since(at).as_secs_f64());
+                previous_cpu = Some((now, cpu));
+                samples.push(LoadSample {
+                    t: started.elapsed().as_secs_f64(),
+                    in_flight,
+                    queue_wait_p95_seconds: wait_p95,
+                    cpu_cores: cores.max(0.0),
+                });
+                tokio::time::sleep(Duration::from_millis(1000)).await;
+            }
+            samples
+        })
+    };
+    let mut all = Vec::new();
+    for wave in 0..3 {
+        let wave_start = Instant::now();
+        let tasks = (0..clients).map(|index| {
+            let client = client.clone();
+            let base = pods[index % pods.len()].url.clone();
+            let mut urls = vec![
+                format!("{base}/ocm/component/versions?component_name={}", fixture.root),
+                dependencies_url(&base, &fixture.root),
+            ];
+            urls.extend(fixture.components.iter().map(|name| component_url(&base, name)));
+            tokio::spawn(async move {
+                let mut samples = Vec::new();
+                for url in urls {
+                    samples.push(crate::load::request(&client, &url).await);
+                }
+                samples
+            })
+        });
+        for samples in futures::future::join_all(tasks).await {
+            all.extend(samples.unwrap_or_default());
+        }
+        if wave < 2 {
+            tokio::time::sleep(Duration::from_secs(4).saturating_sub(wave_start.elapsed()).max(Duration::from_secs(1))).await;
+        }
+    }
+    let elapsed = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await; // an idle tail in the series
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let series = sampler.await.unwrap_or_default();
+    (all, elapsed, series)
+}
+
+/// The 95th percentile of the queue wait histogram since start (upper bucket bound).
+fn queue_wait_p95(text: &str) -> f64 {
+    let mut buckets: Vec<(f64, f64)> = text
+        .lines()
+        .filter(|line| line.starts_with("odg_request_queue_wait_seconds_bucket"))
+        .filter_map(|line| {
+            let le = line.split("le=\"").nth(1)?.split('"').next()?;
+            let bound = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            let count = line.rsplit(' ').next()?.parse().ok()?;
+            Some((bound, count))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last().map_or(0.0, |(_, count)| *count);
+    if total == 0.0 {
+        return 0.0;
+    }
+    buckets
+        .iter()
+        .find(|(_, count)| *count >= total * 0.95)
+        .map_or(0.0, |(bound, _)| if bound.is_finite() { *bound } else { 0.0 })
+}
+
+fn series_for_chart(samples: &[LoadSample]) -> Vec<(String, Vec<(f64, f64)>)> {
+    vec![
+        ("in-flight requests".into(), samples.iter().map(|s| (s.t, s.in_flight)).collect()),
+        ("CPU cores x10".into(), samples.iter().map(|s| (s.t, s.cpu_cores * 10.0)).collect()),
+    ]
+}
+
+fn write_series(path: &std::path::Path, samples: &[LoadSample]) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        ensure_directory(parent)?;
+    }
+    let document = serde_json::json!({
+        "source": "odg-bench http --only scan-burst (1 pod, cache on, cold at the first wave)",
+        "interval_seconds": 1,
+        "pods_at_start": 1,
+        "samples": samples,
+    });
+    std::fs::write(path, serde_json::to_vec_pretty(&document)?)?;
+    Ok(())
+}
