@@ -5,8 +5,15 @@ mod cli;
 mod cmd;
 mod config;
 mod demo_repository;
+mod extension_config;
 
 use clap::Parser;
+
+/// mimalloc returns freed memory to the system and keeps per-thread heaps small; with the
+/// system allocator, large answers rendered on many blocking threads left hundreds of MiB of
+/// fragmented arenas resident (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use crate::cli::{CacheCommand, Cli, Command, LogFormat};
 
@@ -21,6 +28,8 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(args) => cmd::serve::run(args).await,
             Command::Push(args) => cmd::push::run(args).await,
             Command::Cache(CacheCommand::Invalidate(args)) => cmd::cache::invalidate(args).await,
+            Command::Enumerate(args) => cmd::enumerate::run(args).await,
+            Command::CacheManager(args) => cmd::cache_manager::run(args).await,
         }
     })
 }
