@@ -4,8 +4,10 @@
 mod harness;
 mod load;
 mod report;
+mod compliance;
 mod resolve;
 mod scenarios;
+mod tiers;
 
 use clap::{Parser, Subcommand};
 
@@ -23,8 +25,12 @@ struct Cli {
 enum Scenario {
     /// Dependency resolution of a wide, deep tree: parallel walk vs. sequential baseline.
     Resolve(resolve::ResolveArgs),
+    /// Compliance summary of a 300-component tree over 50,000 metadata rows: cold vs. cached.
+    Compliance(compliance::ComplianceArgs),
     /// HTTP scenarios against real `odg serve` pods: warm and cold lookups, scan bursts, overload.
     Http(scenarios::HttpArgs),
+    /// Cache hit latency per tier (memory, disk, Redis) beside the loader.
+    Tiers(tiers::TiersArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,7 +41,9 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.scenario {
             Scenario::Resolve(args) => resolve::run(args).await,
+            Scenario::Compliance(args) => compliance::run(args).await,
             Scenario::Http(args) => scenarios::run(args).await,
+            Scenario::Tiers(args) => tiers::run(args).await,
         }
     })
 }

@@ -41,6 +41,16 @@ pub struct HttpArgs {
     /// Also write the scan-burst metric series here (for the autoscaling replay test).
     #[arg(long)]
     series_out: Option<PathBuf>,
+    /// Record the autoscaling series from a sustained burst instead: this many enumerator
+    /// clients against one pod without cache (every request reaches the registry) ...
+    #[arg(long, default_value_t = 0)]
+    series_clients: usize,
+    /// ... for this many seconds ...
+    #[arg(long, default_value_t = 120)]
+    series_load_seconds: u64,
+    /// ... followed by this many idle seconds (to show the way down).
+    #[arg(long, default_value_t = 420)]
+    series_idle_seconds: u64,
 }
 
 struct Fixture {
@@ -190,6 +200,33 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
         });
     }
 
+    if args.series_clients > 0 {
+        eprintln!("recording the autoscaling series");
+        let pod = Pod::start(&no_cache(repo_args(&proxy))).await?;
+        let series = sustained_burst(&client, &fixture, &pod, args.series_clients, &args).await;
+        if let Some(path) = &args.series_out {
+            write_series(
+                path,
+                &series,
+                &format!(
+                    "odg-bench http --series-clients {}: 1 pod without cache, {} enumerator clients for {} s, then {} s idle; registry latency {} ms",
+                    args.series_clients, args.series_clients, args.series_load_seconds, args.series_idle_seconds, args.latency_ms
+                ),
+            )?;
+        }
+        std::fs::write(
+            args.out_dir.join("autoscaling-series.svg"),
+            ScenarioReport {
+                name: "autoscaling-series".into(),
+                description: String::new(),
+                modes: vec![],
+                series: series_for_chart(&series),
+            }
+            .svg(),
+        )?;
+        pod.stop().await;
+    }
+
     if wanted("scan-burst") {
         eprintln!("scenario scan-burst");
         let redis = RedisChild::start().await?;
@@ -220,8 +257,8 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
                 pod.stop().await;
             }
         }
-        if let Some(path) = &args.series_out {
-            write_series(path, &series)?;
+        if let (Some(path), 0) = (&args.series_out, args.series_clients) {
+            write_series(path, &series, "odg-bench http --only scan-burst (1 pod, cache on, cold at the first wave)")?;
         }
         let mut report = ScenarioReport {
             name: "scan-burst".into(),
@@ -312,18 +349,21 @@ async fn scan_burst(
         tokio::spawn(async move {
             let mut samples = Vec::new();
             let mut previous_cpu: Option<(Instant, f64)> = None;
+            let mut previous_buckets: Vec<Vec<(f64, f64)>> = vec![Vec::new(); urls.len()];
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let mut in_flight = 0.0;
                 let mut cpu = 0.0;
                 let mut wait_p95: f64 = 0.0;
-                for url in &urls {
+                for (pod, url) in urls.iter().enumerate() {
                     if let Ok(response) = client.get(format!("{url}/metrics")).send().await {
                         if let Ok(text) = response.text().await {
                             // The scrape itself is one request in flight on /metrics: leave it out.
                             in_flight += metric_sum(&text, "http_server_active_requests", None)
                                 - metric_sum(&text, "http_server_active_requests", Some("route=\"/metrics\""));
                             cpu += metric_sum(&text, "process_cpu_seconds_total", None);
-                            wait_p95 = wait_p95.max(queue_wait_p95(&text));
+                            let buckets = queue_wait_buckets(&text);
+                            wait_p95 = wait_p95.max(queue_wait_p95_between(&previous_buckets[pod], &buckets));
+                            previous_buckets[pod] = buckets;
                         }
                     }
                 }
@@ -374,8 +414,62 @@ async fn scan_burst(
     (all, elapsed, series)
 }
 
-/// The 95th percentile of the queue wait histogram since start (upper bucket bound).
-fn queue_wait_p95(text: &str) -> f64 {
+/// Enumerator clients walking the tree again and again for `series_load_seconds`, then idle,
+/// with the pod's load sampled every second throughout.
+async fn sustained_burst(client: &reqwest::Client, fixture: &Fixture, pod: &Pod, clients: usize, args: &HttpArgs) -> Vec<LoadSample> {
+    let started = Instant::now();
+    let load_for = Duration::from_secs(args.series_load_seconds);
+    let total = load_for + Duration::from_secs(args.series_idle_seconds);
+    let workers: Vec<_> = (0..clients)
+        .map(|index| {
+            let client = client.clone();
+            let base = pod.url.clone();
+            let mut urls = vec![dependencies_url(&base, &fixture.root)];
+            urls.extend(fixture.components.iter().map(|name| component_url(&base, name)));
+            let shift = index * 7 % urls.len();
+            urls.rotate_left(shift);
+            tokio::spawn(async move {
+                let mut position = 0;
+                while started.elapsed() < load_for {
+                    crate::load::request(&client, &urls[position % urls.len()]).await;
+                    position += 1;
+                }
+            })
+        })
+        .collect();
+    let mut samples = Vec::new();
+    let mut previous_cpu: Option<(Instant, f64)> = None;
+    let mut previous_buckets = Vec::new();
+    while started.elapsed() < total {
+        if let Ok(response) = client.get(format!("{}/metrics", pod.url)).send().await {
+            if let Ok(text) = response.text().await {
+                let in_flight = metric_sum(&text, "http_server_active_requests", None)
+                    - metric_sum(&text, "http_server_active_requests", Some("route=\"/metrics\""));
+                let cpu = metric_sum(&text, "process_cpu_seconds_total", None);
+                let now = Instant::now();
+                let cores = previous_cpu.map_or(0.0, |(at, seconds)| (cpu - seconds) / now.duration_since(at).as_secs_f64());
+                previous_cpu = Some((now, cpu));
+                let buckets = queue_wait_buckets(&text);
+                let queue_wait_p95_seconds = queue_wait_p95_between(&previous_buckets, &buckets);
+                previous_buckets = buckets;
+                samples.push(LoadSample {
+                    t: started.elapsed().as_secs_f64(),
+                    in_flight,
+                    queue_wait_p95_seconds,
+                    cpu_cores: cores.max(0.0),
+                });
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    for worker in workers {
+        let _ = worker.await;
+    }
+    samples
+}
+
+/// Cumulative bucket counts of the queue wait histogram, by upper bound.
+fn queue_wait_buckets(text: &str) -> Vec<(f64, f64)> {
     let mut buckets: Vec<(f64, f64)> = text
         .lines()
         .filter(|line| line.starts_with("odg_request_queue_wait_seconds_bucket"))
@@ -387,11 +481,24 @@ fn queue_wait_p95(text: &str) -> f64 {
         })
         .collect();
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let total = buckets.last().map_or(0.0, |(_, count)| *count);
-    if total == 0.0 {
+    buckets
+}
+
+/// The 95th percentile of the queue waits observed between two scrapes (as `histogram_quantile`
+/// over a rate would give), 0 when nothing waited in between.
+fn queue_wait_p95_between(before: &[(f64, f64)], after: &[(f64, f64)]) -> f64 {
+    let delta: Vec<(f64, f64)> = after
+        .iter()
+        .map(|(bound, count)| {
+            let previous = before.iter().find(|(b, _)| b == bound).map_or(0.0, |(_, c)| *c);
+            (*bound, count - previous)
+        })
+        .collect();
+    let total = delta.last().map_or(0.0, |(_, count)| *count);
+    if total <= 0.0 {
         return 0.0;
     }
-    buckets
+    delta
         .iter()
         .find(|(_, count)| *count >= total * 0.95)
         .map_or(0.0, |(bound, _)| if bound.is_finite() { *bound } else { 0.0 })
@@ -404,12 +511,12 @@ fn series_for_chart(samples: &[LoadSample]) -> Vec<(String, Vec<(f64, f64)>)> {
     ]
 }
 
-fn write_series(path: &std::path::Path, samples: &[LoadSample]) -> anyhow::Result<()> {
+fn write_series(path: &std::path::Path, samples: &[LoadSample], source: &str) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
         ensure_directory(parent)?;
     }
     let document = serde_json::json!({
-        "source": "odg-bench http --only scan-burst (1 pod, cache on, cold at the first wave)",
+        "source": source,
         "interval_seconds": 1,
         "pods_at_start": 1,
         "samples": samples,

@@ -3,6 +3,10 @@
 //! The fill runs in its own task, so a client that disconnects does not cancel a load that
 //! others wait for (and the result still reaches the cache). Waiters watch the flight's channel;
 //! the first value sent (possibly a stale one while the refresh goes on) answers them.
+//!
+//! A flight is keyed by the entry id *and* the generation stamp it loads under: a request that
+//! has seen a newer generation (an invalidation) never joins a fill that started before it, whose
+//! value may be older than the invalidation.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -10,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::watch;
 
+use crate::generations::Stamp;
 use crate::key::EntryId;
 
 pub(crate) type AnyValue = Arc<dyn Any + Send + Sync>;
@@ -25,20 +30,27 @@ pub(crate) type FlightReceiver = watch::Receiver<Option<FlightOutcome>>;
 
 #[derive(Default)]
 pub(crate) struct Flights {
-    running: Mutex<HashMap<EntryId, (u64, FlightReceiver)>>,
+    running: Mutex<HashMap<(EntryId, Stamp), (u64, FlightReceiver)>>,
     next_token: std::sync::atomic::AtomicU64,
 }
 
 /// Held by the task running a fill; removes the flight when dropped, also on panic.
 pub(crate) struct FlightHandle {
     flights: Arc<Flights>,
-    id: EntryId,
+    id: (EntryId, Stamp),
     token: u64,
     pub(crate) sender: watch::Sender<Option<FlightOutcome>>,
 }
 
-impl Drop for FlightHandle {
-    fn drop(&mut self) {
+impl FlightHandle {
+    /// Sends the final answer. The flight stays joinable until the fill task ends (it may still be
+    /// writing the lower tiers): a newcomer under the same generations gets this same answer
+    /// instead of loading again before the writes land.
+    pub(crate) fn answer(&self, outcome: FlightOutcome) {
+        let _ = self.sender.send(Some(outcome));
+    }
+
+    fn close(&self) {
         let mut running = self.flights.running.lock().expect("flight map lock");
         if running
             .get(&self.id)
@@ -49,6 +61,12 @@ impl Drop for FlightHandle {
     }
 }
 
+impl Drop for FlightHandle {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
 /// Joined an existing flight, or leads a new one (and must start the fill with the handle).
 pub(crate) enum Joined {
     Waiter(FlightReceiver),
@@ -56,7 +74,8 @@ pub(crate) enum Joined {
 }
 
 impl Flights {
-    pub(crate) fn join_or_lead(self: &Arc<Self>, id: EntryId) -> Joined {
+    pub(crate) fn join_or_lead(self: &Arc<Self>, id: EntryId, stamp: Stamp) -> Joined {
+        let id = (id, stamp);
         let mut running = self.running.lock().expect("flight map lock");
         if let Some((_, receiver)) = running.get(&id) {
             return Joined::Waiter(receiver.clone());
@@ -78,8 +97,8 @@ impl Flights {
     }
 
     /// Leads a new flight unless one runs already (used to start a background refresh).
-    pub(crate) fn lead_if_idle(self: &Arc<Self>, id: EntryId) -> Option<FlightHandle> {
-        match self.join_or_lead(id) {
+    pub(crate) fn lead_if_idle(self: &Arc<Self>, id: EntryId, stamp: Stamp) -> Option<FlightHandle> {
+        match self.join_or_lead(id, stamp) {
             Joined::Leader(handle, _) => Some(handle),
             Joined::Waiter(_) => None,
         }

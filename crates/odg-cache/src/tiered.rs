@@ -252,7 +252,7 @@ impl TieredCache {
                             if freshness == Freshness::Stale {
                                 lookup(&kind, TIER_MEMORY, "stale");
                                 counter!(STALE_SERVED_TOTAL, "kind" => kind.clone()).increment(1);
-                                if let Some(handle) = self.inner.flights.lead_if_idle(key.id()) {
+                                if let Some(handle) = self.inner.flights.lead_if_idle(key.id(), stamp) {
                                     self.spawn_fill(key.clone(), stamp, policy, load, handle);
                                 }
                             } else {
@@ -272,7 +272,7 @@ impl TieredCache {
             }
         }
 
-        let receiver = match self.inner.flights.join_or_lead(key.id()) {
+        let receiver = match self.inner.flights.join_or_lead(key.id(), stamp) {
             Joined::Waiter(receiver) => {
                 counter!(COALESCED_WAITERS_TOTAL, "kind" => kind.clone()).increment(1);
                 receiver
@@ -317,6 +317,17 @@ impl TieredCache {
         });
     }
 
+    /// Brings this pod's generations covering `keys` up to date with Redis, in one round trip,
+    /// and drops the local entries they invalidate. After it returns `Ok`, no lookup of these
+    /// keys is answered from an entry that an invalidation acknowledged before the call
+    /// (on any pod) has invalidated, even if its pub/sub message has not arrived yet.
+    /// Without a shared tier this pod's generations are the truth: `Ok` at once.
+    /// `Err`: Redis is unreachable, so this pod cannot know; the caller should not serve these
+    /// keys from the cache (for example, load them with [`CacheMode::Refresh`]).
+    pub async fn sync_generations(&self, keys: &[&CacheKey]) -> Result<(), CacheError> {
+        crate::invalidation::sync_for_keys(self, keys).await
+    }
+
     /// Removes the entries `selector` names in every tier and every pod; see `invalidation.rs`.
     pub async fn invalidate(
         &self,
@@ -357,7 +368,7 @@ impl CacheInner {
                                 lookup(&kind, TIER_DISK, "hit");
                                 let value = Arc::new(value);
                                 self.promote_to_memory(&key, &policy, stored.meta, &value);
-                                let _ = handle.sender.send(Some(FlightOutcome::Value(value)));
+                                handle.answer(FlightOutcome::Value(value));
                                 return;
                             }
                             disk.remove(&id).await;
@@ -380,13 +391,12 @@ impl CacheInner {
         if let Some(shared) = shared {
             if let Some(outcome) = self.shared_lookup::<V>(shared, &key, &stamp, &policy).await {
                 let (value, freshness) = outcome;
-                let _ = handle
-                    .sender
-                    .send(Some(FlightOutcome::Value(value as AnyValue)));
                 if freshness == Freshness::Fresh {
+                    handle.answer(FlightOutcome::Value(value as AnyValue));
                     return;
                 }
-                // Stale: waiters have their answer; go on and refresh it for everyone.
+                // Stale: waiters get it now; the flight stays open while it refreshes for everyone.
+                let _ = handle.sender.send(Some(FlightOutcome::Value(value as AnyValue)));
                 counter!(STALE_SERVED_TOTAL, "kind" => kind.clone()).increment(1);
             }
         }
@@ -409,9 +419,7 @@ impl CacheInner {
                     if let Some(value) = waited {
                         counter!(LEASE_TOTAL, "kind" => kind.clone(), "result" => "waited_hit")
                             .increment(1);
-                        let _ = handle
-                            .sender
-                            .send(Some(FlightOutcome::Value(value as AnyValue)));
+                        handle.answer(FlightOutcome::Value(value as AnyValue));
                         return;
                     }
                     counter!(LEASE_TOTAL, "kind" => kind.clone(), "result" => "waited_timeout")
@@ -441,9 +449,7 @@ impl CacheInner {
                 if let (Some(shared), Some(lease)) = (self.shared.as_ref(), lease) {
                     let _ = shared.release(&lease).await;
                 }
-                let _ = handle
-                    .sender
-                    .send(Some(FlightOutcome::Error(Arc::new(error))));
+                handle.answer(FlightOutcome::Error(Arc::new(error)));
             }
         }
     }
@@ -559,9 +565,7 @@ impl CacheInner {
     ) {
         let answer = |handle: Option<&FlightHandle>| {
             if let Some(handle) = handle {
-                let _ = handle
-                    .sender
-                    .send(Some(FlightOutcome::Value(value.clone() as AnyValue)));
+                handle.answer(FlightOutcome::Value(value.clone() as AnyValue));
             }
         };
         let current = self

@@ -468,3 +468,62 @@ async fn redis_down_means_local_tiers_and_origin_and_a_clear_invalidation_error(
         "the local tiers were purged all the same"
     );
 }
+
+#[tokio::test]
+async fn a_kind_kept_only_on_disk_is_read_from_disk_every_time() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.disk = Some(DiskConfig {
+        directory: directory.path().join("entries"),
+        max_bytes: 16 * 1024 * 1024,
+    });
+    config.policies.insert(
+        "disk-only".into(),
+        KindPolicy {
+            memory: false,
+            disk: true,
+            shared: false,
+            ..KindPolicy::immutable()
+        },
+    );
+    let cache = TieredCache::new(config).await.unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let key = key("disk-only", "acme.org/on-disk");
+    for _ in 0..5 {
+        let value = cache
+            .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, counting_loader(&calls, Duration::ZERO, "v"))
+            .await
+            .unwrap();
+        assert_eq!(*value, Text("v".into()));
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(cache.memory().len(), 0);
+    // The disk write follows the answer; give it a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while cache.disk().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(cache.disk().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_request_after_an_invalidation_never_joins_an_older_flight() {
+    let cache = TieredCache::new(config()).await.unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let key = key("descriptor", "acme.org/joined");
+    let old = {
+        let cache = cache.clone();
+        let key = key.clone();
+        let loader = counting_loader(&calls, Duration::from_millis(300), "old");
+        tokio::spawn(async move { cache.get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, loader).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    cache.invalidate(&Selector::component("acme.org/joined")).await.unwrap();
+    let new = cache
+        .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, counting_loader(&calls, Duration::from_millis(10), "new"))
+        .await
+        .unwrap();
+    assert_eq!(*new, Text("new".into()));
+    assert_eq!(*old.await.unwrap().unwrap(), Text("old".into()));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
