@@ -185,6 +185,43 @@ pub fn decode_entry(bytes: &[u8]) -> Result<StoredEntry, EntryDecodeError> {
         return Err(EntryDecodeError::Checksum);
     }
     let _flags = reader.u16()?;
+    let meta = read_meta(&mut reader)?;
+    let key_length = reader.u32()? as usize;
+    let key_text = reader.text(key_length, "key")?;
+    let payload_length = reader.u32()? as usize;
+    let payload = Bytes::copy_from_slice(reader.take(payload_length)?);
+    if reader.position != body.len() {
+        return Err(EntryDecodeError::Malformed("trailing bytes"));
+    }
+    Ok(StoredEntry {
+        meta,
+        key_text,
+        payload,
+    })
+}
+
+/// The metadata of an entry from a prefix of its encoding (magic, format version, then the fields
+/// up to and including the scope), without the key, the payload or the checksum, which covers the
+/// whole entry and so cannot be verified here. For tools that look at many entries without
+/// reading them whole (pruning); never for serving.
+pub fn decode_entry_header(bytes: &[u8]) -> Result<EntryMeta, EntryDecodeError> {
+    if bytes.len() < 6 {
+        return Err(EntryDecodeError::Truncated);
+    }
+    if &bytes[..4] != MAGIC {
+        return Err(EntryDecodeError::BadMagic);
+    }
+    let mut reader = Reader { bytes, position: 4 };
+    let version = reader.u16()?;
+    if version != ENTRY_FORMAT_VERSION {
+        return Err(EntryDecodeError::UnsupportedVersion(version));
+    }
+    let _flags = reader.u16()?;
+    read_meta(&mut reader)
+}
+
+/// The fields after the flags, up to and including the scope.
+fn read_meta(reader: &mut Reader<'_>) -> Result<EntryMeta, EntryDecodeError> {
     let created_at_ms = reader.u64()?;
     let fresh_until_ms = Some(reader.u64()?).filter(|value| *value != 0);
     let expires_at_ms = Some(reader.u64()?).filter(|value| *value != 0);
@@ -207,24 +244,13 @@ pub fn decode_entry(bytes: &[u8]) -> Result<StoredEntry, EntryDecodeError> {
     };
     let component = optional()?;
     let version = optional()?;
-    let key_length = reader.u32()? as usize;
-    let key_text = reader.text(key_length, "key")?;
-    let payload_length = reader.u32()? as usize;
-    let payload = Bytes::copy_from_slice(reader.take(payload_length)?);
-    if reader.position != body.len() {
-        return Err(EntryDecodeError::Malformed("trailing bytes"));
-    }
-    Ok(StoredEntry {
-        meta: EntryMeta {
-            kind,
-            scope: Scope { component, version },
-            stamp: Stamp::from_array(stamp),
-            created_at_ms,
-            fresh_until_ms,
-            expires_at_ms,
-        },
-        key_text,
-        payload,
+    Ok(EntryMeta {
+        kind,
+        scope: Scope { component, version },
+        stamp: Stamp::from_array(stamp),
+        created_at_ms,
+        fresh_until_ms,
+        expires_at_ms,
     })
 }
 
@@ -271,6 +297,27 @@ mod tests {
             altered[position] ^= 0x5a;
             assert!(decode_entry(&altered).is_err(), "byte {position} flipped");
         }
+    }
+
+    #[test]
+    fn the_header_decodes_from_a_prefix() {
+        let entry = sample();
+        let encoded = encode_entry(&entry);
+        // Enough for the header: everything up to the key length.
+        let header_end = encoded.len() - 4 - entry.payload.len() - 4 - entry.key_text.len() - 4;
+        assert_eq!(decode_entry_header(&encoded).unwrap(), entry.meta);
+        assert_eq!(
+            decode_entry_header(&encoded[..header_end]).unwrap(),
+            entry.meta
+        );
+        assert_eq!(
+            decode_entry_header(&encoded[..header_end - 1]),
+            Err(EntryDecodeError::Truncated)
+        );
+        assert_eq!(
+            decode_entry_header(b"XXXXYYYYYYYY"),
+            Err(EntryDecodeError::BadMagic)
+        );
     }
 
     #[test]

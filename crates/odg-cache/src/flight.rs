@@ -97,7 +97,11 @@ impl Flights {
     }
 
     /// Leads a new flight unless one runs already (used to start a background refresh).
-    pub(crate) fn lead_if_idle(self: &Arc<Self>, id: EntryId, stamp: Stamp) -> Option<FlightHandle> {
+    pub(crate) fn lead_if_idle(
+        self: &Arc<Self>,
+        id: EntryId,
+        stamp: Stamp,
+    ) -> Option<FlightHandle> {
         match self.join_or_lead(id, stamp) {
             Joined::Leader(handle, _) => Some(handle),
             Joined::Waiter(_) => None,

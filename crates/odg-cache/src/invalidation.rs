@@ -149,6 +149,71 @@ pub(crate) async fn resync(cache: &TieredCache) {
     }
 }
 
+/// See [`TieredCache::sync_generations`]: reads the epoch, `all`, and the kind, component and
+/// version counters covering `keys`, and raises the local ones that are behind.
+pub(crate) async fn sync_for_keys(
+    cache: &TieredCache,
+    keys: &[&crate::CacheKey],
+) -> Result<(), CacheError> {
+    let Some(shared) = &cache.inner.shared else {
+        return Ok(());
+    };
+    let mut fields = vec![
+        crate::generations::EPOCH_FIELD.to_string(),
+        Generations::field_for(&Selector::All).expect("all has a field"),
+    ];
+    for key in keys {
+        let scope = key.scope();
+        let mut selectors = vec![Selector::Kind(key.kind().clone())];
+        if let Some(name) = &scope.component {
+            selectors.push(Selector::component(name));
+            if let Some(version) = &scope.version {
+                selectors.push(Selector::component_version(name, version));
+            }
+        }
+        for selector in selectors {
+            if let Some(field) = Generations::field_for(&selector) {
+                if !fields.contains(&field) {
+                    fields.push(field);
+                }
+            }
+        }
+    }
+    let values = shared.read_generations(&fields).await?;
+    let epoch = values.first().copied().unwrap_or(0);
+    let local_epoch = cache
+        .inner
+        .generations
+        .read()
+        .expect("generations lock")
+        .epoch;
+    if epoch != local_epoch {
+        // Redis lost its hash (or this pod never synced): reload everything.
+        resync(cache).await;
+        return Ok(());
+    }
+    let mut changed = Vec::new();
+    {
+        let mut generations = cache.inner.generations.write().expect("generations lock");
+        for (field, value) in fields.iter().zip(values) {
+            if value > generations.get_field(field) {
+                if let Some(selector) = generations.set_field(field, value) {
+                    changed.push(selector);
+                }
+            }
+        }
+    }
+    if !changed.is_empty() {
+        for selector in &changed {
+            counter!(INVALIDATIONS_TOTAL, "selector" => selector.label(), "origin" => "sync")
+                .increment(1);
+        }
+        purge_local(cache, &changed).await;
+        persist_snapshot(cache).await;
+    }
+    Ok(())
+}
+
 /// Applies another pod's invalidation: raise the counters it raised, drop the selected entries.
 async fn apply_remote(cache: &TieredCache, message: InvalidationMessage) {
     if message.origin == cache.inner.config.pod_id {
@@ -242,7 +307,7 @@ pub(crate) async fn load_snapshot(directory: Option<&Path>) -> Generations {
 }
 
 /// Writes the current generations atomically (temp file + rename) for the next start.
-async fn persist_snapshot(cache: &TieredCache) {
+pub(crate) async fn persist_snapshot(cache: &TieredCache) {
     let Some(directory) = cache.inner.config.state_directory.clone() else {
         return;
     };

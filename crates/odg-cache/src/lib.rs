@@ -12,6 +12,7 @@ mod key;
 mod memory;
 pub mod metrics;
 mod policy;
+pub mod prune;
 mod selector;
 mod shared;
 mod tiered;
@@ -19,8 +20,8 @@ mod value;
 
 pub use disk::DiskTier;
 pub use entry::{
-    decode_entry, encode_entry, EntryDecodeError, EntryMeta, Freshness, StoredEntry,
-    ENTRY_FORMAT_VERSION,
+    decode_entry, decode_entry_header, encode_entry, EntryDecodeError, EntryMeta, Freshness,
+    StoredEntry, ENTRY_FORMAT_VERSION,
 };
 pub use error::CacheError;
 pub use generations::{Generations, Stamp, EPOCH_FIELD};

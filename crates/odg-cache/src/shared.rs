@@ -394,6 +394,25 @@ impl SharedTier {
         Ok(parse_generations(flat))
     }
 
+    /// The current values of some generation counters (absent ones are 0), in one `HMGET`.
+    /// Readers that must not serve an entry invalidated by a write that has already answered
+    /// (on any pod) check the counters covering it here instead of waiting for pub/sub.
+    pub async fn read_generations(&self, fields: &[String]) -> Result<Vec<u64>, CacheError> {
+        if fields.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut command = redis::cmd("HMGET");
+        command.arg(self.inner.keys.generations());
+        for field in fields {
+            command.arg(field);
+        }
+        let values: Vec<Option<String>> = self.query(Operation::Generations, command).await?;
+        Ok(values
+            .into_iter()
+            .map(|value| value.and_then(|text| text.parse().ok()).unwrap_or(0))
+            .collect())
+    }
+
     /// Sends the message to every subscribed pod (fire and forget: pods disconnected now miss
     /// it and catch up by reloading generations on reconnect).
     pub async fn publish(&self, message: &InvalidationMessage) -> Result<(), CacheError> {
@@ -1028,7 +1047,7 @@ fn parse_generations(flat: Vec<String>) -> Vec<(String, u64)> {
 }
 
 /// The URL(s) fit for logs: userinfo and query (both may hold credentials) replaced by `***`.
-fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     url.split(',')
         .map(|part| {
             let part = part.trim();

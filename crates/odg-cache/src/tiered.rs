@@ -77,6 +77,13 @@ impl Default for CacheConfig {
     }
 }
 
+/// How waiting for another pod's fill ended.
+enum FleetWait<V> {
+    Filled(Arc<V>),
+    LeaseFreed(crate::shared::Lease),
+    GaveUp,
+}
+
 /// How a request uses the cache (the original's `Shortcut-Cache` and `ignore_cache`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheMode {
@@ -182,6 +189,9 @@ impl TieredCache {
                 config,
             }),
         };
+        // Save the generations at once: a freshly drawn epoch must survive a restart, or every
+        // entry on disk would be unusable after it.
+        crate::invalidation::persist_snapshot(&cache).await;
         if cache.inner.shared.is_some() {
             cache.resync().await;
             crate::invalidation::spawn_listener(&cache);
@@ -252,7 +262,9 @@ impl TieredCache {
                             if freshness == Freshness::Stale {
                                 lookup(&kind, TIER_MEMORY, "stale");
                                 counter!(STALE_SERVED_TOTAL, "kind" => kind.clone()).increment(1);
-                                if let Some(handle) = self.inner.flights.lead_if_idle(key.id(), stamp) {
+                                if let Some(handle) =
+                                    self.inner.flights.lead_if_idle(key.id(), stamp)
+                                {
                                     self.spawn_fill(key.clone(), stamp, policy, load, handle);
                                 }
                             } else {
@@ -396,7 +408,9 @@ impl CacheInner {
                     return;
                 }
                 // Stale: waiters get it now; the flight stays open while it refreshes for everyone.
-                let _ = handle.sender.send(Some(FlightOutcome::Value(value as AnyValue)));
+                let _ = handle
+                    .sender
+                    .send(Some(FlightOutcome::Value(value as AnyValue)));
                 counter!(STALE_SERVED_TOTAL, "kind" => kind.clone()).increment(1);
             }
         }
@@ -416,18 +430,40 @@ impl CacheInner {
                         .await;
                     histogram!(LEASE_WAIT_SECONDS, "kind" => kind.clone())
                         .record(started.elapsed().as_secs_f64());
-                    if let Some(value) = waited {
-                        counter!(LEASE_TOTAL, "kind" => kind.clone(), "result" => "waited_hit")
-                            .increment(1);
-                        handle.answer(FlightOutcome::Value(value as AnyValue));
-                        return;
+                    match waited {
+                        FleetWait::Filled(value) => {
+                            counter!(LEASE_TOTAL, "kind" => kind.clone(), "result" => "waited_hit")
+                                .increment(1);
+                            handle.answer(FlightOutcome::Value(value as AnyValue));
+                            return;
+                        }
+                        // The holder finished without storing (its load failed, or an
+                        // invalidation made it skip the store): we load, holding the lease now.
+                        FleetWait::LeaseFreed(acquired) => {
+                            counter!(LEASE_TOTAL, "kind" => kind.clone(), "result" => "waited_takeover").increment(1);
+                            lease = Some(acquired);
+                        }
+                        FleetWait::GaveUp => {
+                            counter!(LEASE_TOTAL, "kind" => kind.clone(), "result" => "waited_timeout").increment(1);
+                        }
                     }
-                    counter!(LEASE_TOTAL, "kind" => kind.clone(), "result" => "waited_timeout")
-                        .increment(1);
                 }
                 Err(_) => {
                     counter!(LEASE_TOTAL, "kind" => kind.clone(), "result" => "unavailable")
                         .increment(1);
+                }
+            }
+            // Another pod may have stored the value and released its lease between our lookup
+            // and our lease: look once more before loading.
+            if lease.is_some() {
+                if let Some((value, Freshness::Fresh)) =
+                    self.shared_lookup::<V>(shared, &key, &stamp, &policy).await
+                {
+                    if let Some(lease) = lease.take() {
+                        let _ = shared.release(&lease).await;
+                    }
+                    handle.answer(FlightOutcome::Value(value as AnyValue));
+                    return;
                 }
             }
         }
@@ -507,7 +543,7 @@ impl CacheInner {
         key: &CacheKey,
         stamp: &Stamp,
         policy: &KindPolicy,
-    ) -> Option<Arc<V>> {
+    ) -> FleetWait<V> {
         let deadline = Instant::now() + self.config.fleet_wait;
         let poll = self.config.fleet_poll.max(Duration::from_millis(1));
         while Instant::now() < deadline {
@@ -515,7 +551,10 @@ impl CacheInner {
             tokio::time::sleep(poll + Duration::from_millis(jitter)).await;
             if let Ok(Some(stored)) = shared.get(&key.id()).await {
                 if usable(&stored.meta, &stored.key_text, key, stamp) == Some(Freshness::Fresh) {
-                    let value = Arc::new(decode_value::<V>(stored.payload.clone()).await?);
+                    let Some(value) = decode_value::<V>(stored.payload.clone()).await else {
+                        return FleetWait::GaveUp;
+                    };
+                    let value = Arc::new(value);
                     lookup(key.kind().as_str(), TIER_SHARED, "hit");
                     self.promote_to_memory(key, policy, stored.meta.clone(), &value);
                     if policy.disk {
@@ -523,14 +562,17 @@ impl CacheInner {
                             disk.put(key.id(), &stored).await;
                         }
                     }
-                    return Some(value);
+                    return FleetWait::Filled(value);
                 }
             }
-            if !shared.is_available() {
-                return None;
+            // A lease we can take means the holder is gone without storing a value.
+            match shared.try_lease(&key.id()).await {
+                Ok(Some(lease)) => return FleetWait::LeaseFreed(lease),
+                Ok(None) => {}
+                Err(_) => return FleetWait::GaveUp,
             }
         }
-        None
+        FleetWait::GaveUp
     }
 
     fn promote_to_memory<V: CacheValue>(

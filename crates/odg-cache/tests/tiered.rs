@@ -491,7 +491,11 @@ async fn a_kind_kept_only_on_disk_is_read_from_disk_every_time() {
     let key = key("disk-only", "acme.org/on-disk");
     for _ in 0..5 {
         let value = cache
-            .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, counting_loader(&calls, Duration::ZERO, "v"))
+            .get_or_load::<Text, LoadError, _, _>(
+                &key,
+                CacheMode::Normal,
+                counting_loader(&calls, Duration::ZERO, "v"),
+            )
             .await
             .unwrap();
         assert_eq!(*value, Text("v".into()));
@@ -515,12 +519,23 @@ async fn a_request_after_an_invalidation_never_joins_an_older_flight() {
         let cache = cache.clone();
         let key = key.clone();
         let loader = counting_loader(&calls, Duration::from_millis(300), "old");
-        tokio::spawn(async move { cache.get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, loader).await })
+        tokio::spawn(async move {
+            cache
+                .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, loader)
+                .await
+        })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
-    cache.invalidate(&Selector::component("acme.org/joined")).await.unwrap();
+    cache
+        .invalidate(&Selector::component("acme.org/joined"))
+        .await
+        .unwrap();
     let new = cache
-        .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, counting_loader(&calls, Duration::from_millis(10), "new"))
+        .get_or_load::<Text, LoadError, _, _>(
+            &key,
+            CacheMode::Normal,
+            counting_loader(&calls, Duration::from_millis(10), "new"),
+        )
         .await
         .unwrap();
     assert_eq!(*new, Text("new".into()));

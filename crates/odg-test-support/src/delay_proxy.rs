@@ -1,8 +1,10 @@
 //! `DelayProxy`: a loopback HTTP reverse proxy that adds a fixed latency to every request and counts
 //! requests per `PathKind` and per exact method and path — to simulate a distant registry
-//! (benchmarks) and count origin fetches (e.g. "each blob was served exactly once").
+//! (benchmarks) and count origin fetches (e.g. "each blob was served exactly once"). A test may
+//! also hold back every request of one kind ([`DelayProxy::hold`]) to freeze a fill midway, and
+//! let them go on ([`DelayProxy::release`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -42,10 +44,23 @@ struct ProxyState {
     counters: RequestCounters,
     /// Requests per (method, path), query excluded.
     paths: Mutex<HashMap<(String, String), usize>>,
+    /// Kinds whose requests wait (counted, not yet forwarded) until released.
+    held_kinds: Mutex<HashSet<PathKind>>,
+    /// Bumped whenever `held_kinds` changes, so waiting requests look again.
+    hold_changes: tokio::sync::watch::Sender<u64>,
+    /// Requests waiting right now.
+    waiting: std::sync::atomic::AtomicUsize,
     http: reqwest::Client,
 }
 
 impl ProxyState {
+    fn is_held(&self, kind: PathKind) -> bool {
+        self.held_kinds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(&kind)
+    }
+
     fn paths(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), usize>> {
         self.paths.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -65,6 +80,9 @@ impl DelayProxy {
             delay,
             counters: RequestCounters::default(),
             paths: Mutex::new(HashMap::new()),
+            held_kinds: Mutex::new(HashSet::new()),
+            hold_changes: tokio::sync::watch::channel(0).0,
+            waiting: std::sync::atomic::AtomicUsize::new(0),
             http: reqwest::Client::builder()
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
@@ -112,6 +130,32 @@ impl DelayProxy {
         self.state.paths().clear();
     }
 
+    /// From now on, requests to paths of `kind` are counted but wait before being forwarded,
+    /// until [`DelayProxy::release`].
+    pub fn hold(&self, kind: PathKind) {
+        self.state
+            .held_kinds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(kind);
+        self.state.hold_changes.send_modify(|changes| *changes += 1);
+    }
+
+    /// Forwards the held requests of `kind` and no longer holds new ones.
+    pub fn release(&self, kind: PathKind) {
+        self.state
+            .held_kinds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&kind);
+        self.state.hold_changes.send_modify(|changes| *changes += 1);
+    }
+
+    /// Requests held back right now.
+    pub fn waiting(&self) -> usize {
+        self.state.waiting.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Requests forwarded so far per `"METHOD /path"` (query excluded), e.g.
     /// `"GET /v2/ocm/component-descriptors/acme.org/a/blobs/sha256:..."`.
     pub fn path_counts(&self) -> BTreeMap<String, usize> {
@@ -140,7 +184,8 @@ impl Drop for DelayProxy {
 }
 
 async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Response {
-    state.counters.record(classify_path(request.uri().path()));
+    let kind = classify_path(request.uri().path());
+    state.counters.record(kind);
     *state
         .paths()
         .entry((
@@ -148,6 +193,20 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
             request.uri().path().to_owned(),
         ))
         .or_default() += 1;
+    let mut changes = state.hold_changes.subscribe();
+    if state.is_held(kind) {
+        state
+            .waiting
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        while state.is_held(kind) {
+            if changes.changed().await.is_err() {
+                break;
+            }
+        }
+        state
+            .waiting
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
     tokio::time::sleep(state.delay).await;
     let (parts, body) = request.into_parts();
     let path_and_query = parts
@@ -195,4 +254,75 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
     response
         .body(Body::from_stream(answer.bytes_stream()))
         .expect("a valid response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An upstream that answers every path with the path itself.
+    async fn echo_upstream() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = axum::Router::new()
+            .fallback(|request: Request| async move { request.uri().path().to_owned() });
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        (addr, task)
+    }
+
+    #[tokio::test]
+    async fn counts_paths_and_holds_one_kind_until_released() {
+        let (upstream, _server) = echo_upstream().await;
+        let proxy = DelayProxy::start(&upstream.to_string(), Duration::ZERO).await;
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let get = |path: &'static str| {
+            let (http, url) = (http.clone(), proxy.url());
+            async move {
+                http.get(format!("{url}{path}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(get("/v2/a/manifests/1").await, "/v2/a/manifests/1");
+
+        proxy.hold(PathKind::Blob);
+        let held = tokio::spawn(get("/v2/a/blobs/sha256:00"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while proxy.waiting() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the blob request is held"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            get("/v2/a/manifests/1").await,
+            "/v2/a/manifests/1",
+            "other kinds pass"
+        );
+        assert!(!held.is_finished());
+        proxy.release(PathKind::Blob);
+        assert_eq!(held.await.unwrap(), "/v2/a/blobs/sha256:00");
+        assert_eq!(proxy.waiting(), 0);
+
+        assert_eq!(
+            proxy.path_counts(),
+            BTreeMap::from([
+                ("GET /v2/a/blobs/sha256:00".to_owned(), 1),
+                ("GET /v2/a/manifests/1".to_owned(), 2),
+            ])
+        );
+        assert_eq!(
+            proxy.counts_of("GET", PathKind::Manifest),
+            BTreeMap::from([("/v2/a/manifests/1".to_owned(), 2)])
+        );
+        proxy.reset_counters();
+        assert!(proxy.path_counts().is_empty());
+    }
 }

@@ -11,6 +11,7 @@ pub mod delay_proxy;
 pub mod fake_registry;
 pub mod fixtures;
 pub mod jwt;
+pub mod postgres;
 pub mod redis_server;
 pub mod registry_server;
 pub mod tcp_forwarder;
@@ -22,6 +23,7 @@ pub use crate::fake_registry::{
 };
 pub use crate::fixtures::{oci_index, oci_manifest, sha256_digest, OciImageFixture};
 pub use crate::jwt::hs256_jwt;
+pub use crate::postgres::{postgres_admin_url, TestDatabase};
 pub use crate::redis_server::{delete_keys_with_prefix, resp_command, RedisServer};
 pub use crate::registry_server::RegistryServer;
 pub use crate::tcp_forwarder::TcpForwarder;

@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use odg_components::{push_descriptor, with_repository_context};
-use odg_oci::{RegistryClient, RegistryClientConfig};
-use odg_ocm::{parse_descriptor_document, DecodeLimits, OcmRepositoryUrl};
+use odg_oci::{sha256_digest, RegistryClient, RegistryClientConfig, OCI_MANIFEST_MEDIA_TYPE};
+use odg_ocm::{
+    component_repository_path, encode_descriptor_tar, version_to_tag, OcmRepositoryUrl,
+    MEDIA_TYPE_CONFIG_LEGACY, MEDIA_TYPE_DESCRIPTOR_TAR_LEGACY,
+};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -128,9 +130,12 @@ pub fn component_names(set: &[Descriptor]) -> Vec<String> {
 }
 
 /// Pushes `set` to `repository` (`http://host:port/path`) in-process, `concurrency` at a time, in
-/// the layout `odg push` writes (the same library function). Much faster than one `odg push`
-/// process for hundreds of descriptors; `odg push` itself is used where a test corrects one.
+/// the layout `odg push` writes: a config blob naming a tar layer that holds
+/// `component-descriptor.yaml`. The YAML is stored as given (not parsed and rewritten, and
+/// without the repository context `odg push` appends), which keeps seeding hundreds of
+/// descriptors cheap in a debug build; `odg push` itself is used where a test corrects one.
 pub async fn seed(repository: &str, set: &[Descriptor], concurrency: usize) {
+    use odg_oci::OciStore as _;
     let repository: OcmRepositoryUrl = repository.parse().expect("a repository URL");
     let client = RegistryClient::new(RegistryClientConfig::default()).expect("a registry client");
     let store = Arc::new(client.endpoint(repository.plain_http, &repository.host));
@@ -139,18 +144,44 @@ pub async fn seed(repository: &str, set: &[Descriptor], concurrency: usize) {
     for descriptor in set.iter().cloned() {
         let (store, repository, permits) = (store.clone(), repository.clone(), permits.clone());
         tasks.spawn(async move {
-            let _permit = permits
-                .acquire_owned()
+            let _permit = permits.acquire_owned().await.expect("the semaphore is open");
+            let what = format!("push {}:{}", descriptor.name, descriptor.version);
+            let path = component_repository_path(&repository, &descriptor.name);
+            let layer = encode_descriptor_tar(&descriptor.yaml);
+            let layer_digest = sha256_digest(&layer);
+            let config = serde_json::to_vec(&serde_json::json!({
+                "componentDescriptorLayer": {
+                    "digest": layer_digest,
+                    "mediaType": MEDIA_TYPE_DESCRIPTOR_TAR_LEGACY,
+                    "size": layer.len(),
+                }
+            }))
+            .expect("JSON");
+            let config_digest = sha256_digest(&config);
+            let manifest = serde_json::to_vec(&serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST_MEDIA_TYPE,
+                "config": {"mediaType": MEDIA_TYPE_CONFIG_LEGACY, "digest": config_digest, "size": config.len()},
+                "layers": [{"mediaType": MEDIA_TYPE_DESCRIPTOR_TAR_LEGACY, "digest": layer_digest, "size": layer.len()}],
+            }))
+            .expect("JSON");
+            store
+                .put_blob(&path, &layer_digest, layer.into())
                 .await
-                .expect("the semaphore is open");
-            let parsed = parse_descriptor_document(&descriptor.yaml, &DecodeLimits::default())
-                .unwrap_or_else(|error| panic!("{}: {error}", descriptor.name));
-            let parsed = with_repository_context(parsed, &repository);
-            push_descriptor(store.as_ref(), &repository, &parsed)
+                .unwrap_or_else(|error| panic!("{what}: layer: {error}"));
+            store
+                .put_blob(&path, &config_digest, config.into())
                 .await
-                .unwrap_or_else(|error| {
-                    panic!("push {}:{}: {error}", descriptor.name, descriptor.version)
-                });
+                .unwrap_or_else(|error| panic!("{what}: config: {error}"));
+            store
+                .put_manifest(
+                    &path,
+                    &version_to_tag(&descriptor.version),
+                    OCI_MANIFEST_MEDIA_TYPE,
+                    manifest.into(),
+                )
+                .await
+                .unwrap_or_else(|error| panic!("{what}: manifest: {error}"));
         });
     }
     while let Some(result) = tasks.join_next().await {
