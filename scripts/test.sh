@@ -42,3 +42,20 @@ log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo nextest run"
 cargo nextest run --workspace --locked --profile ci
+
+# The Helm chart (charts/odg): rendered and linted by Helm's own engine (helm-python-sdk, offline),
+# every object validated against the Kubernetes schemas (kubernetes-validate) and the CRD schemas
+# in tests/chart/schemas, the rendered config files run through the binary built above, and the
+# recorded scan burst replayed through the HPA's replica formula. Its own venv, reinstalled when
+# tests/chart/requirements.txt changes.
+chart_venv=target/chart-venv
+chart_stamp="$chart_venv/.requirements.sha256"
+chart_requirements=$(sha256sum tests/chart/requirements.txt | cut -d' ' -f1)
+if [ ! -x "$chart_venv/bin/python" ] || [ "$(cat "$chart_stamp" 2>/dev/null)" != "$chart_requirements" ]; then
+  log "installing the chart checks' requirements into $chart_venv"
+  python3 -m venv "$chart_venv"
+  "$chart_venv/bin/pip" install -q -r tests/chart/requirements.txt
+  echo "$chart_requirements" >"$chart_stamp"
+fi
+log "pytest tests/chart"
+ODG_BIN="$PWD/target/debug/odg" "$chart_venv/bin/python" -m pytest -q -p no:cacheprovider tests/chart

@@ -73,21 +73,31 @@ pub async fn run(args: ComplianceArgs) -> anyhow::Result<()> {
             allowed_hosts: vec![],
             walk: WalkOptions::default(),
         },
-        Arc::new(OciComponentSource::new(Arc::new(stores), OciSourceLimits::default())),
+        Arc::new(OciComponentSource::new(
+            Arc::new(stores),
+            OciSourceLimits::default(),
+        )),
     )
     .with_cache(cache);
     let config = match &args.database_url {
         Some(url) => DatabaseConfig::new(url.clone()),
         None => DatabaseConfig::sqlite_file(&directory.path().join("delivery.sqlite")),
     };
-    let db = DeliveryDb::connect(&config).await.context("opening the delivery DB")?;
+    let db = DeliveryDb::connect(&config)
+        .await
+        .context("opening the delivery DB")?;
 
     // Rows: per component a BDBA and a ClamAV scan info of its resource, the rest vulnerability
     // findings spread evenly (version-less, as BDBA writes them), severities cycling.
     let started = Instant::now();
     let mut entries: Vec<Value> = Vec::with_capacity(args.rows);
-    let count = tree.descriptors.len();
-    for (index, descriptor) in tree.descriptors.iter().enumerate() {
+    let with_resources: Vec<_> = tree
+        .descriptors
+        .iter()
+        .filter(|descriptor| !descriptor.component.resources.is_empty())
+        .collect();
+    let count = with_resources.len();
+    for (index, descriptor) in with_resources.into_iter().enumerate() {
         let component = &descriptor.component;
         let resource = &component.resources[0];
         let artefact = json!({"artefact_name": resource.name, "artefact_version": resource.version,
@@ -137,7 +147,7 @@ pub async fn run(args: ComplianceArgs) -> anyhow::Result<()> {
     }
     let report = json!({
         "backend": db.backend().as_str(),
-        "distinct_components": count,
+        "distinct_components": tree.descriptors.len(),
         "tree_elements": tree_components,
         "rows": written,
         "cold_runs": cold.len(),

@@ -19,7 +19,10 @@ pub fn free_port() -> u16 {
 pub fn odg_binary() -> anyhow::Result<PathBuf> {
     let path = std::env::current_exe()?.with_file_name("odg");
     if !path.exists() {
-        bail!("{} not found: build it with `cargo build --release -p odg -p odg-bench`", path.display());
+        bail!(
+            "{} not found: build it with `cargo build --release -p odg -p odg-bench`",
+            path.display()
+        );
     }
     Ok(path)
 }
@@ -61,7 +64,8 @@ impl Pod {
                 }
             }
             if let Ok(Some(status)) = child.try_wait() {
-                let log = std::fs::read_to_string(directory.path().join("odg.log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(directory.path().join("odg.log")).unwrap_or_default();
                 bail!("odg serve exited with {status}: {log}");
             }
             if Instant::now() > deadline {
@@ -111,14 +115,26 @@ impl RedisChild {
     pub async fn start() -> anyhow::Result<RedisChild> {
         let port = free_port();
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .context("starting redis-server")?;
         let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
             if Instant::now() > deadline {
                 bail!("redis-server did not start");
             }
@@ -140,7 +156,11 @@ pub fn metric_sum(text: &str, family: &str, filter: Option<&str>) -> f64 {
                 .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
         })
         .filter(|line| filter.is_none_or(|needle| line.contains(needle)))
-        .filter_map(|line| line.rsplit(' ').next().and_then(|value| value.parse::<f64>().ok()))
+        .filter_map(|line| {
+            line.rsplit(' ')
+                .next()
+                .and_then(|value| value.parse::<f64>().ok())
+        })
         .sum()
 }
 

@@ -49,7 +49,12 @@ pub async fn closed_loop(
 }
 
 /// Sends `rate` requests per second for `duration`, each on its own task.
-pub async fn open_loop(client: &reqwest::Client, urls: Arc<Vec<String>>, rate: u32, duration: Duration) -> (Vec<Sample>, Duration) {
+pub async fn open_loop(
+    client: &reqwest::Client,
+    urls: Arc<Vec<String>>,
+    rate: u32,
+    duration: Duration,
+) -> (Vec<Sample>, Duration) {
     let started = Instant::now();
     let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
     let mut ticker = tokio::time::interval(interval);
@@ -111,7 +116,13 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn of(mode: &str, samples: &[Sample], elapsed: Duration, origin_fetches: usize, peak_rss_bytes: u64) -> Summary {
+    pub fn of(
+        mode: &str,
+        samples: &[Sample],
+        elapsed: Duration,
+        origin_fetches: usize,
+        peak_rss_bytes: u64,
+    ) -> Summary {
         let mut latencies: Vec<Duration> = samples
             .iter()
             .filter(|sample| (200..300).contains(&sample.status))
@@ -122,7 +133,8 @@ impl Summary {
             if latencies.is_empty() {
                 return 0.0;
             }
-            let index = ((latencies.len() as f64 * fraction).ceil() as usize).clamp(1, latencies.len()) - 1;
+            let index =
+                ((latencies.len() as f64 * fraction).ceil() as usize).clamp(1, latencies.len()) - 1;
             latencies[index].as_secs_f64() * 1000.0
         };
         let ok = latencies.len();
@@ -138,7 +150,9 @@ impl Summary {
             p50_ms: percentile(0.50),
             p95_ms: percentile(0.95),
             p99_ms: percentile(0.99),
-            max_ms: latencies.last().map_or(0.0, |latency| latency.as_secs_f64() * 1000.0),
+            max_ms: latencies
+                .last()
+                .map_or(0.0, |latency| latency.as_secs_f64() * 1000.0),
             origin_fetches,
             peak_rss_mib: peak_rss_bytes as f64 / (1024.0 * 1024.0),
         }

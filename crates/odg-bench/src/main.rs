@@ -1,10 +1,10 @@
 //! `odg-bench`: benchmark scenarios against a real registry (Debian's docker-registry) behind a
 //! latency-injecting proxy, each measured beside its baseline in the same run.
 
+mod compliance;
 mod harness;
 mod load;
 mod report;
-mod compliance;
 mod resolve;
 mod scenarios;
 mod tiers;

@@ -72,10 +72,20 @@ async fn fixture() -> anyhow::Result<Fixture> {
     let store = client.endpoint(true, &repository.host);
     for descriptor in &tree.descriptors {
         let descriptor = with_repository_context(descriptor.clone(), &repository);
-        push_descriptor(&store, &repository, &descriptor).await.context("seeding")?;
+        push_descriptor(&store, &repository, &descriptor)
+            .await
+            .context("seeding")?;
     }
-    let components: Vec<String> = tree.descriptors.iter().map(|d| d.component.name.clone()).collect();
-    let level_one = components.iter().filter(|name| name.contains("/level1/")).cloned().collect();
+    let components: Vec<String> = tree
+        .descriptors
+        .iter()
+        .map(|d| d.component.name.clone())
+        .collect();
+    let level_one = components
+        .iter()
+        .filter(|name| name.contains("/level1/"))
+        .cloned()
+        .collect();
     Ok(Fixture {
         _registry: registry,
         components,
@@ -93,7 +103,10 @@ fn dependencies_url(base: &str, name: &str) -> String {
 }
 
 fn repo_args(proxy: &DelayProxy) -> Vec<String> {
-    vec!["--ocm-repo".into(), format!("http://{}/bench", proxy.host())]
+    vec![
+        "--ocm-repo".into(),
+        format!("http://{}/bench", proxy.host()),
+    ]
 }
 
 fn no_cache(mut args: Vec<String>) -> Vec<String> {
@@ -101,8 +114,18 @@ fn no_cache(mut args: Vec<String>) -> Vec<String> {
     args
 }
 
-fn summary(mode: &str, samples: &[Sample], elapsed: Duration, proxy: &DelayProxy, pods: &[&Pod]) -> Summary {
-    let rss = pods.iter().map(|pod| pod.peak_rss_bytes()).max().unwrap_or(0);
+fn summary(
+    mode: &str,
+    samples: &[Sample],
+    elapsed: Duration,
+    proxy: &DelayProxy,
+    pods: &[&Pod],
+) -> Summary {
+    let rss = pods
+        .iter()
+        .map(|pod| pod.peak_rss_bytes())
+        .max()
+        .unwrap_or(0);
     Summary::of(mode, samples, elapsed, proxy.counters().total(), rss)
 }
 
@@ -112,7 +135,9 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
     let fixture = fixture().await?;
     let registry_host = fixture._registry.host();
     let proxy = DelayProxy::start(&registry_host, Duration::from_millis(args.latency_ms)).await;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
     let wanted = |name: &str| args.only.is_empty() || args.only.iter().any(|only| only == name);
     let seconds = Duration::from_secs(args.seconds);
     let mut reports = Vec::new();
@@ -120,12 +145,29 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
     if wanted("warm-component") {
         eprintln!("scenario warm-component");
         let mut modes = Vec::new();
-        for (mode, pod_args) in [("cache (memory hits)", repo_args(&proxy)), ("no cache (baseline)", no_cache(repo_args(&proxy)))] {
+        for (mode, pod_args) in [
+            ("cache (memory hits)", repo_args(&proxy)),
+            ("no cache (baseline)", no_cache(repo_args(&proxy))),
+        ] {
             let pod = Pod::start(&pod_args).await?;
-            let urls: Arc<Vec<String>> = Arc::new(fixture.components.iter().map(|name| component_url(&pod.url, name)).collect());
-            closed_loop(&client, urls.clone(), args.clients, Duration::from_secs(60), 1).await; // warm-up pass
+            let urls: Arc<Vec<String>> = Arc::new(
+                fixture
+                    .components
+                    .iter()
+                    .map(|name| component_url(&pod.url, name))
+                    .collect(),
+            );
+            closed_loop(
+                &client,
+                urls.clone(),
+                args.clients,
+                Duration::from_secs(60),
+                1,
+            )
+            .await; // warm-up pass
             proxy.counters().reset();
-            let (samples, elapsed) = closed_loop(&client, urls, args.clients, seconds, usize::MAX).await;
+            let (samples, elapsed) =
+                closed_loop(&client, urls, args.clients, seconds, usize::MAX).await;
             modes.push(summary(mode, &samples, elapsed, &proxy, &[&pod]));
             pod.stop().await;
         }
@@ -143,12 +185,16 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
     if wanted("warm-dependencies") {
         eprintln!("scenario warm-dependencies");
         let mut modes = Vec::new();
-        for (mode, pod_args) in [("cache (warm)", repo_args(&proxy)), ("no cache (baseline)", no_cache(repo_args(&proxy)))] {
+        for (mode, pod_args) in [
+            ("cache (warm)", repo_args(&proxy)),
+            ("no cache (baseline)", no_cache(repo_args(&proxy))),
+        ] {
             let pod = Pod::start(&pod_args).await?;
             let urls = Arc::new(vec![dependencies_url(&pod.url, &fixture.root)]);
             crate::load::request(&client, &urls[0]).await; // warm-up
             proxy.counters().reset();
-            let (samples, elapsed) = closed_loop(&client, urls, args.clients / 2, seconds, usize::MAX).await;
+            let (samples, elapsed) =
+                closed_loop(&client, urls, args.clients / 2, seconds, usize::MAX).await;
             modes.push(summary(mode, &samples, elapsed, &proxy, &[&pod]));
             pod.stop().await;
         }
@@ -169,21 +215,35 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
         eprintln!("scenario cold-dependencies");
         let mut modes = Vec::new();
         for latency in [20u64, 50] {
-            let cold_proxy = DelayProxy::start(&registry_host, Duration::from_millis(latency)).await;
+            let cold_proxy =
+                DelayProxy::start(&registry_host, Duration::from_millis(latency)).await;
             for (mode, disable) in [("cold, cache on", false), ("no cache (baseline)", true)] {
                 let mut samples = Vec::new();
                 let mut rss = 0;
                 let started = Instant::now();
                 cold_proxy.counters().reset();
                 for _ in 0..3 {
-                    let pod_args = if disable { no_cache(repo_args(&cold_proxy)) } else { repo_args(&cold_proxy) };
+                    let pod_args = if disable {
+                        no_cache(repo_args(&cold_proxy))
+                    } else {
+                        repo_args(&cold_proxy)
+                    };
                     let pod = Pod::start(&pod_args).await?;
-                    samples.push(crate::load::request(&client, &dependencies_url(&pod.url, &fixture.root)).await);
+                    samples.push(
+                        crate::load::request(&client, &dependencies_url(&pod.url, &fixture.root))
+                            .await,
+                    );
                     rss = rss.max(pod.peak_rss_bytes());
                     pod.stop().await;
                 }
                 let elapsed = started.elapsed();
-                let mut figures = Summary::of(&format!("{mode}, {latency} ms"), &samples, elapsed, cold_proxy.counters().total() / 3, rss);
+                let mut figures = Summary::of(
+                    &format!("{mode}, {latency} ms"),
+                    &samples,
+                    elapsed,
+                    cold_proxy.counters().total() / 3,
+                    rss,
+                );
                 figures.throughput_per_second = 0.0; // one request per fresh pod: throughput is meaningless here
                 modes.push(figures);
             }
@@ -247,7 +307,8 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
                 pods.push(Pod::start(&pod_args).await?);
             }
             proxy.counters().reset();
-            let (samples, elapsed, recorded) = scan_burst(&client, &fixture, &pods, args.scan_clients).await;
+            let (samples, elapsed, recorded) =
+                scan_burst(&client, &fixture, &pods, args.scan_clients).await;
             let pod_refs: Vec<&Pod> = pods.iter().collect();
             modes.push(summary(mode, &samples, elapsed, &proxy, &pod_refs));
             if pod_count == 1 && series.is_empty() {
@@ -258,7 +319,11 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
             }
         }
         if let (Some(path), 0) = (&args.series_out, args.series_clients) {
-            write_series(path, &series, "odg-bench http --only scan-burst (1 pod, cache on, cold at the first wave)")?;
+            write_series(
+                path,
+                &series,
+                "odg-bench http --only scan-burst (1 pod, cache on, cold at the first wave)",
+            )?;
         }
         let mut report = ScenarioReport {
             name: "scan-burst".into(),
@@ -281,7 +346,9 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
             }
             .svg(),
         )?;
-        report.description.push_str(" In-flight requests over time (1 pod, cache): ![series](scan-burst-series.svg)");
+        report.description.push_str(
+            " In-flight requests over time (1 pod, cache): ![series](scan-burst-series.svg)",
+        );
         reports.push(report);
     }
 
@@ -290,15 +357,30 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
         let mut modes = Vec::new();
         let limits = |mut args: Vec<String>| {
             args.extend(
-                ["--max-concurrent-requests", "8", "--max-queued-requests", "16", "--max-queue-wait-ms", "500"]
-                    .map(String::from),
+                [
+                    "--max-concurrent-requests",
+                    "8",
+                    "--max-queued-requests",
+                    "16",
+                    "--max-queue-wait-ms",
+                    "500",
+                ]
+                .map(String::from),
             );
             args
         };
-        for (mode, pod_args) in [("cache", limits(repo_args(&proxy))), ("no cache (baseline)", limits(no_cache(repo_args(&proxy))))] {
+        for (mode, pod_args) in [
+            ("cache", limits(repo_args(&proxy))),
+            ("no cache (baseline)", limits(no_cache(repo_args(&proxy)))),
+        ] {
             let pod = Pod::start(&pod_args).await?;
-            let urls: Arc<Vec<String>> =
-                Arc::new(fixture.level_one.iter().map(|name| dependencies_url(&pod.url, name)).collect());
+            let urls: Arc<Vec<String>> = Arc::new(
+                fixture
+                    .level_one
+                    .iter()
+                    .map(|name| dependencies_url(&pod.url, name))
+                    .collect(),
+            );
             proxy.counters().reset();
             let (samples, elapsed) = open_loop(&client, urls, args.overload_rate, seconds).await;
             modes.push(summary(mode, &samples, elapsed, &proxy, &[&pod]));
@@ -321,7 +403,10 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
         markdown.push_str(&report.markdown());
     }
     std::fs::write(args.out_dir.join("summary.md"), &markdown)?;
-    std::fs::write(args.out_dir.join("summary.json"), serde_json::to_vec_pretty(&reports)?)?;
+    std::fs::write(
+        args.out_dir.join("summary.json"),
+        serde_json::to_vec_pretty(&reports)?,
+    )?;
     println!("{markdown}");
     Ok(())
 }
@@ -345,7 +430,11 @@ async fn scan_burst(
     let started = Instant::now();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let sampler = {
-        let (client, urls, stop) = (client.clone(), pods.iter().map(|pod| pod.url.clone()).collect::<Vec<_>>(), stop.clone());
+        let (client, urls, stop) = (
+            client.clone(),
+            pods.iter().map(|pod| pod.url.clone()).collect::<Vec<_>>(),
+            stop.clone(),
+        );
         tokio::spawn(async move {
             let mut samples = Vec::new();
             let mut previous_cpu: Option<(Instant, f64)> = None;
@@ -359,16 +448,23 @@ async fn scan_burst(
                         if let Ok(text) = response.text().await {
                             // The scrape itself is one request in flight on /metrics: leave it out.
                             in_flight += metric_sum(&text, "http_server_active_requests", None)
-                                - metric_sum(&text, "http_server_active_requests", Some("route=\"/metrics\""));
+                                - metric_sum(
+                                    &text,
+                                    "http_server_active_requests",
+                                    Some("route=\"/metrics\""),
+                                );
                             cpu += metric_sum(&text, "process_cpu_seconds_total", None);
                             let buckets = queue_wait_buckets(&text);
-                            wait_p95 = wait_p95.max(queue_wait_p95_between(&previous_buckets[pod], &buckets));
+                            wait_p95 = wait_p95
+                                .max(queue_wait_p95_between(&previous_buckets[pod], &buckets));
                             previous_buckets[pod] = buckets;
                         }
                     }
                 }
                 let now = Instant::now();
-                let cores = previous_cpu.map_or(0.0, |(at, seconds)| (cpu - seconds) / now.duration_since(at).as_secs_f64());
+                let cores = previous_cpu.map_or(0.0, |(at, seconds)| {
+                    (cpu - seconds) / now.duration_since(at).as_secs_f64()
+                });
                 previous_cpu = Some((now, cpu));
                 samples.push(LoadSample {
                     t: started.elapsed().as_secs_f64(),
@@ -388,10 +484,18 @@ async fn scan_burst(
             let client = client.clone();
             let base = pods[index % pods.len()].url.clone();
             let mut urls = vec![
-                format!("{base}/ocm/component/versions?component_name={}", fixture.root),
+                format!(
+                    "{base}/ocm/component/versions?component_name={}",
+                    fixture.root
+                ),
                 dependencies_url(&base, &fixture.root),
             ];
-            urls.extend(fixture.components.iter().map(|name| component_url(&base, name)));
+            urls.extend(
+                fixture
+                    .components
+                    .iter()
+                    .map(|name| component_url(&base, name)),
+            );
             tokio::spawn(async move {
                 let mut samples = Vec::new();
                 for url in urls {
@@ -404,7 +508,12 @@ async fn scan_burst(
             all.extend(samples.unwrap_or_default());
         }
         if wave < 2 {
-            tokio::time::sleep(Duration::from_secs(4).saturating_sub(wave_start.elapsed()).max(Duration::from_secs(1))).await;
+            tokio::time::sleep(
+                Duration::from_secs(4)
+                    .saturating_sub(wave_start.elapsed())
+                    .max(Duration::from_secs(1)),
+            )
+            .await;
         }
     }
     let elapsed = started.elapsed();
@@ -416,7 +525,13 @@ async fn scan_burst(
 
 /// Enumerator clients walking the tree again and again for `series_load_seconds`, then idle,
 /// with the pod's load sampled every second throughout.
-async fn sustained_burst(client: &reqwest::Client, fixture: &Fixture, pod: &Pod, clients: usize, args: &HttpArgs) -> Vec<LoadSample> {
+async fn sustained_burst(
+    client: &reqwest::Client,
+    fixture: &Fixture,
+    pod: &Pod,
+    clients: usize,
+    args: &HttpArgs,
+) -> Vec<LoadSample> {
     let started = Instant::now();
     let load_for = Duration::from_secs(args.series_load_seconds);
     let total = load_for + Duration::from_secs(args.series_idle_seconds);
@@ -425,7 +540,12 @@ async fn sustained_burst(client: &reqwest::Client, fixture: &Fixture, pod: &Pod,
             let client = client.clone();
             let base = pod.url.clone();
             let mut urls = vec![dependencies_url(&base, &fixture.root)];
-            urls.extend(fixture.components.iter().map(|name| component_url(&base, name)));
+            urls.extend(
+                fixture
+                    .components
+                    .iter()
+                    .map(|name| component_url(&base, name)),
+            );
             let shift = index * 7 % urls.len();
             urls.rotate_left(shift);
             tokio::spawn(async move {
@@ -444,10 +564,16 @@ async fn sustained_burst(client: &reqwest::Client, fixture: &Fixture, pod: &Pod,
         if let Ok(response) = client.get(format!("{}/metrics", pod.url)).send().await {
             if let Ok(text) = response.text().await {
                 let in_flight = metric_sum(&text, "http_server_active_requests", None)
-                    - metric_sum(&text, "http_server_active_requests", Some("route=\"/metrics\""));
+                    - metric_sum(
+                        &text,
+                        "http_server_active_requests",
+                        Some("route=\"/metrics\""),
+                    );
                 let cpu = metric_sum(&text, "process_cpu_seconds_total", None);
                 let now = Instant::now();
-                let cores = previous_cpu.map_or(0.0, |(at, seconds)| (cpu - seconds) / now.duration_since(at).as_secs_f64());
+                let cores = previous_cpu.map_or(0.0, |(at, seconds)| {
+                    (cpu - seconds) / now.duration_since(at).as_secs_f64()
+                });
                 previous_cpu = Some((now, cpu));
                 let buckets = queue_wait_buckets(&text);
                 let queue_wait_p95_seconds = queue_wait_p95_between(&previous_buckets, &buckets);
@@ -475,7 +601,11 @@ fn queue_wait_buckets(text: &str) -> Vec<(f64, f64)> {
         .filter(|line| line.starts_with("odg_request_queue_wait_seconds_bucket"))
         .filter_map(|line| {
             let le = line.split("le=\"").nth(1)?.split('"').next()?;
-            let bound = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            let bound = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
             let count = line.rsplit(' ').next()?.parse().ok()?;
             Some((bound, count))
         })
@@ -490,7 +620,10 @@ fn queue_wait_p95_between(before: &[(f64, f64)], after: &[(f64, f64)]) -> f64 {
     let delta: Vec<(f64, f64)> = after
         .iter()
         .map(|(bound, count)| {
-            let previous = before.iter().find(|(b, _)| b == bound).map_or(0.0, |(_, c)| *c);
+            let previous = before
+                .iter()
+                .find(|(b, _)| b == bound)
+                .map_or(0.0, |(_, c)| *c);
             (*bound, count - previous)
         })
         .collect();
@@ -501,17 +634,30 @@ fn queue_wait_p95_between(before: &[(f64, f64)], after: &[(f64, f64)]) -> f64 {
     delta
         .iter()
         .find(|(_, count)| *count >= total * 0.95)
-        .map_or(0.0, |(bound, _)| if bound.is_finite() { *bound } else { 0.0 })
+        .map_or(
+            0.0,
+            |(bound, _)| if bound.is_finite() { *bound } else { 0.0 },
+        )
 }
 
 fn series_for_chart(samples: &[LoadSample]) -> Vec<(String, Vec<(f64, f64)>)> {
     vec![
-        ("in-flight requests".into(), samples.iter().map(|s| (s.t, s.in_flight)).collect()),
-        ("CPU cores x10".into(), samples.iter().map(|s| (s.t, s.cpu_cores * 10.0)).collect()),
+        (
+            "in-flight requests".into(),
+            samples.iter().map(|s| (s.t, s.in_flight)).collect(),
+        ),
+        (
+            "CPU cores x10".into(),
+            samples.iter().map(|s| (s.t, s.cpu_cores * 10.0)).collect(),
+        ),
     ]
 }
 
-fn write_series(path: &std::path::Path, samples: &[LoadSample], source: &str) -> anyhow::Result<()> {
+fn write_series(
+    path: &std::path::Path,
+    samples: &[LoadSample],
+    source: &str,
+) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
         ensure_directory(parent)?;
     }

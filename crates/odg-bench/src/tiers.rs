@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use odg_cache::{
-    CacheConfig, CacheError, CacheKey, CacheMode, CacheValue, DiskConfig, Kind, KindPolicy, Scope, SharedTierConfig,
-    TieredCache,
+    CacheConfig, CacheError, CacheKey, CacheMode, CacheValue, DiskConfig, Kind, KindPolicy, Scope,
+    SharedTierConfig, TieredCache,
 };
 
 use crate::harness::RedisChild;
@@ -67,23 +67,42 @@ pub async fn run(args: TiersArgs) -> anyhow::Result<()> {
         shared: Some(SharedTierConfig::new(redis.url.clone())),
         ..CacheConfig::default()
     };
-    config.policies.insert("memory".into(), only(true, false, false));
-    config.policies.insert("disk".into(), only(false, true, false));
-    config.policies.insert("shared".into(), only(false, false, true));
+    config
+        .policies
+        .insert("memory".into(), only(true, false, false));
+    config
+        .policies
+        .insert("disk".into(), only(false, true, false));
+    config
+        .policies
+        .insert("shared".into(), only(false, false, true));
     let cache = TieredCache::new(config).await?;
-    println!("## Cache hit latency per tier ({} reads each, one task, release build)\n", args.reads);
+    println!(
+        "## Cache hit latency per tier ({} reads each, one task, release build)\n",
+        args.reads
+    );
     println!("| value size | tier | p50 µs | p99 µs | reads/s of one task |");
     println!("|---|---|---|---|---|");
     for size in &args.sizes {
         for tier in ["memory", "disk", "shared", "no cache (loader every time)"] {
-            let kind = if tier.starts_with("no cache") { "memory" } else { tier };
+            let kind = if tier.starts_with("no cache") {
+                "memory"
+            } else {
+                tier
+            };
             let key = CacheKey::new(Kind::new(kind)?, &[&size.to_string()], Scope::none());
             let payload = Arc::new(vec![7u8; *size]);
-            let mode = if tier.starts_with("no cache") { CacheMode::Bypass } else { CacheMode::Normal };
+            let mode = if tier.starts_with("no cache") {
+                CacheMode::Bypass
+            } else {
+                CacheMode::Normal
+            };
             // Fill once.
             let fill = payload.clone();
             cache
-                .get_or_load::<Blob, Never, _, _>(&key, CacheMode::Normal, move || async move { Ok(Blob((*fill).clone())) })
+                .get_or_load::<Blob, Never, _, _>(&key, CacheMode::Normal, move || async move {
+                    Ok(Blob((*fill).clone()))
+                })
                 .await
                 .map_err(|_| anyhow::anyhow!("fill failed"))?;
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -96,7 +115,9 @@ pub async fn run(args: TiersArgs) -> anyhow::Result<()> {
                 let source = payload.clone();
                 let begin = Instant::now();
                 let value = cache
-                    .get_or_load::<Blob, Never, _, _>(&key, mode, move || async move { Ok(Blob((*source).clone())) })
+                    .get_or_load::<Blob, Never, _, _>(&key, mode, move || async move {
+                        Ok(Blob((*source).clone()))
+                    })
                     .await
                     .map_err(|_| anyhow::anyhow!("read failed"))?;
                 latencies.push(begin.elapsed());
@@ -104,7 +125,9 @@ pub async fn run(args: TiersArgs) -> anyhow::Result<()> {
                 assert_eq!(value.0.len(), *size);
             }
             latencies.sort();
-            let at = |fraction: f64| latencies[((latencies.len() as f64 * fraction) as usize).min(latencies.len() - 1)];
+            let at = |fraction: f64| {
+                latencies[((latencies.len() as f64 * fraction) as usize).min(latencies.len() - 1)]
+            };
             println!(
                 "| {} KiB | {tier} | {:.1} | {:.1} | {:.0} |",
                 size / 1024,

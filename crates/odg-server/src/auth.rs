@@ -16,6 +16,8 @@ use crate::ApiError;
 pub const ROLE_ADMIN: &str = "admin";
 /// May invalidate cache entries (`DELETE /cache`).
 pub const ROLE_CACHE_ADMIN: &str = "cache-admin";
+/// May write and delete artefact metadata (`PUT`/`DELETE /artefacts/metadata`).
+pub const ROLE_METADATA_WRITER: &str = "metadata-writer";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JwtAlgorithm {

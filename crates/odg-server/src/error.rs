@@ -97,3 +97,57 @@ impl From<ComponentError> for ApiError {
         }
     }
 }
+
+impl From<odg_delivery_db::StoreError> for ApiError {
+    fn from(error: odg_delivery_db::StoreError) -> Self {
+        use odg_delivery_db::{StoreError, StoreErrorKind};
+        match error.kind() {
+            StoreErrorKind::InvalidInput => {
+                let api_error = ApiError::bad_request(error.to_string());
+                match &error {
+                    StoreError::InvalidEntry { index, source } => api_error
+                        .with("entry", json!(index))
+                        .with("field", json!(source.path)),
+                    _ => api_error,
+                }
+            }
+            StoreErrorKind::Unavailable => {
+                tracing::warn!(%error, "delivery DB unavailable");
+                let retry_after = match error {
+                    StoreError::PoolExhausted { .. } => 1,
+                    _ => 5,
+                };
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+                    .with_retry_after(retry_after)
+            }
+            StoreErrorKind::Internal => {
+                tracing::error!(%error, "delivery DB failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the delivery database failed; see the service log",
+                )
+            }
+        }
+    }
+}
+
+impl From<odg_compliance::ComplianceError> for ApiError {
+    fn from(error: odg_compliance::ComplianceError) -> Self {
+        use odg_compliance::ComplianceError;
+        match error {
+            ComplianceError::Components(error) => ApiError::from(error),
+            ComplianceError::Store(error) => ApiError::from(error),
+            ComplianceError::Data(message) => {
+                tracing::error!(%message, "stored findings contradict the finding configuration");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+            }
+            ComplianceError::Config(message) | ComplianceError::Cache(message) => {
+                tracing::error!(%message, "compliance summary failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the compliance summary failed; see the service log",
+                )
+            }
+        }
+    }
+}

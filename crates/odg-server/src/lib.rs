@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 pub use admission::{Admission, AdmissionConfig};
 pub use auth::{
     AuthConfig, Authenticator, JwtAlgorithm, JwtConfig, Principal, ROLE_ADMIN, ROLE_CACHE_ADMIN,
+    ROLE_METADATA_WRITER,
 };
 pub use error::ApiError;
 pub use state::{AppState, Readiness};

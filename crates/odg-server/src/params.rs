@@ -36,6 +36,20 @@ impl QueryParams {
         }
     }
 
+    /// Every value of a repeatable parameter, in order (empty values dropped).
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.values
+            .get(name)
+            .map(|values| {
+                values
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|value| !value.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The single non-empty value of `name`.
     pub fn required(&self, name: &str) -> Result<&str, ApiError> {
         match self.optional(name)? {

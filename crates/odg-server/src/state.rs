@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
+use odg_compliance::ComplianceService;
 use odg_components::ComponentService;
 
 use crate::admission::{Admission, AdmissionConfig};
@@ -17,6 +18,8 @@ pub struct AppState {
     /// Renders `/metrics`; without it the route answers 404.
     pub metrics: Option<PrometheusHandle>,
     pub readiness: Readiness,
+    /// The delivery DB and compliance summaries; without it the metadata routes answer 503.
+    pub compliance: Option<ComplianceService>,
 }
 
 /// Ready until the service starts draining for shutdown: then `/ready` answers 503 so load
@@ -46,6 +49,7 @@ impl AppState {
             admission: Admission::new(AdmissionConfig::default()),
             metrics: None,
             readiness: Readiness::default(),
+            compliance: None,
         }
     }
 
@@ -56,6 +60,11 @@ impl AppState {
 
     pub fn with_admission(mut self, config: AdmissionConfig) -> Self {
         self.admission = Admission::new(config);
+        self
+    }
+
+    pub fn with_compliance(mut self, compliance: ComplianceService) -> Self {
+        self.compliance = Some(compliance);
         self
     }
 

@@ -36,7 +36,9 @@ impl TestDatabase {
         let admin_url = postgres_admin_url();
         admin_statement(&admin_url, &format!("CREATE DATABASE {name}"))
             .await
-            .unwrap_or_else(|error| panic!("creating test database {name} on {admin_url}: {error}"));
+            .unwrap_or_else(|error| {
+                panic!("creating test database {name} on {admin_url}: {error}")
+            });
         TestDatabase { name, admin_url }
     }
 
@@ -67,8 +69,11 @@ impl Drop for TestDatabase {
                 .build()
                 .expect("a runtime");
             runtime.block_on(async move {
-                if let Err(error) =
-                    admin_statement(&admin_url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
+                if let Err(error) = admin_statement(
+                    &admin_url,
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                )
+                .await
                 {
                     eprintln!("could not drop test database {name}: {error}");
                 }

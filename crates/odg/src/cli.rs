@@ -35,6 +35,12 @@ pub enum Command {
     /// Operate on a running service's cache.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// The artefact enumerator: list versions, walk dependency trees and fetch every descriptor
+    /// of configured components through a running service; a summary, non-zero exit on failure.
+    Enumerate(crate::extension_config::EnumerateArgs),
+    /// Prefill configured components through a running service, and prune the shared cache tier
+    /// (Redis) to a byte budget.
+    CacheManager(crate::extension_config::CacheManagerArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,6 +137,14 @@ pub struct ServeArgs {
     /// This pod's name in invalidation messages and logs [default: $HOSTNAME, else random].
     #[arg(long, env = "ODG_POD_ID")]
     pub pod_id: Option<String>,
+    /// The delivery DB: `postgres://user:password@host:5432/db`, or `sqlite://path` [default: an
+    /// SQLite file `delivery-db.sqlite` under --cache-dir].
+    #[arg(long, env = "ODG_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Finding configuration (YAML: categorisations, filters, profiles) [default: the original's
+    /// vulnerability, malware and license findings].
+    #[arg(long, env = "ODG_FINDINGS_CONFIG")]
+    pub findings_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,8 @@ use odg_ocm::{RepositoryMapping, RepositoryRule, RepositoryRuleConfig};
 use serde::Deserialize;
 
 use odg_cache::{CacheConfig, DiskConfig, KindPolicy, SharedTierConfig};
+use odg_compliance::FindingConfigs;
+use odg_delivery_db::DatabaseConfig;
 use odg_server::{AdmissionConfig, AuthConfig, JwtAlgorithm, JwtConfig};
 
 use crate::byte_size::ByteSize;
@@ -42,7 +44,28 @@ pub struct FileConfig {
     pub server: ServerFileConfig,
     #[serde(default)]
     pub auth: AuthFileConfig,
+    #[serde(default)]
+    pub database: DatabaseFileConfig,
+    /// Finding configuration file (categorisations, filters, profiles).
+    pub findings_config: Option<PathBuf>,
 }
+
+/// The delivery DB.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseFileConfig {
+    /// `postgres://...` or `sqlite://...` [default: `delivery-db.sqlite` under the cache directory].
+    pub url: Option<String>,
+    /// Connections in the pool [default: 16].
+    pub max_connections: Option<u32>,
+    /// Longest wait for a free connection before a 503 [default: 3000].
+    pub acquire_timeout_ms: Option<u64>,
+    /// PostgreSQL statement timeout [default: 30000].
+    pub statement_timeout_ms: Option<u64>,
+}
+
+/// The SQLite file of the delivery DB when no URL is configured.
+pub const DEFAULT_DATABASE_FILE: &str = "delivery-db.sqlite";
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -165,6 +188,8 @@ pub struct ServeConfig {
     pub auth: AuthConfig,
     pub admin_listen: Option<SocketAddr>,
     pub admission: AdmissionConfig,
+    pub database: DatabaseConfig,
+    pub findings: FindingConfigs,
 }
 
 pub fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
@@ -286,6 +311,12 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             .or(file.server.max_queue_wait_ms)
             .map_or(admission_defaults.max_wait, Duration::from_millis),
     };
+    let database = database_config(args.database_url, file.database, &cache_dir)?;
+    let findings = match args.findings_config.or(file.findings_config) {
+        Some(path) => FindingConfigs::from_file(&path)
+            .map_err(|error| anyhow::anyhow!("findings configuration: {error}"))?,
+        None => FindingConfigs::defaults(),
+    };
     Ok(ServeConfig {
         listen,
         cache_dir,
@@ -297,7 +328,40 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         auth,
         admin_listen,
         admission,
+        database,
+        findings,
     })
+}
+
+/// The delivery DB: the flag (or `ODG_DATABASE_URL`), the file, or an SQLite file under the cache directory.
+fn database_config(
+    flag: Option<String>,
+    file: DatabaseFileConfig,
+    cache_dir: &Path,
+) -> anyhow::Result<DatabaseConfig> {
+    let mut database = match flag.or(file.url).filter(|url| !url.trim().is_empty()) {
+        Some(url) => {
+            let url = url.trim().to_string();
+            if !["postgres://", "postgresql://", "sqlite:"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme))
+            {
+                bail!("the database URL must start with postgres://, postgresql:// or sqlite:");
+            }
+            DatabaseConfig::new(url)
+        }
+        None => DatabaseConfig::sqlite_file(&cache_dir.join(DEFAULT_DATABASE_FILE)),
+    };
+    if let Some(max) = file.max_connections {
+        database.max_connections = max.max(1);
+    }
+    if let Some(ms) = file.acquire_timeout_ms {
+        database.acquire_timeout = Duration::from_millis(ms.max(1));
+    }
+    if let Some(ms) = file.statement_timeout_ms {
+        database.statement_timeout = Duration::from_millis(ms.max(1));
+    }
+    Ok(database)
 }
 
 /// Cache settings given as flags or `ODG_*` variables; they win over the file.
@@ -354,6 +418,7 @@ fn cache_config(
         shared
     });
     let mut policies = odg_components::default_policies();
+    policies.extend(odg_compliance::default_policies());
     for (kind, overrides) in file.kinds {
         odg_cache::Kind::new(&kind).map_err(|error| anyhow::anyhow!("cache.kinds: {error}"))?;
         let mut policy = policies
@@ -483,6 +548,8 @@ mod tests {
             max_queued_requests: None,
             max_queue_wait_ms: None,
             pod_id: None,
+            database_url: None,
+            findings_config: None,
         }
     }
 

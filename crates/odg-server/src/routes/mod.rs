@@ -1,14 +1,16 @@
 //! The route table and the layers every route shares.
 
 mod cache;
+mod compliance;
 mod health;
+mod metadata;
 mod ocm;
 
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use odg_cache::CacheMode;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -26,6 +28,15 @@ pub fn router(state: AppState) -> Router {
         .route("/ocm/component/versions", get(ocm::versions))
         .route("/ocm/component/dependencies", get(ocm::dependencies))
         .route("/cache", delete(cache::invalidate))
+        .route(
+            "/artefacts/metadata",
+            put(metadata::put).delete(metadata::delete),
+        )
+        .route("/artefacts/metadata/query", post(metadata::query))
+        .route("/components/compliance-summary", get(compliance::summary))
+        .layer(axum::extract::DefaultBodyLimit::max(
+            metadata::MAX_BODY_BYTES,
+        ))
         .route_layer(middleware::from_fn_with_state(
             state.admission.clone(),
             admission::admit,
@@ -124,5 +135,7 @@ async fn cache_mode(request: Request, next: Next) -> Response {
     } else {
         CacheMode::Normal
     };
+    let mut request = request;
+    request.extensions_mut().insert(mode);
     odg_components::with_cache_mode(mode, next.run(request)).await
 }

@@ -3,5 +3,6 @@
 mod cache_routes;
 mod demo_routes;
 mod load_routes;
+mod metadata_routes;
 mod registry_routes;
 mod support;

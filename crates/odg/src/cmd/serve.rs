@@ -56,14 +56,28 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     match config.cache {
         Some(cache_config) => {
-            let cache = TieredCache::new(cache_config).await.context("opening the cache")?;
+            let cache = TieredCache::new(cache_config)
+                .await
+                .context("opening the cache")?;
             components = components.with_cache(cache);
         }
         None => tracing::warn!("caching is turned off"),
     }
     let auth = Authenticator::new(&config.auth)
         .map_err(|error| anyhow::anyhow!("auth configuration: {error}"))?;
+    let database = odg_delivery_db::DeliveryDb::connect(&config.database)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the delivery DB {}",
+                odg_delivery_db::redact_url(&config.database.url)
+            )
+        })?;
+    tracing::info!(backend = database.backend().as_str(), "delivery DB ready");
+    let compliance =
+        odg_compliance::ComplianceService::new(database, components.clone(), config.findings);
     let state = AppState::new(components)
+        .with_compliance(compliance)
         .with_auth(auth)
         .with_admission(config.admission)
         .with_metrics(metrics_handle);

@@ -5,15 +5,28 @@
 //! - `interop_python_seeded`: the library uploads, odg serves; answers must equal the library's reads.
 //! - `interop_odg_pushed`: odg pushes (idempotently), the library reads what odg serves.
 //! - `cli`: configuration errors, the demo default, `ODG_*` variables.
+//! - `cache_crash`: kill -9 during heavy disk-cache writes, restart, every answer still correct.
+//! - `cache_fills`: fills that end badly (started before an invalidation, or failing) and who waits for them.
 //! - `cache_fleet`: two pods on one Redis: one origin fetch per fleet, invalidation across pods.
+//! - `cache_memory`: resident memory under a working set 10x the memory bound.
+//! - `cache_redis_faults`: a pod cut off from Redis during an invalidation; Redis killed under load.
+//! - `extensions`: `odg enumerate` and `odg cache-manager` against running pods; the cache effect.
+//! - `metadata_fleet`: two pods on one Redis and one PostgreSQL: a write through one pod shows in
+//!   the other's next compliance summary.
 //! - `known_discrepancies`: ignored reproductions of where odg and the library disagree today.
 
+mod cache_crash;
+mod cache_fills;
 mod cache_fleet;
+mod cache_memory;
+mod cache_redis_faults;
 mod cache_support;
 mod cli;
+mod extensions;
 mod fixtures;
 mod harness;
 mod interop_odg_pushed;
 mod interop_python_seeded;
+mod metadata_fleet;
 mod python;
 mod python_parity;

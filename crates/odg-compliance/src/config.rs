@@ -1,0 +1,595 @@
+//! Finding configurations: per finding type its categorisations (ids and values), its artefact
+//! filter and its discovery-date reuse, read from a YAML file or the original's defaults.
+//!
+//! The file is a list of findings, or `{findings: [...], profiles: [...]}`:
+//!
+//! ```yaml
+//! findings:
+//!   - type: finding/vulnerability
+//!     categorisations:
+//!       - {id: NONE, display_name: None, value: 0, rescoring: manual}
+//!       - {id: HIGH, display_name: High, value: 4, allowed_processing_time: 30, rescoring: manual,
+//!          selector: {cve_score_range: {min: 7.0, max: 8.9}}}
+//!     filter:
+//!       - {semantics: exclude, component_name: 'acme\.org/experimental/.*'}
+//!     reuse_discovery_date: {enabled: true, max_reuse_time: 90d}
+//! profiles:
+//!   - {name: security, finding_types: [finding/vulnerability, finding/malware]}
+//! ```
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use odg_delivery_db::{ArtefactKind, ComponentArtefactId, DiscoveryDateReuse};
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::ComplianceError;
+
+pub const VULNERABILITY: &str = "finding/vulnerability";
+pub const LICENSE: &str = "finding/license";
+pub const MALWARE: &str = "finding/malware";
+pub const IP: &str = "finding/ip";
+pub const SCAN_INFO: &str = "meta/artefact_scan_info";
+pub const RESCORINGS: &str = "rescorings";
+
+/// The datasource whose findings of `finding_type` count: vulnerability and license → `bdba`,
+/// ip → `blackduck`, malware → `clamav`, every other type → the source of the same name.
+pub fn datasource_of(finding_type: &str) -> String {
+    match finding_type {
+        VULNERABILITY | LICENSE => "bdba".into(),
+        IP => "blackduck".into(),
+        MALWARE => "clamav".into(),
+        other => other.strip_prefix("finding/").unwrap_or(other).to_string(),
+    }
+}
+
+/// One severity a finding can have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Categorisation {
+    /// Written into findings' `severity`; `set-to-` is reserved.
+    pub id: String,
+    pub display_name: String,
+    /// 0 = not relevant; higher = worse.
+    pub value: i64,
+    /// Seconds, `None` = unlimited, `Some(None)`-like "input" is kept as [`ProcessingTime::Input`].
+    pub allowed_processing_time: ProcessingTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessingTime {
+    Unlimited,
+    /// Chosen by whoever rescores (`input`).
+    Input,
+    Seconds(u64),
+}
+
+/// Which artefacts a finding type applies to.
+#[derive(Debug, Clone, Default)]
+pub struct FindingFilter {
+    rules: Vec<FilterRule>,
+}
+
+#[derive(Debug, Clone)]
+struct FilterRule {
+    include: bool,
+    /// (field, full-match case-insensitive regex)
+    matchers: Vec<(FilterField, Regex)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum FilterField {
+    ComponentName,
+    ArtefactKind,
+    ArtefactName,
+    ArtefactType,
+}
+
+impl FindingFilter {
+    /// If any include rule exists, the artefact must match one; a matching exclude rejects it.
+    pub fn accepts(&self, artefact: &ComponentArtefactId) -> bool {
+        let value = |field: FilterField| -> String {
+            let local = artefact.artefact.as_ref();
+            match field {
+                FilterField::ComponentName => artefact.component_name.clone(),
+                FilterField::ArtefactKind => {
+                    artefact.artefact_kind.map(|kind| kind.as_str().to_string())
+                }
+                FilterField::ArtefactName => local.and_then(|local| local.artefact_name.clone()),
+                FilterField::ArtefactType => local.and_then(|local| local.artefact_type.clone()),
+            }
+            .unwrap_or_default()
+        };
+        let matches = |rule: &FilterRule| {
+            rule.matchers
+                .iter()
+                .all(|(field, regex)| regex.is_match(&value(*field)))
+        };
+        let mut includes = self.rules.iter().filter(|rule| rule.include).peekable();
+        if includes.peek().is_some() && !includes.any(matches) {
+            return false;
+        }
+        !self.rules.iter().filter(|rule| !rule.include).any(matches)
+    }
+}
+
+/// The configuration of one finding type.
+#[derive(Debug, Clone)]
+pub struct FindingConfig {
+    pub r#type: String,
+    pub datasource: String,
+    pub categorisations: Vec<Categorisation>,
+    pub filter: FindingFilter,
+    pub reuse_discovery_date: DiscoveryDateReuse,
+    /// A stable digest of what changes summaries (categorisations, filter): part of the cache key.
+    pub fingerprint: String,
+}
+
+impl FindingConfig {
+    pub fn categorisation(&self, id: &str) -> Option<&Categorisation> {
+        self.categorisations
+            .iter()
+            .find(|categorisation| categorisation.id == id)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub name: String,
+    pub finding_types: Vec<String>,
+}
+
+/// All finding configurations and profiles.
+#[derive(Debug, Clone)]
+pub struct FindingConfigs {
+    pub findings: Vec<FindingConfig>,
+    pub profiles: Vec<Profile>,
+}
+
+impl FindingConfigs {
+    /// The original's defaults: vulnerability (the `gardener` categorisations), malware and license.
+    pub fn defaults() -> FindingConfigs {
+        FindingConfigs::from_yaml(DEFAULT_FINDINGS)
+            .expect("the built-in finding configuration is valid")
+    }
+
+    pub fn from_file(path: &Path) -> Result<FindingConfigs, ComplianceError> {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            ComplianceError::Config(format!("reading {}: {error}", path.display()))
+        })?;
+        FindingConfigs::from_yaml(&text)
+            .map_err(|error| ComplianceError::Config(format!("{}: {error}", path.display())))
+    }
+
+    pub fn from_yaml(text: &str) -> Result<FindingConfigs, ComplianceError> {
+        let file: FileLayout = serde_yaml_ng::from_str(text)
+            .map_err(|error| ComplianceError::Config(error.to_string()))?;
+        let (findings, profiles) = match file {
+            FileLayout::List(findings) => (findings, Vec::new()),
+            FileLayout::Document { findings, profiles } => (findings, profiles),
+        };
+        let mut seen = HashMap::new();
+        let findings = findings
+            .into_iter()
+            .map(|finding| {
+                let r#type = finding.r#type.clone();
+                if seen.insert(r#type.clone(), ()).is_some() {
+                    return Err(ComplianceError::Config(format!(
+                        "finding type {type:?} is configured twice"
+                    )));
+                }
+                finding
+                    .resolve()
+                    .map_err(|error| ComplianceError::Config(format!("finding {type:?}: {error}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let profiles = profiles
+            .into_iter()
+            .map(|profile| Profile {
+                name: profile.name,
+                finding_types: profile.finding_types,
+            })
+            .collect();
+        Ok(FindingConfigs { findings, profiles })
+    }
+
+    pub fn get(&self, finding_type: &str) -> Option<&FindingConfig> {
+        self.findings
+            .iter()
+            .find(|finding| finding.r#type == finding_type)
+    }
+
+    /// The findings a summary covers: all, or a profile's (by name, else the first profile).
+    pub fn for_profile(&self, profile: Option<&str>) -> Vec<&FindingConfig> {
+        let chosen = match profile {
+            Some(name) => self
+                .profiles
+                .iter()
+                .find(|candidate| candidate.name == name)
+                .or(self.profiles.first()),
+            None => None,
+        };
+        match chosen {
+            Some(profile) => self
+                .findings
+                .iter()
+                .filter(|finding| profile.finding_types.contains(&finding.r#type))
+                .collect(),
+            None => self.findings.iter().collect(),
+        }
+    }
+
+    /// The discovery-date reuse of `finding_type` (the default for unconfigured types).
+    pub fn reuse(&self, finding_type: &str) -> DiscoveryDateReuse {
+        self.get(finding_type)
+            .map(|finding| finding.reuse_discovery_date)
+            .unwrap_or_default()
+    }
+}
+
+/// The original's `findings_cfg.yaml` defaults for the three types every installation has.
+const DEFAULT_FINDINGS: &str = r#"
+findings:
+  - type: finding/vulnerability
+    categorisations:
+      - {id: NONE, display_name: None, value: 0, rescoring: manual}
+      - {id: postpone, display_name: Postpone, value: 1, allowed_processing_time: input, rescoring: manual}
+      - {id: LOW, display_name: Low, value: 1, allowed_processing_time: 120, rescoring: [manual, automatic], selector: {cve_score_range: {min: 0.0, max: 3.9}}}
+      - {id: MEDIUM, display_name: Medium, value: 2, allowed_processing_time: 90, rescoring: [manual, automatic], selector: {cve_score_range: {min: 4.0, max: 6.9}}}
+      - {id: HIGH, display_name: High, value: 4, allowed_processing_time: 30, rescoring: manual, selector: {cve_score_range: {min: 7.0, max: 8.9}}}
+      - {id: CRITICAL, display_name: Critical, value: 8, allowed_processing_time: 30, rescoring: manual, selector: {cve_score_range: {min: 9.0, max: 10.0}}}
+  - type: finding/malware
+    categorisations:
+      - {id: NONE, display_name: None, value: 0, rescoring: manual}
+      - {id: BLOCKER, display_name: Blocker, value: 16, allowed_processing_time: 0, rescoring: manual, selector: {malware_names: ['.*']}}
+  - type: finding/license
+    categorisations:
+      - {id: NONE, display_name: None, value: 0, rescoring: manual}
+      - {id: BLOCKER, display_name: Blocker, value: 16, allowed_processing_time: 0, rescoring: manual, selector: {license_names: ['.*']}}
+"#;
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FileLayout {
+    List(Vec<FindingFile>),
+    Document {
+        findings: Vec<FindingFile>,
+        #[serde(default)]
+        profiles: Vec<ProfileFile>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    name: String,
+    #[serde(default)]
+    finding_types: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FindingFile {
+    r#type: String,
+    categorisations: Vec<CategorisationFile>,
+    #[serde(default)]
+    filter: Vec<FilterFile>,
+    #[serde(default)]
+    reuse_discovery_date: Option<ReuseFile>,
+    // Kept by the original for its extensions; accepted here and unused.
+    #[serde(default)]
+    rescoring_ruleset: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    issues: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    default_scope: Option<String>,
+    #[serde(default)]
+    sprint_assignment_offset: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CategorisationFile {
+    id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    value: i64,
+    #[serde(default)]
+    allowed_processing_time: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    rescoring: Option<serde_yaml_ng::Value>,
+    #[serde(default)]
+    selector: Option<serde_yaml_ng::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FilterFile {
+    semantics: String,
+    component_name: Option<String>,
+    artefact_kind: Option<String>,
+    artefact_name: Option<String>,
+    artefact_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReuseFile {
+    #[serde(default = "enabled")]
+    enabled: bool,
+    max_reuse_time: Option<serde_yaml_ng::Value>,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// `input`, a number of days, or a number with a unit (`s`/`sec`, `m`/`min`, `h`/`hr`, `d`, `w`, `y`/`yr`).
+fn parse_duration(value: &serde_yaml_ng::Value) -> Result<ProcessingTime, String> {
+    use serde_yaml_ng::Value as Yaml;
+    match value {
+        Yaml::Null => Ok(ProcessingTime::Unlimited),
+        Yaml::Number(number) => number
+            .as_f64()
+            .filter(|days| *days >= 0.0)
+            .map(|days| ProcessingTime::Seconds((days * 86_400.0) as u64))
+            .ok_or_else(|| format!("{number} is not a non-negative number of days")),
+        Yaml::String(text) if text == "input" => Ok(ProcessingTime::Input),
+        Yaml::String(text) => {
+            let text = text.trim();
+            let split = text
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(text.len());
+            let (number, unit) = text.split_at(split);
+            let number: f64 = number
+                .parse()
+                .map_err(|_| format!("{text:?} is not a duration"))?;
+            let seconds = match unit.trim() {
+                "" | "d" => 86_400.0,
+                "s" | "sec" => 1.0,
+                "m" | "min" => 60.0,
+                "h" | "hr" => 3_600.0,
+                "w" => 604_800.0,
+                "y" | "yr" => 31_536_000.0,
+                other => return Err(format!("unknown unit {other:?} in {text:?}")),
+            };
+            Ok(ProcessingTime::Seconds((number * seconds) as u64))
+        }
+        other => Err(format!("{other:?} is not a duration")),
+    }
+}
+
+fn full_match(pattern: &str) -> Result<Regex, String> {
+    Regex::new(&format!("(?i)^(?:{pattern})$"))
+        .map_err(|error| format!("regex {pattern:?}: {error}"))
+}
+
+impl FindingFile {
+    fn resolve(self) -> Result<FindingConfig, String> {
+        if self.categorisations.is_empty() {
+            return Err("needs at least one categorisation".into());
+        }
+        let mut categorisations = Vec::new();
+        for categorisation in self.categorisations {
+            if categorisation.id.starts_with("set-to-") {
+                return Err(format!(
+                    "categorisation id {:?}: the prefix set-to- is reserved",
+                    categorisation.id
+                ));
+            }
+            if categorisations
+                .iter()
+                .any(|known: &Categorisation| known.id == categorisation.id)
+            {
+                return Err(format!(
+                    "categorisation id {:?} appears twice",
+                    categorisation.id
+                ));
+            }
+            let allowed_processing_time = match &categorisation.allowed_processing_time {
+                None => ProcessingTime::Unlimited,
+                Some(value) => parse_duration(value)?,
+            };
+            let _ = (&categorisation.rescoring, &categorisation.selector);
+            categorisations.push(Categorisation {
+                display_name: categorisation
+                    .display_name
+                    .unwrap_or_else(|| categorisation.id.clone()),
+                id: categorisation.id,
+                value: categorisation.value,
+                allowed_processing_time,
+            });
+        }
+        if self.r#type == VULNERABILITY && !categorisations.iter().any(|c| c.value == 0) {
+            return Err("vulnerability categorisations need one with value 0".into());
+        }
+        let mut rules = Vec::new();
+        for rule in &self.filter {
+            let include = match rule.semantics.as_str() {
+                "include" => true,
+                "exclude" => false,
+                other => {
+                    return Err(format!(
+                        "filter semantics {other:?}: use include or exclude"
+                    ))
+                }
+            };
+            let mut matchers = Vec::new();
+            for (field, pattern) in [
+                (FilterField::ComponentName, &rule.component_name),
+                (FilterField::ArtefactKind, &rule.artefact_kind),
+                (FilterField::ArtefactName, &rule.artefact_name),
+                (FilterField::ArtefactType, &rule.artefact_type),
+            ] {
+                if let Some(pattern) = pattern {
+                    matchers.push((field, full_match(pattern)?));
+                }
+            }
+            rules.push(FilterRule { include, matchers });
+        }
+        let reuse_discovery_date = match &self.reuse_discovery_date {
+            None => DiscoveryDateReuse::default(),
+            Some(reuse) => DiscoveryDateReuse {
+                enabled: reuse.enabled,
+                max_reuse_time: match &reuse.max_reuse_time {
+                    None => None,
+                    Some(value) => match parse_duration(value)? {
+                        ProcessingTime::Seconds(seconds) => Some(Duration::from_secs(seconds)),
+                        ProcessingTime::Unlimited => None,
+                        ProcessingTime::Input => {
+                            return Err("max_reuse_time cannot be input".into())
+                        }
+                    },
+                },
+            },
+        };
+        let fingerprint = {
+            use sha2::{Digest, Sha256};
+            let mut hasher = Sha256::new();
+            for categorisation in &categorisations {
+                hasher.update(format!(
+                    "{}\u{0}{}\u{0}",
+                    categorisation.id, categorisation.value
+                ));
+            }
+            for rule in &self.filter {
+                hasher.update(format!(
+                    "{}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}",
+                    rule.semantics,
+                    rule.component_name,
+                    rule.artefact_kind,
+                    rule.artefact_name,
+                    rule.artefact_type
+                ));
+            }
+            hex::encode(&hasher.finalize()[..8])
+        };
+        let _ = (
+            &self.rescoring_ruleset,
+            &self.issues,
+            &self.default_scope,
+            &self.sprint_assignment_offset,
+        );
+        Ok(FindingConfig {
+            datasource: datasource_of(&self.r#type),
+            r#type: self.r#type,
+            categorisations,
+            filter: FindingFilter { rules },
+            reuse_discovery_date,
+            fingerprint,
+        })
+    }
+}
+
+/// The local artefact id of a descriptor's resource or source, as a metadata artefact.
+pub fn artefact_id(
+    component_name: &str,
+    component_version: &str,
+    kind: ArtefactKind,
+    artefact: &odg_ocm::Artefact,
+) -> ComponentArtefactId {
+    let extra = artefact
+        .extra_identity
+        .iter()
+        .map(|(key, value)| {
+            let text = match value {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            (key.clone(), text)
+        })
+        .collect();
+    ComponentArtefactId {
+        component_name: Some(component_name.to_string()),
+        component_version: Some(component_version.to_string()),
+        artefact: Some(odg_delivery_db::LocalArtefactId {
+            artefact_name: Some(artefact.name.clone()),
+            artefact_version: artefact.version.clone(),
+            artefact_type: artefact.artefact_type.clone(),
+            artefact_extra_id: extra,
+        }),
+        artefact_kind: Some(kind),
+        references: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_datasources() {
+        let configs = FindingConfigs::defaults();
+        let vulnerability = configs.get(VULNERABILITY).unwrap();
+        assert_eq!(vulnerability.datasource, "bdba");
+        assert_eq!(vulnerability.categorisation("HIGH").unwrap().value, 4);
+        assert_eq!(vulnerability.categorisation("CRITICAL").unwrap().value, 8);
+        assert_eq!(
+            vulnerability
+                .categorisation("LOW")
+                .unwrap()
+                .allowed_processing_time,
+            ProcessingTime::Seconds(120 * 86_400)
+        );
+        assert_eq!(
+            configs
+                .get(MALWARE)
+                .unwrap()
+                .categorisation("BLOCKER")
+                .unwrap()
+                .value,
+            16
+        );
+        assert_eq!(configs.get(MALWARE).unwrap().datasource, "clamav");
+        assert_eq!(configs.get(LICENSE).unwrap().datasource, "bdba");
+        assert_eq!(datasource_of("finding/diki"), "diki");
+        assert_eq!(datasource_of(IP), "blackduck");
+    }
+
+    #[test]
+    fn filters_and_profiles() {
+        let configs = FindingConfigs::from_yaml(
+            "findings:\n  - type: finding/malware\n    categorisations: [{id: NONE, value: 0}, {id: BLOCKER, value: 16}]\n    filter:\n      - {semantics: include, artefact_kind: resource}\n      - {semantics: exclude, artefact_name: 'TEST-.*'}\n    reuse_discovery_date: {enabled: true, max_reuse_time: 2w}\n  - type: finding/vulnerability\n    categorisations: [{id: NONE, value: 0}]\nprofiles:\n  - {name: malware-only, finding_types: [finding/malware]}\n",
+        )
+        .unwrap();
+        let malware = configs.get(MALWARE).unwrap();
+        let artefact = |kind, name: &str| ComponentArtefactId {
+            artefact_kind: Some(kind),
+            artefact: Some(odg_delivery_db::LocalArtefactId {
+                artefact_name: Some(name.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(malware
+            .filter
+            .accepts(&artefact(ArtefactKind::Resource, "image")));
+        assert!(!malware
+            .filter
+            .accepts(&artefact(ArtefactKind::Source, "image")));
+        assert!(!malware
+            .filter
+            .accepts(&artefact(ArtefactKind::Resource, "test-image")));
+        assert_eq!(
+            malware.reuse_discovery_date.max_reuse_time,
+            Some(Duration::from_secs(14 * 86_400))
+        );
+        assert_eq!(configs.for_profile(Some("malware-only")).len(), 1);
+        assert_eq!(
+            configs.for_profile(Some("unknown")).len(),
+            1,
+            "falls back to the first profile"
+        );
+        assert_eq!(configs.for_profile(None).len(), 2);
+        assert!(FindingConfigs::from_yaml(
+            "- type: finding/vulnerability\n  categorisations: [{id: LOW, value: 1}]\n"
+        )
+        .is_err());
+        assert!(FindingConfigs::from_yaml(
+            "- type: x\n  categorisations: [{id: A, value: 1}]\n  unknown: 1\n"
+        )
+        .is_err());
+    }
+}

@@ -1,0 +1,251 @@
+//! The compliance summary of one component version for one finding type: per artefact the worst
+//! categorisation of its findings (after rescorings) and a scan status, and the component's
+//! entry, the worst of its artefacts' (see `artefact-metadata.md` §4). Pure: rows in, summary out.
+
+use odg_delivery_db::{ComponentArtefactId, LocalArtefactId, StoredMetadata};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::{FindingConfig, SCAN_INFO};
+use crate::ComplianceError;
+
+pub const CLEAN: &str = "CLEAN";
+pub const UNKNOWN: &str = "UNKNOWN";
+
+/// One line of the summary, in the original's shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryEntry {
+    pub r#type: String,
+    pub source: String,
+    pub categorisation: String,
+    pub value: i64,
+    #[serde(rename = "scanStatus")]
+    pub scan_status: String,
+}
+
+/// The summary of one component version for one finding type: what the cache holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypeSummary {
+    /// Each artefact the type's filter accepts (resources, then sources) with its entry.
+    pub artefacts: Vec<(Value, SummaryEntry)>,
+    /// The highest-valued artefact entry; `None` when no artefact is left.
+    pub component: Option<SummaryEntry>,
+}
+
+fn same_local(a: &Option<LocalArtefactId>, b: &Option<LocalArtefactId>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => {
+            a.artefact_name == b.artefact_name
+                && a.artefact_version == b.artefact_version
+                && a.artefact_type == b.artefact_type
+                && a.artefact_extra_id == b.artefact_extra_id
+        }
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// Whether a row is about `artefact` (same kind and local artefact id).
+pub fn is_about(row: &StoredMetadata, artefact: &ComponentArtefactId) -> bool {
+    let id = &row.metadata.artefact;
+    id.artefact_kind == artefact.artefact_kind && same_local(&id.artefact, &artefact.artefact)
+}
+
+/// Keeps the rows about this version: its own, and version-less ones about one of its artefacts.
+pub fn rows_of_version(
+    rows: Vec<StoredMetadata>,
+    version: &str,
+    artefacts: &[ComponentArtefactId],
+) -> Vec<StoredMetadata> {
+    rows.into_iter()
+        .filter(|row| match &row.metadata.artefact.component_version {
+            Some(row_version) => row_version == version,
+            None => artefacts
+                .iter()
+                .any(|artefact| same_local(&row.metadata.artefact.artefact, &artefact.artefact)),
+        })
+        .collect()
+}
+
+/// single > artefact > component > global.
+fn specificity(rescoring: &ComponentArtefactId) -> u8 {
+    let name = rescoring
+        .artefact
+        .as_ref()
+        .and_then(|local| local.artefact_name.as_ref());
+    match (
+        &rescoring.component_name,
+        name,
+        &rescoring.component_version,
+    ) {
+        (None, _, _) => 0,
+        (Some(_), None, _) => 1,
+        (Some(_), Some(_), None) => 2,
+        (Some(_), Some(_), Some(_)) => 3,
+    }
+}
+
+fn field<'a>(data: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(data, |value, name| value.get(name))
+}
+
+/// Whether `rescoring` applies to `finding` (about `artefact`) of `finding_type`.
+fn rescoring_applies(
+    rescoring: &StoredMetadata,
+    finding: &StoredMetadata,
+    artefact: &ComponentArtefactId,
+    finding_type: &str,
+) -> bool {
+    let scope = &rescoring.metadata.artefact;
+    if rescoring.referenced_type.as_deref() != Some(finding_type)
+        || scope.artefact_kind != artefact.artefact_kind
+    {
+        return false;
+    }
+    let local = artefact.artefact.clone().unwrap_or_default();
+    let scope_local = scope.artefact.clone().unwrap_or_default();
+    if scope_local.artefact_type != local.artefact_type {
+        return false;
+    }
+    let set_and_differs = |set: &Option<String>, actual: &Option<String>| {
+        set.as_ref()
+            .is_some_and(|value| Some(value) != actual.as_ref())
+    };
+    if set_and_differs(&scope.component_name, &artefact.component_name)
+        || set_and_differs(&scope_local.artefact_name, &local.artefact_name)
+        || set_and_differs(&scope_local.artefact_version, &local.artefact_version)
+        || (!scope_local.artefact_extra_id.is_empty()
+            && scope_local.artefact_extra_id != local.artefact_extra_id)
+    {
+        return false;
+    }
+    // Component versions only when both sides set one (findings shared across versions have none).
+    if let (Some(wanted), Some(actual)) = (
+        &scope.component_version,
+        &finding.metadata.artefact.component_version,
+    ) {
+        if wanted != actual {
+            return false;
+        }
+    }
+    let rescored = field(&rescoring.metadata.data, &["finding"]);
+    let data = &finding.metadata.data;
+    let same = |paths: &[(&[&str], &[&str])]| {
+        paths.iter().all(|(in_rescoring, in_finding)| {
+            rescored.and_then(|rescored| field(rescored, in_rescoring)) == field(data, in_finding)
+        })
+    };
+    match finding_type {
+        "finding/vulnerability" => {
+            same(&[(&["package_name"], &["package_name"]), (&["cve"], &["cve"])])
+        }
+        "finding/license" => same(&[
+            (&["package_name"], &["package_name"]),
+            (&["license", "name"], &["license", "name"]),
+        ]),
+        "finding/malware" => same(&[
+            (&["content_digest"], &["finding", "content_digest"]),
+            (&["filename"], &["finding", "filename"]),
+            (&["malware"], &["finding", "malware"]),
+        ]),
+        _ => match rescored.and_then(Value::as_object) {
+            // Every field the rescored finding names must equal the finding's.
+            Some(fields) => fields
+                .iter()
+                .all(|(name, value)| data.get(name) == Some(value)),
+            None => false,
+        },
+    }
+}
+
+/// The severity of `finding`: the most specific applicable rescoring's (newest first among
+/// equals), else its own `data.severity`.
+fn severity_of<'a>(
+    finding: &'a StoredMetadata,
+    artefact: &ComponentArtefactId,
+    rescorings: &'a [StoredMetadata],
+    finding_type: &str,
+) -> Option<&'a str> {
+    rescorings
+        .iter()
+        .filter(|rescoring| rescoring_applies(rescoring, finding, artefact, finding_type))
+        .max_by(|a, b| {
+            (specificity(&a.metadata.artefact), a.last_update_ms)
+                .cmp(&(specificity(&b.metadata.artefact), b.last_update_ms))
+        })
+        .and_then(|rescoring| rescoring.metadata.data.get("severity"))
+        .or_else(|| finding.metadata.data.get("severity"))
+        .and_then(Value::as_str)
+}
+
+/// Steps 4 and 5: `rows` are the version's scan infos and findings from the type's source,
+/// `rescorings` those that may apply, `artefacts` the version's resources then sources.
+pub fn summarise(
+    config: &FindingConfig,
+    artefacts: &[ComponentArtefactId],
+    rows: &[StoredMetadata],
+    rescorings: &[StoredMetadata],
+) -> Result<TypeSummary, ComplianceError> {
+    let entry = |categorisation: &str, value: i64, scan_status: &str| SummaryEntry {
+        r#type: config.r#type.clone(),
+        source: config.datasource.clone(),
+        categorisation: categorisation.to_string(),
+        value,
+        scan_status: scan_status.to_string(),
+    };
+    let scan_infos: Vec<&StoredMetadata> = rows
+        .iter()
+        .filter(|row| row.metadata.meta.r#type == SCAN_INFO)
+        .collect();
+    let findings: Vec<&StoredMetadata> = if scan_infos.is_empty() {
+        Vec::new()
+    } else {
+        rows.iter()
+            .filter(|row| row.metadata.meta.r#type == config.r#type)
+            .collect()
+    };
+    let mut summary = TypeSummary::default();
+    for artefact in artefacts
+        .iter()
+        .filter(|artefact| config.filter.accepts(artefact))
+    {
+        let scanned = scan_infos.iter().any(|row| is_about(row, artefact));
+        let artefact_entry = if !scanned {
+            entry(UNKNOWN, -1, "no_data")
+        } else {
+            let mut worst: Option<(&str, i64)> = None;
+            for finding in findings.iter().filter(|row| is_about(row, artefact)) {
+                let severity = severity_of(finding, artefact, rescorings, &config.r#type)
+                    .ok_or_else(|| {
+                        ComplianceError::Data(format!(
+                            "finding {} of type {} has no severity",
+                            finding.id, config.r#type
+                        ))
+                    })?;
+                let categorisation = config.categorisation(severity).ok_or_else(|| {
+                    ComplianceError::Data(format!(
+                        "finding {} has severity {severity:?}, which the {} configuration does not define",
+                        finding.id, config.r#type
+                    ))
+                })?;
+                if worst.is_none_or(|(_, value)| categorisation.value > value) {
+                    worst = Some((categorisation.id.as_str(), categorisation.value));
+                }
+            }
+            match worst {
+                None => entry(CLEAN, 0, "ok"),
+                Some((_, 0)) => entry(CLEAN, 0, "ok"),
+                Some((id, value)) => entry(id, value, "ok"),
+            }
+        };
+        if summary
+            .component
+            .as_ref()
+            .is_none_or(|worst| artefact_entry.value > worst.value)
+        {
+            summary.component = Some(artefact_entry.clone());
+        }
+        summary.artefacts.push((artefact.to_json(), artefact_entry));
+    }
+    Ok(summary)
+}

@@ -1,0 +1,32 @@
+//! The delivery DB: artefact metadata (findings, scan infos, rescorings, ...) stored in
+//! PostgreSQL or, by default, an SQLite file, with the original delivery service's JSON model,
+//! identities (BLAKE2s-16 over the entry's key), upsert rules and query matching rules.
+//!
+//! Knows nothing of OCM descriptors, HTTP or the cache: callers resolve a component version's
+//! artefacts and decide what a write invalidates. Entry points: [`PreparedEntry`] (parse and
+//! identify one entry), [`DeliveryDb`] (pool, migrations, put, delete, query).
+
+mod entry;
+mod error;
+mod identity;
+pub mod metrics;
+mod model;
+mod payload;
+mod query;
+mod store;
+mod time;
+
+pub use entry::{prepare_entries, PreparedEntry, REFERENCING_TYPES};
+pub use error::{StoreError, StoreErrorKind};
+pub use identity::{entry_id, entry_key};
+pub use model::{
+    iso_date, normalise_extra_id, ArtefactKind, ArtefactMetadata, ComponentArtefactId,
+    InvalidEntry, LocalArtefactId, Metadata, ASSIGNEE_MODES,
+};
+pub use payload::{classify, Payload};
+pub use query::{MetadataQuery, QueryEntry, NONE_OK_TYPES};
+pub use store::{
+    by_id, redact_url, Backend, DatabaseConfig, DeliveryDb, DiscoveryDateReuse, PutReport,
+    StoredMetadata,
+};
+pub use time::{local_now, normalise_timestamp, sort_millis};

@@ -1,0 +1,49 @@
+//! Metrics of the delivery DB (through the `metrics` facade); labels from fixed sets.
+
+use std::time::Instant;
+
+use metrics::{counter, histogram};
+
+use crate::{StoreError, StoreErrorKind};
+
+/// Histogram: seconds per database operation, by `operation` and `outcome` (ok, invalid,
+/// unavailable, error).
+pub const OPERATION_DURATION: &str = "odg_delivery_db_operation_duration_seconds";
+/// Counter: rows written, by `operation` (insert, update, delete).
+pub const ROWS_WRITTEN: &str = "odg_delivery_db_rows_written_total";
+/// Counter: rows read, by `operation`.
+pub const ROWS_READ: &str = "odg_delivery_db_rows_read_total";
+
+/// The operations this crate times.
+pub mod operation {
+    pub const PUT: &str = "put";
+    pub const DELETE: &str = "delete";
+    pub const QUERY: &str = "query";
+    pub const COMPONENT_ROWS: &str = "component_rows";
+    pub const RESCORINGS: &str = "rescorings";
+    pub const MIGRATE: &str = "migrate";
+}
+
+pub(crate) fn outcome_label<T>(result: &Result<T, StoreError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(error) => match error.kind() {
+            StoreErrorKind::InvalidInput => "invalid",
+            StoreErrorKind::Unavailable => "unavailable",
+            StoreErrorKind::Internal => "error",
+        },
+    }
+}
+
+pub(crate) fn record<T>(operation: &'static str, started: Instant, result: &Result<T, StoreError>) {
+    histogram!(OPERATION_DURATION, "operation" => operation, "outcome" => outcome_label(result))
+        .record(started.elapsed().as_secs_f64());
+}
+
+pub(crate) fn rows_written(operation: &'static str, rows: u64) {
+    counter!(ROWS_WRITTEN, "operation" => operation).increment(rows);
+}
+
+pub(crate) fn rows_read(operation: &'static str, rows: usize) {
+    counter!(ROWS_READ, "operation" => operation).increment(rows as u64);
+}

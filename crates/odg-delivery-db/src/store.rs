@@ -1,0 +1,768 @@
+//! `DeliveryDb`: the connection pool (PostgreSQL or an SQLite file), migrations, and the
+//! statements behind the routes. One SQL dialect serves both backends through sqlx's `Any`
+//! driver (text columns, `$n` parameters, `ON CONFLICT`), so each statement exists once.
+//!
+//! Bounds: at most `max_connections` connections; a request that finds them all busy waits at
+//! most `acquire_timeout`, then fails with [`StoreError::PoolExhausted`] (503), never hangs.
+//! PostgreSQL statements are cut at `statement_timeout`. SQLite allows one writer at a time:
+//! writes of this process take a lock first (WAL mode lets reads go on meanwhile), so a write
+//! transaction never fails on another's snapshot.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Row};
+
+use crate::entry::PreparedEntry;
+use crate::metrics::{self, operation};
+use crate::model::{ArtefactMetadata, ComponentArtefactId, Metadata};
+use crate::query::{MetadataQuery, SqlBuilder};
+use crate::StoreError;
+
+/// Where the database is and how the pool is bounded; resolved by the binary from its config.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `postgres://user@host:5432/db` or `sqlite://path/to/file.db` (created when missing).
+    /// May hold a password: never logged (see [`redact_url`]).
+    pub url: String,
+    pub max_connections: u32,
+    /// Longest wait for a free connection before answering "unavailable".
+    pub acquire_timeout: Duration,
+    /// PostgreSQL `statement_timeout` of every connection.
+    pub statement_timeout: Duration,
+}
+
+impl DatabaseConfig {
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+    pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+    pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    pub fn new(url: impl Into<String>) -> DatabaseConfig {
+        DatabaseConfig {
+            url: url.into(),
+            max_connections: DatabaseConfig::DEFAULT_MAX_CONNECTIONS,
+            acquire_timeout: DatabaseConfig::DEFAULT_ACQUIRE_TIMEOUT,
+            statement_timeout: DatabaseConfig::DEFAULT_STATEMENT_TIMEOUT,
+        }
+    }
+
+    /// `sqlite://<path>?mode=rwc` for a file (created with the database when missing).
+    pub fn sqlite_file(path: &Path) -> DatabaseConfig {
+        DatabaseConfig::new(format!("sqlite://{}?mode=rwc", path.display()))
+    }
+}
+
+/// The URL without its password, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    fn of(url: &str) -> Result<Backend, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else {
+            Err(StoreError::Config(
+                "the database URL must start with postgres://, postgresql:// or sqlite:".into(),
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgres",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// How discovery dates of new findings are reused from earlier siblings (per finding type, from
+/// the finding configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiscoveryDateReuse {
+    pub enabled: bool,
+    /// A sibling last updated longer ago than this does not lend its date.
+    pub max_reuse_time: Option<Duration>,
+}
+
+impl Default for DiscoveryDateReuse {
+    fn default() -> Self {
+        DiscoveryDateReuse {
+            enabled: true,
+            max_reuse_time: None,
+        }
+    }
+}
+
+/// What a PUT did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PutReport {
+    pub inserted: usize,
+    pub updated: usize,
+}
+
+/// A row as stored, with the columns the service needs besides the entry itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMetadata {
+    pub id: String,
+    pub metadata: ArtefactMetadata,
+    pub data_key_hash: Option<String>,
+    pub last_update_ms: Option<i64>,
+    pub referenced_type: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryDb {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: AnyPool,
+    backend: Backend,
+    acquire_timeout: Duration,
+    /// SQLite: one writer at a time (taken before the transaction begins).
+    write_lock: tokio::sync::Mutex<()>,
+}
+
+const COLUMNS: &str = "id, creation_date, last_update_ms, type, datasource, component_name, \
+    component_version, artefact_kind, artefact_name, artefact_version, artefact_type, \
+    artefact_extra_id_normalised, artefact, meta, data, data_key, referenced_type, \
+    discovery_date, allowed_processing_time";
+
+/// Rows deleted per statement.
+const DELETE_CHUNK: usize = 500;
+
+fn migrator(backend: Backend) -> Migrator {
+    let sql = match backend {
+        Backend::Postgres => include_str!("../migrations/postgres/0001_artefact_metadata.sql"),
+        Backend::Sqlite => include_str!("../migrations/sqlite/0001_artefact_metadata.sql"),
+    };
+    let migrations = vec![Migration::new(
+        1,
+        "artefact metadata".into(),
+        MigrationType::Simple,
+        sql.into(),
+        false,
+    )];
+    Migrator {
+        migrations: migrations.into(),
+        ignore_missing: false,
+        locking: true,
+        no_tx: false,
+    }
+}
+
+impl DeliveryDb {
+    /// Opens the pool and applies pending migrations (under the migrator's advisory lock on
+    /// PostgreSQL, so pods starting together migrate once). An unreachable database fails here.
+    pub async fn connect(config: &DatabaseConfig) -> Result<DeliveryDb, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of(&config.url)?;
+        if backend == Backend::Sqlite {
+            if let Some(parent) = sqlite_path(&config.url).and_then(|path| {
+                Path::new(path)
+                    .parent()
+                    .filter(|parent| !parent.as_os_str().is_empty())
+                    .map(Path::to_path_buf)
+            }) {
+                std::fs::create_dir_all(&parent).map_err(|error| {
+                    StoreError::Config(format!("creating {}: {error}", parent.display()))
+                })?;
+            }
+        }
+        let statement_timeout_ms = config.statement_timeout.as_millis().max(1);
+        let pool = AnyPoolOptions::new()
+            .max_connections(config.max_connections.max(1))
+            .min_connections(0)
+            .acquire_timeout(config.acquire_timeout)
+            .idle_timeout(Some(Duration::from_secs(300)))
+            .after_connect(move |connection, _meta| {
+                Box::pin(async move {
+                    let statements: Vec<String> = match backend {
+                        Backend::Postgres => {
+                            vec![format!("SET statement_timeout = {statement_timeout_ms}")]
+                        }
+                        Backend::Sqlite => vec![
+                            "PRAGMA journal_mode = WAL".into(),
+                            "PRAGMA synchronous = NORMAL".into(),
+                            "PRAGMA busy_timeout = 5000".into(),
+                        ],
+                    };
+                    for statement in statements {
+                        sqlx::query(&statement).execute(&mut *connection).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&config.url)
+            .await
+            .map_err(|error| {
+                StoreError::Unavailable(format!(
+                    "connecting to {}: {}",
+                    redact_url(&config.url),
+                    StoreError::from_sqlx(error, config.acquire_timeout)
+                ))
+            })?;
+        let db = DeliveryDb {
+            inner: Arc::new(Inner {
+                pool,
+                backend,
+                acquire_timeout: config.acquire_timeout,
+                write_lock: tokio::sync::Mutex::new(()),
+            }),
+        };
+        let started = Instant::now();
+        let migrated = migrator(backend)
+            .run(&db.inner.pool)
+            .await
+            .map_err(|error| StoreError::Database(format!("migrations: {error}")));
+        metrics::record(operation::MIGRATE, started, &migrated);
+        migrated?;
+        Ok(db)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.inner.backend
+    }
+
+    /// Connections open now, and how many of them are idle.
+    pub fn pool_status(&self) -> (u32, usize) {
+        (self.inner.pool.size(), self.inner.pool.num_idle())
+    }
+
+    /// Holds one pooled connection for `duration` (tests and diagnostics: shows what a busy
+    /// pool does to other requests).
+    #[doc(hidden)]
+    pub async fn hold_connection_for(&self, duration: Duration) -> Result<(), StoreError> {
+        let connection = self.inner.pool.acquire().await.map_err(|e| self.error(e))?;
+        tokio::time::sleep(duration).await;
+        drop(connection);
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    fn error(&self, error: sqlx::Error) -> StoreError {
+        StoreError::from_sqlx(error, self.inner.acquire_timeout)
+    }
+
+    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.inner.backend {
+            Backend::Sqlite => Some(self.inner.write_lock.lock().await),
+            Backend::Postgres => None,
+        }
+    }
+
+    /// Writes `entries` in one transaction with the original's upsert rules (see
+    /// `artefact-metadata.md` §2): an entry whose id exists (in the table or earlier in this
+    /// request) updates it; otherwise it is inserted, reusing a sibling's discovery date.
+    /// Any error rolls everything back.
+    pub async fn put(
+        &self,
+        entries: &[PreparedEntry],
+        reuse: &(dyn Fn(&str) -> DiscoveryDateReuse + Sync),
+    ) -> Result<PutReport, StoreError> {
+        let started = Instant::now();
+        let result = self.put_inner(entries, reuse).await;
+        metrics::record(operation::PUT, started, &result);
+        if let Ok(report) = &result {
+            metrics::rows_written("insert", report.inserted as u64);
+            metrics::rows_written("update", report.updated as u64);
+        }
+        result
+    }
+
+    async fn put_inner(
+        &self,
+        entries: &[PreparedEntry],
+        reuse: &(dyn Fn(&str) -> DiscoveryDateReuse + Sync),
+    ) -> Result<PutReport, StoreError> {
+        if entries.is_empty() {
+            return Ok(PutReport::default());
+        }
+        let _guard = self.write_guard().await;
+        let mut transaction = self.inner.pool.begin().await.map_err(|e| self.error(e))?;
+
+        // Candidates: rows sharing component name, artefact name, type and datasource with an
+        // entry, newest `last_update` first.
+        let mut groups: Vec<(Option<&str>, Option<&str>, &str, &str)> = Vec::new();
+        for entry in entries {
+            let group = group_of(entry);
+            if !groups.contains(&group) {
+                groups.push(group);
+            }
+        }
+        let mut candidates: Vec<StoredMetadata> = Vec::new();
+        for (component_name, artefact_name, r#type, datasource) in groups {
+            let mut sql =
+                SqlBuilder::new(&format!("SELECT {COLUMNS} FROM artefact_metadata WHERE "));
+            sql.push_nullable_eq("component_name", component_name);
+            sql.push(" AND ");
+            sql.push_nullable_eq("artefact_name", artefact_name);
+            sql.push(" AND type = ");
+            sql.push_param(Some(r#type));
+            sql.push(" AND datasource = ");
+            sql.push_param(Some(datasource));
+            let rows = sql
+                .query()
+                .fetch_all(&mut *transaction)
+                .await
+                .map_err(|e| self.error(e))?;
+            for row in rows {
+                candidates.push(decode_row(&row)?);
+            }
+        }
+        candidates.sort_by_key(|row| std::cmp::Reverse(row.last_update_ms));
+
+        let mut report = PutReport::default();
+        // This request's earlier inserts, in order.
+        let mut inserted: Vec<StoredMetadata> = Vec::new();
+        for entry in entries {
+            let existing = inserted
+                .iter_mut()
+                .chain(candidates.iter_mut())
+                .find(|row| row.id == entry.id);
+            if let Some(existing) = existing {
+                let updated = updated_row(existing, entry);
+                self.update_row(&mut transaction, &updated).await?;
+                *existing = updated;
+                report.updated += 1;
+                continue;
+            }
+            let policy = reuse(&entry.metadata.meta.r#type);
+            let discovery_date = inserted
+                .iter()
+                .chain(candidates.iter())
+                .find(|row| lends_discovery_date(row, entry, &policy))
+                .and_then(|row| row.metadata.discovery_date.clone())
+                .or_else(|| entry.metadata.discovery_date.clone());
+            let mut row = new_row(entry);
+            row.metadata.discovery_date = discovery_date;
+            let affected = self.insert_row(&mut transaction, &row).await?;
+            if affected == 0 {
+                // A concurrent request inserted the same id after we read the candidates: this
+                // entry is an update of that row.
+                let mut sql = SqlBuilder::new(&format!(
+                    "SELECT {COLUMNS} FROM artefact_metadata WHERE id = "
+                ));
+                sql.push_param(Some(&entry.id));
+                let current = sql
+                    .query()
+                    .fetch_one(&mut *transaction)
+                    .await
+                    .map_err(|e| self.error(e))?;
+                let updated = updated_row(&decode_row(&current)?, entry);
+                self.update_row(&mut transaction, &updated).await?;
+                candidates.push(updated);
+                report.updated += 1;
+                continue;
+            }
+            inserted.push(row);
+            report.inserted += 1;
+        }
+        transaction.commit().await.map_err(|e| self.error(e))?;
+        Ok(report)
+    }
+
+    async fn insert_row(
+        &self,
+        transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+        row: &StoredMetadata,
+    ) -> Result<u64, StoreError> {
+        let values = row_values(row);
+        let placeholders: Vec<String> = (1..=values.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "INSERT INTO artefact_metadata ({COLUMNS}) VALUES ({}) ON CONFLICT (id) DO NOTHING",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for value in values {
+            query = match value {
+                Column::Text(text) => query.bind(text),
+                Column::Integer(number) => query.bind(number),
+            };
+        }
+        let result = query
+            .execute(&mut **transaction)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(result.rows_affected())
+    }
+
+    async fn update_row(
+        &self,
+        transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+        row: &StoredMetadata,
+    ) -> Result<(), StoreError> {
+        let meta = row.metadata.meta.to_json().to_string();
+        let data = row.metadata.data.to_string();
+        sqlx::query(
+            "UPDATE artefact_metadata SET meta = $1, data = $2, last_update_ms = $3 WHERE id = $4",
+        )
+        .bind(meta)
+        .bind(data)
+        .bind(row.last_update_ms)
+        .bind(row.id.clone())
+        .execute(&mut **transaction)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// Deletes each entry by its id (a missing row is no error), in one transaction; returns the
+    /// number of rows deleted.
+    pub async fn delete(&self, entries: &[PreparedEntry]) -> Result<u64, StoreError> {
+        let started = Instant::now();
+        let result = self.delete_inner(entries).await;
+        metrics::record(operation::DELETE, started, &result);
+        if let Ok(rows) = &result {
+            metrics::rows_written("delete", *rows);
+        }
+        result
+    }
+
+    async fn delete_inner(&self, entries: &[PreparedEntry]) -> Result<u64, StoreError> {
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let _guard = self.write_guard().await;
+        let mut transaction = self.inner.pool.begin().await.map_err(|e| self.error(e))?;
+        let mut ids: Vec<&str> = entries.iter().map(|entry| entry.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut deleted = 0;
+        for chunk in ids.chunks(DELETE_CHUNK) {
+            let mut sql = SqlBuilder::new("DELETE FROM artefact_metadata WHERE id IN (");
+            sql.push_list(chunk.iter().map(|id| Some(*id)));
+            sql.push(")");
+            deleted += sql
+                .query()
+                .execute(&mut *transaction)
+                .await
+                .map_err(|e| self.error(e))?
+                .rows_affected();
+        }
+        transaction.commit().await.map_err(|e| self.error(e))?;
+        Ok(deleted)
+    }
+
+    /// `POST /artefacts/metadata/query` (before the finding-config post-filter).
+    pub async fn query(&self, query: &MetadataQuery) -> Result<Vec<StoredMetadata>, StoreError> {
+        let started = Instant::now();
+        let result = self.select(query.to_sql(COLUMNS), operation::QUERY).await;
+        metrics::record(operation::QUERY, started, &result);
+        result
+    }
+
+    /// Rows of `types` from `datasource` about the component: its name, and its version or none
+    /// (the caller keeps the version-less rows that are about this version's artefacts).
+    pub async fn component_rows(
+        &self,
+        component_name: &str,
+        component_version: &str,
+        datasource: &str,
+        types: &[&str],
+    ) -> Result<Vec<StoredMetadata>, StoreError> {
+        let started = Instant::now();
+        let mut sql = SqlBuilder::new(&format!(
+            "SELECT {COLUMNS} FROM artefact_metadata WHERE component_name = "
+        ));
+        sql.push_param(Some(component_name));
+        sql.push(" AND (component_version IS NULL OR component_version = ");
+        sql.push_param(Some(component_version));
+        sql.push(") AND datasource = ");
+        sql.push_param(Some(datasource));
+        sql.push(" AND type IN (");
+        sql.push_list(types.iter().map(|r#type| Some(*r#type)));
+        sql.push(")");
+        let result = self.select(sql, operation::COMPONENT_ROWS).await;
+        metrics::record(operation::COMPONENT_ROWS, started, &result);
+        result
+    }
+
+    /// Rescorings of `referenced_type` that may apply to the component version: component name
+    /// and version each equal or null.
+    pub async fn rescorings(
+        &self,
+        component_name: &str,
+        component_version: &str,
+        referenced_type: &str,
+    ) -> Result<Vec<StoredMetadata>, StoreError> {
+        let started = Instant::now();
+        let mut sql = SqlBuilder::new(&format!(
+            "SELECT {COLUMNS} FROM artefact_metadata WHERE type = 'rescorings' AND referenced_type = "
+        ));
+        sql.push_param(Some(referenced_type));
+        sql.push(" AND (component_name IS NULL OR component_name = ");
+        sql.push_param(Some(component_name));
+        sql.push(") AND (component_version IS NULL OR component_version = ");
+        sql.push_param(Some(component_version));
+        sql.push(")");
+        let result = self.select(sql, operation::RESCORINGS).await;
+        metrics::record(operation::RESCORINGS, started, &result);
+        result
+    }
+
+    async fn select(
+        &self,
+        sql: SqlBuilder,
+        operation: &'static str,
+    ) -> Result<Vec<StoredMetadata>, StoreError> {
+        let rows = sql
+            .query()
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        metrics::rows_read(operation, rows.len());
+        rows.iter().map(decode_row).collect()
+    }
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+fn group_of(entry: &PreparedEntry) -> (Option<&str>, Option<&str>, &str, &str) {
+    let artefact = &entry.metadata.artefact;
+    (
+        artefact.component_name.as_deref(),
+        artefact
+            .artefact
+            .as_ref()
+            .and_then(|local| local.artefact_name.as_deref()),
+        entry.metadata.meta.r#type.as_str(),
+        entry.metadata.meta.datasource.as_str(),
+    )
+}
+
+/// The row a new entry becomes (its discovery date is decided by the caller).
+fn new_row(entry: &PreparedEntry) -> StoredMetadata {
+    StoredMetadata {
+        id: entry.id.clone(),
+        metadata: entry.metadata.clone(),
+        data_key_hash: entry.data_key_hash.clone(),
+        last_update_ms: entry
+            .metadata
+            .meta
+            .last_update
+            .as_deref()
+            .and_then(crate::time::sort_millis),
+        referenced_type: entry.referenced_type.clone(),
+    }
+}
+
+/// An update: the data is replaced; the stored meta keeps its keys except `last_update`,
+/// `responsibles` and `assignee_mode`; dates and the processing time stay.
+fn updated_row(existing: &StoredMetadata, entry: &PreparedEntry) -> StoredMetadata {
+    let mut row = existing.clone();
+    row.metadata.data = entry.metadata.data.clone();
+    let meta = &mut row.metadata.meta;
+    meta.last_update = entry.metadata.meta.last_update.clone();
+    meta.responsibles = entry.metadata.meta.responsibles.clone();
+    meta.assignee_mode = entry.metadata.meta.assignee_mode.clone();
+    row.last_update_ms = meta
+        .last_update
+        .as_deref()
+        .and_then(crate::time::sort_millis);
+    row
+}
+
+fn sibling(row: &StoredMetadata, entry: &PreparedEntry) -> bool {
+    let (a, b) = (&row.metadata, &entry.metadata);
+    let local = |id: &ComponentArtefactId| {
+        id.artefact
+            .as_ref()
+            .map(|local| (local.artefact_name.clone(), local.artefact_type.clone()))
+    };
+    a.meta.r#type == b.meta.r#type
+        && a.artefact.component_name == b.artefact.component_name
+        && a.artefact.artefact_kind == b.artefact.artefact_kind
+        && local(&a.artefact) == local(&b.artefact)
+}
+
+fn field<'a>(data: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(data, |value, name| value.get(name))
+}
+
+/// Whether `row` may lend its discovery date to the new `entry` (same finding, by type).
+fn lends_discovery_date(
+    row: &StoredMetadata,
+    entry: &PreparedEntry,
+    policy: &DiscoveryDateReuse,
+) -> bool {
+    if !policy.enabled || row.metadata.discovery_date.is_none() || !sibling(row, entry) {
+        return false;
+    }
+    if let (Some(max), Some(updated)) = (policy.max_reuse_time, row.last_update_ms) {
+        let now = chrono::Utc::now().timestamp_millis();
+        if now - updated > max.as_millis() as i64 {
+            return false;
+        }
+    }
+    let (old, new) = (&row.metadata.data, &entry.metadata.data);
+    let same = |paths: &[&[&str]]| {
+        paths
+            .iter()
+            .all(|path| field(old, path) == field(new, path))
+    };
+    let sorted_labels = |data: &Value| {
+        let mut labels: Vec<String> = field(data, &["labels"])
+            .and_then(Value::as_array)
+            .map(|labels| labels.iter().map(Value::to_string).collect())
+            .unwrap_or_default();
+        labels.sort();
+        labels
+    };
+    match entry.metadata.meta.r#type.as_str() {
+        "finding/vulnerability" => same(&[&["package_name"], &["cve"]]),
+        "finding/license" => same(&[&["package_name"], &["license", "name"]]),
+        "finding/ip" => {
+            same(&[
+                &["package_name"],
+                &["license", "name"],
+                &["policy_violation", "name"],
+            ]) && sorted_labels(old) == sorted_labels(new)
+        }
+        "finding/osid" => same(&[&["osid", "NAME"], &["osid", "VERSION_ID"]]),
+        _ => row.data_key_hash == entry.data_key_hash,
+    }
+}
+
+enum Column {
+    Text(Option<String>),
+    Integer(Option<i64>),
+}
+
+/// The values of [`COLUMNS`], in order.
+fn row_values(row: &StoredMetadata) -> Vec<Column> {
+    let metadata = &row.metadata;
+    let artefact = &metadata.artefact;
+    let local = artefact.artefact.clone().unwrap_or_default();
+    let text = |value: Option<&str>| Column::Text(value.map(str::to_string));
+    vec![
+        text(Some(&row.id)),
+        text(metadata.meta.creation_date.as_deref()),
+        Column::Integer(row.last_update_ms),
+        text(Some(&metadata.meta.r#type)),
+        text(Some(&metadata.meta.datasource)),
+        text(artefact.component_name.as_deref()),
+        text(artefact.component_version.as_deref()),
+        text(artefact.artefact_kind.map(|kind| kind.as_str())),
+        text(local.artefact_name.as_deref()),
+        text(local.artefact_version.as_deref()),
+        text(local.artefact_type.as_deref()),
+        text(Some(&local.normalised_extra_id())),
+        text(Some(&artefact.to_json().to_string())),
+        text(Some(&metadata.meta.to_json().to_string())),
+        text(Some(&metadata.data.to_string())),
+        text(row.data_key_hash.as_deref()),
+        text(row.referenced_type.as_deref()),
+        text(metadata.discovery_date.as_deref()),
+        text(metadata.allowed_processing_time.as_deref()),
+    ]
+}
+
+fn decode_row(row: &AnyRow) -> Result<StoredMetadata, StoreError> {
+    let id: String = row
+        .try_get("id")
+        .map_err(|error| StoreError::Database(format!("reading a row: {error}")))?;
+    let corrupt = |reason: String| StoreError::Corrupt {
+        id: id.clone(),
+        reason,
+    };
+    let text = |name: &str| -> Result<Option<String>, StoreError> {
+        row.try_get::<Option<String>, _>(name)
+            .map_err(|error| corrupt(format!("{name}: {error}")))
+    };
+    let json = |name: &str| -> Result<Value, StoreError> {
+        let raw = text(name)?.unwrap_or_default();
+        serde_json::from_str(&raw).map_err(|error| corrupt(format!("{name}: {error}")))
+    };
+    let artefact = ComponentArtefactId::from_json(&json("artefact")?, false)
+        .map_err(|error| corrupt(format!("artefact: {error}")))?;
+    let meta_json = json("meta")?;
+    let meta_text = |name: &str| {
+        meta_json
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let meta = Metadata {
+        datasource: text("datasource")?.unwrap_or_default(),
+        r#type: text("type")?.unwrap_or_default(),
+        creation_date: meta_text("creation_date"),
+        last_update: meta_text("last_update"),
+        responsibles: meta_json
+            .get("responsibles")
+            .filter(|value| !value.is_null())
+            .cloned(),
+        assignee_mode: meta_text("assignee_mode"),
+    };
+    let last_update_ms = row
+        .try_get::<Option<i64>, _>("last_update_ms")
+        .map_err(|error| corrupt(format!("last_update_ms: {error}")))?;
+    Ok(StoredMetadata {
+        metadata: ArtefactMetadata {
+            artefact,
+            meta,
+            data: json("data")?,
+            discovery_date: text("discovery_date")?,
+            allowed_processing_time: text("allowed_processing_time")?,
+        },
+        data_key_hash: text("data_key")?,
+        referenced_type: text("referenced_type")?,
+        last_update_ms,
+        id: id.clone(),
+    })
+}
+
+/// Rows grouped by id (for tests and tools).
+pub fn by_id(rows: Vec<StoredMetadata>) -> HashMap<String, StoredMetadata> {
+    rows.into_iter().map(|row| (row.id.clone(), row)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            redact_url("postgres://odg:secret@db:5432/odg"),
+            "postgres://odg:***@db:5432/odg"
+        );
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(sqlite_path("sqlite://dir/x.db?mode=rwc"), Some("dir/x.db"));
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert!(Backend::of("mysql://x").is_err());
+    }
+}

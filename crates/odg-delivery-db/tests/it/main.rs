@@ -1,0 +1,11 @@
+//! The delivery DB against the real PostgreSQL (a database of its own per test) and the SQLite
+//! default (a file per test): every test runs on both backends.
+//!
+//! - `writes`: the reference examples' ids, update vs. insert, discovery-date reuse, all-or-nothing.
+//! - `queries`: the matching rules with null fields and `none_ok`.
+//! - `pool`: a busy pool answers "unavailable" within the acquire timeout.
+
+mod pool;
+mod queries;
+mod support;
+mod writes;

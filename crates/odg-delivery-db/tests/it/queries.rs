@@ -1,0 +1,178 @@
+//! The query route's matching rules with null fields.
+
+use odg_delivery_db::{ComponentArtefactId, LocalArtefactId, MetadataQuery, QueryEntry};
+use serde_json::{json, Value};
+
+use crate::support::{both, put};
+
+fn finding(
+    component: Option<&str>,
+    version: Option<&str>,
+    artefact: &str,
+    r#type: &str,
+    key: &str,
+) -> Value {
+    json!({"artefact": {"component_name": component, "component_version": version, "artefact_kind": "resource",
+            "artefact": {"artefact_name": artefact, "artefact_version": "1.0", "artefact_type": "ociImage"}},
+           "meta": {"datasource": "bdba", "type": r#type}, "data": {"key": key}})
+}
+
+fn entry(component: Option<&str>, version: Option<&str>) -> ComponentArtefactId {
+    ComponentArtefactId {
+        component_name: component.map(str::to_string),
+        component_version: version.map(str::to_string),
+        ..Default::default()
+    }
+}
+
+fn keys(rows: &[odg_delivery_db::StoredMetadata]) -> Vec<String> {
+    let mut keys: Vec<String> = rows
+        .iter()
+        .map(|row| row.metadata.data["key"].as_str().unwrap().to_string())
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn null_fields_match_by_the_originals_rules() {
+    for backend in both("queries").await {
+        let db = &backend.db;
+        put(
+            db,
+            &[
+                finding(
+                    Some("c"),
+                    Some("1"),
+                    "img",
+                    "finding/vulnerability",
+                    "versioned",
+                ),
+                finding(
+                    Some("c"),
+                    None,
+                    "img",
+                    "finding/vulnerability",
+                    "shared-own-artefact",
+                ),
+                finding(
+                    Some("c"),
+                    None,
+                    "other",
+                    "finding/vulnerability",
+                    "shared-other-artefact",
+                ),
+                finding(
+                    Some("c"),
+                    Some("2"),
+                    "img",
+                    "finding/vulnerability",
+                    "other-version",
+                ),
+                finding(None, None, "img", "rescorings", "global-rescoring"),
+                finding(Some("c"), None, "img", "rescorings", "component-rescoring"),
+            ],
+        )
+        .await;
+        let version_artefacts = vec![LocalArtefactId {
+            artefact_name: Some("img".into()),
+            artefact_version: Some("1.0".into()),
+            artefact_type: Some("ociImage".into()),
+            ..Default::default()
+        }];
+        let query = |types: &[&str], entries: Vec<QueryEntry>| MetadataQuery {
+            types: types.iter().map(|t| t.to_string()).collect(),
+            entries,
+            ..Default::default()
+        };
+        let run = |query: MetadataQuery| async move { keys(&db.query(&query).await.unwrap()) };
+
+        // A finding type: the version's own rows, plus version-less rows of its own artefacts.
+        let version_entry = QueryEntry {
+            id: entry(Some("c"), Some("1")),
+            version_artefacts: version_artefacts.clone(),
+        };
+        assert_eq!(
+            run(query(
+                &["finding/vulnerability"],
+                vec![version_entry.clone()]
+            ))
+            .await,
+            ["shared-own-artefact", "versioned"],
+            "{}",
+            backend.name
+        );
+        // Without the descriptor's artefacts, a version-less row does not match.
+        assert_eq!(
+            run(query(
+                &["finding/vulnerability"],
+                vec![QueryEntry {
+                    id: entry(Some("c"), Some("1")),
+                    version_artefacts: vec![]
+                }]
+            ))
+            .await,
+            ["versioned"]
+        );
+        // Rescorings: none_ok, so null names and versions match too.
+        assert_eq!(
+            run(query(&["rescorings"], vec![version_entry.clone()])).await,
+            ["component-rescoring", "global-rescoring"]
+        );
+        // An omitted component name matches only null names.
+        assert_eq!(
+            run(query(
+                &["finding/vulnerability", "rescorings"],
+                vec![QueryEntry {
+                    id: entry(None, None),
+                    ..Default::default()
+                }]
+            ))
+            .await,
+            ["global-rescoring"]
+        );
+        // No type parameter: none_ok; no version: every version.
+        assert_eq!(
+            run(query(
+                &[],
+                vec![QueryEntry {
+                    id: entry(Some("c"), None),
+                    ..Default::default()
+                }]
+            ))
+            .await
+            .len(),
+            6
+        );
+        // Artefact fields only when non-empty; entries OR'd; parameters AND'd.
+        let by_artefact = ComponentArtefactId {
+            component_name: Some("c".into()),
+            artefact: Some(LocalArtefactId {
+                artefact_name: Some("other".into()),
+                artefact_type: Some(String::new()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(
+            run(query(
+                &["finding/vulnerability"],
+                vec![
+                    QueryEntry {
+                        id: by_artefact,
+                        ..Default::default()
+                    },
+                    QueryEntry {
+                        id: entry(Some("c"), Some("2")),
+                        ..Default::default()
+                    }
+                ]
+            ))
+            .await,
+            ["other-version", "shared-other-artefact"]
+        );
+        let mut datasource = query(&["finding/vulnerability"], vec![]);
+        datasource.datasources = vec!["clamav".into()];
+        assert!(run(datasource).await.is_empty());
+    }
+}
