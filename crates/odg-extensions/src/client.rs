@@ -1,6 +1,6 @@
-//! `ServiceClient`: GETs against the service's routes with a bounded number of retries (503 and
-//! 429 after their `Retry-After`, capped; connection errors), counting every request, its
-//! outcome and its latency for the run's summary.
+//! `ServiceClient`: GETs (and the metadata query's POST) against the service's routes with a
+//! bounded number of retries (503 and 429 after their `Retry-After`, capped; connection errors),
+//! counting every request, its outcome and its latency for the run's summary.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,6 +17,8 @@ pub enum Route {
     Versions,
     Component,
     Dependencies,
+    /// `POST /artefacts/metadata/query` (a read: retried like the GETs).
+    MetadataQuery,
 }
 
 impl Route {
@@ -25,6 +27,7 @@ impl Route {
             Route::Versions => "/ocm/component/versions",
             Route::Component => "/ocm/component",
             Route::Dependencies => "/ocm/component/dependencies",
+            Route::MetadataQuery => "/artefacts/metadata/query",
         }
     }
 
@@ -33,6 +36,7 @@ impl Route {
             Route::Versions => "versions",
             Route::Component => "component",
             Route::Dependencies => "dependencies",
+            Route::MetadataQuery => "metadata",
         }
     }
 }
@@ -139,12 +143,34 @@ impl ServiceClient {
 
     /// GET `route` with `query`; the JSON body of a 2xx answer.
     pub async fn get(&self, route: Route, query: &[(&str, &str)]) -> Result<Value, RequestError> {
-        self.record(|stats| *stats.by_route.entry(route.label()).or_default() += 1);
         let url = format!("{}{}", self.base_url, route.path());
+        self.send(route, || self.http.get(&url).query(query)).await
+    }
+
+    /// POST `route` with `query` and the JSON `body`; the JSON body of a 2xx answer. Only for
+    /// routes that are reads (they are retried like GETs).
+    pub async fn post(
+        &self,
+        route: Route,
+        query: &[(&str, &str)],
+        body: &Value,
+    ) -> Result<Value, RequestError> {
+        let url = format!("{}{}", self.base_url, route.path());
+        self.send(route, || self.http.post(&url).query(query).json(body))
+            .await
+    }
+
+    /// Sends the request `build` makes, again for each retry; counts it once under `route`.
+    async fn send(
+        &self,
+        route: Route,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Value, RequestError> {
+        self.record(|stats| *stats.by_route.entry(route.label()).or_default() += 1);
         let started = Instant::now();
         let mut attempt = 1;
         let outcome = loop {
-            let mut request = self.http.get(&url).query(query);
+            let mut request = build();
             if let Some(token) = &self.options.bearer_token {
                 request = request.bearer_auth(token);
             }

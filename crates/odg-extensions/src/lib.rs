@@ -1,6 +1,6 @@
 //! The extensions of the delivery service as clients of its HTTP API: the artefact enumerator
-//! (`odg enumerate`: list versions, walk dependency trees, fetch every descriptor, with bounded
-//! concurrency and a jittered start) and the cache prefill of `odg cache-manager`.
+//! (`odg enumerate`: list versions, walk dependency trees, fetch every descriptor, query the
+//! artefact metadata, with bounded concurrency and a jittered start) and the cache prefill of `odg cache-manager`.
 //!
 //! Knows nothing of the binary's configuration format nor of the server's internals: it speaks
 //! the public routes, and reads the service's `/metrics` only to report the cache effect of a run.
@@ -15,7 +15,9 @@ mod summary;
 mod target;
 
 pub use client::{ClientOptions, RequestError, RequestStats, Route, ServiceClient};
-pub use enumerate::{enumerate, EnumerateOptions, EnumerateReport};
+pub use enumerate::{
+    enumerate, EnumerateOptions, EnumerateReport, MetadataReport, DEFAULT_METADATA_BATCH_SIZE,
+};
 pub use error::ExtensionError;
 pub use prefill::{prefill, PrefillOptions, PrefillReport};
 pub use service_metrics::{scrape, ServiceCounters};

@@ -79,6 +79,9 @@ pub enum SummaryFormat {
 pub struct EnumerateArgs {
     #[command(flatten)]
     pub targets: TargetArgs,
+    /// Skip querying the artefact metadata of the walked component versions.
+    #[arg(long)]
+    pub no_metadata: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,6 @@
-//! `odg enumerate`: the artefact enumerator's load against a running service, with a summary;
-//! exits non-zero when any request failed.
+//! `odg enumerate`: the artefact enumerator's load against a running service (versions, trees,
+//! descriptors and, unless `--no-metadata`, the artefact metadata), with a summary; exits
+//! non-zero when any request failed.
 
 use anyhow::bail;
 use odg_extensions::{ClientOptions, EnumerateOptions, ServiceClient};
@@ -25,6 +26,8 @@ pub async fn run(args: EnumerateArgs) -> anyhow::Result<()> {
             concurrency: settings.concurrency,
             max_start_jitter: settings.max_start_jitter,
             metrics_urls: settings.metrics_urls,
+            metadata: !args.no_metadata,
+            ..EnumerateOptions::default()
         },
     )
     .await;

@@ -2,7 +2,8 @@
 //! subprocesses, `odg serve` pods in front of a real registry (behind a counting proxy) and the
 //! suite's real Redis (a key prefix of each test's own).
 //!
-//! - A second enumerate run fetches nothing from the origin, and its own summary says so.
+//! - A second enumerate run fetches nothing from the origin, and its own summary says so; both
+//!   runs query the artefact metadata of the tree and count the rows written beforehand.
 //! - A prefill through one pod fills the shared tier: a fresh pod then serves a whole
 //!   enumeration without one origin fetch. Pruning brings the shared tier within a budget.
 //! - A failing enumeration exits non-zero and names what failed.
@@ -10,12 +11,14 @@
 use std::time::Duration;
 
 use odg_test_support::{DelayProxy, RegistryServer};
-use serde_json::Value;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
 
 use crate::cache_support::{
-    fleet_tree, seed, shared_redis_url, start_pod, strings, SharedRedisPrefix, FLEET_ROOT,
+    fleet_tree, seed, shared_redis_url, start_pod, strings, SharedRedisPrefix, ADMIN_TOKEN,
+    FLEET_ROOT, FLEET_ROOT_VERSION,
 };
-use crate::harness::{odg_command, run_bounded};
+use crate::harness::{http_client, odg_command, run_bounded, OdgServer};
 
 /// Latency the proxy adds to every registry request (a distant registry, briefly).
 const ORIGIN_LATENCY: Duration = Duration::from_millis(2);
@@ -66,10 +69,59 @@ async fn seeded_origin() -> (RegistryServer, DelayProxy, String) {
     (registry, proxy, repository)
 }
 
+/// `PUT /artefacts/metadata` with the admin token: a scan info of the root's first resource and a
+/// vulnerability finding of a mid component's, both with their component version.
+async fn write_metadata(pod: &OdgServer) {
+    let entry = |component: &str, version: &str, meta: Value, data: Value| {
+        json!({"artefact": {"component_name": component, "component_version": version, "artefact_kind": "resource",
+                            "artefact": {"artefact_name": "resource-0000", "artefact_version": version,
+                                         "artefact_type": "ociImage", "artefact_extra_id": {}}},
+               "meta": meta, "data": data})
+    };
+    let entries = [
+        entry(
+            FLEET_ROOT,
+            FLEET_ROOT_VERSION,
+            json!({"datasource": "bdba", "type": "meta/artefact_scan_info"}),
+            json!({}),
+        ),
+        entry(
+            "acme.org/fleet/mid-0",
+            "1.0.0",
+            json!({"datasource": "bdba", "type": "finding/vulnerability"}),
+            json!({"severity": "HIGH", "package_name": "openssl", "package_version": "3.0.7", "base_url": "https://bdba",
+                   "report_url": "https://bdba/1", "product_id": 1, "group_id": 2, "cve": "CVE-2023-0286",
+                   "cvss_v3_score": 7.4, "cvss": {}, "summary": null}),
+        ),
+    ];
+    let response = http_client()
+        .put(format!("{}/artefacts/metadata", pod.base_url()))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({ "entries": entries }))
+        .send()
+        .await
+        .expect("the write answers");
+    let status = response.status();
+    let body = response.text().await.unwrap_or_default();
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "PUT /artefacts/metadata: {body}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_enumeration_fetches_nothing_from_the_origin() {
     let (_registry, proxy, repository) = seeded_origin().await;
-    let pod = start_pod(strings(&["--ocm-repo", &repository])).await;
+    let pod = start_pod(strings(&[
+        "--ocm-repo",
+        &repository,
+        "--admin-token",
+        ADMIN_TOKEN,
+    ]))
+    .await;
+    write_metadata(&pod).await;
+    let before_runs = proxy.total_requests();
     let args = [
         "--url",
         pod.base_url(),
@@ -85,7 +137,7 @@ async fn a_second_enumeration_fetches_nothing_from_the_origin() {
         odg("enumerate", &[&args[..], &["--summary", "json"]].concat()).await;
     assert!(ok, "first run failed:\n{stdout}\n{stderr}");
     let first = json(&stdout);
-    let cold_fetches = proxy.total_requests();
+    let cold_fetches = proxy.total_requests() - before_runs;
     eprintln!(
         "first run: {} origin requests at the proxy\n{stdout}",
         cold_fetches
@@ -96,6 +148,13 @@ async fn a_second_enumeration_fetches_nothing_from_the_origin() {
     assert_eq!(first["component_versions"], 27, "the whole tree: {first}");
     assert_eq!(first["requests"]["by_route"]["component"], 27);
     assert_eq!(first["requests"]["failed"], 0);
+    // One metadata query (27 entries fit in one batch) finds both rows written above.
+    assert_eq!(first["requests"]["by_route"]["metadata"], 1, "{first}");
+    assert_eq!(
+        first["metadata"],
+        json!({"component_versions": 27, "queries": 1, "failed_queries": 0, "rows": 2}),
+        "{first}"
+    );
     assert!(cold_fetches > 0);
     assert_eq!(
         first["service"]["delta"]["registry_requests"].as_f64(),
@@ -108,7 +167,7 @@ async fn a_second_enumeration_fetches_nothing_from_the_origin() {
     eprintln!("second run:\n{stdout}");
     assert_eq!(
         proxy.total_requests(),
-        cold_fetches,
+        before_runs + cold_fetches,
         "the second run fetched from the origin: {:#?}",
         proxy.path_counts()
     );
@@ -119,6 +178,11 @@ async fn a_second_enumeration_fetches_nothing_from_the_origin() {
     let (hits, misses) = tier_counts(&stdout, "memory");
     assert!(hits >= 27 && misses == 0, "{stdout}");
     assert!(stdout.starts_with("enumerate: ok"), "{stdout}");
+    assert!(
+        stdout.contains("metadata: 1 queries (0 failed) for 27 component versions, 2 rows"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(", metadata 1"), "its own route: {stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -166,7 +230,13 @@ async fn a_prefill_through_one_pod_serves_a_fresh_pod_and_pruning_keeps_the_budg
     let b = start_pod(pod_args("pod-b")).await;
     let (ok, stdout, stderr) = odg(
         "enumerate",
-        &["--url", b.base_url(), "--component", FLEET_ROOT],
+        &[
+            "--url",
+            b.base_url(),
+            "--component",
+            FLEET_ROOT,
+            "--no-metadata",
+        ],
     )
     .await;
     assert!(ok, "enumerate on pod B failed:\n{stdout}\n{stderr}");
@@ -180,6 +250,11 @@ async fn a_prefill_through_one_pod_serves_a_fresh_pod_and_pruning_keeps_the_budg
     assert!(
         stdout.contains("origin fetches 0 (registry requests), origin loads 0"),
         "{stdout}"
+    );
+    assert!(stdout.contains("metadata: skipped"), "{stdout}");
+    assert!(
+        !stdout.contains(", metadata "),
+        "no metadata queries: {stdout}"
     );
     let (hits, misses) = tier_counts(&stdout, "shared");
     assert!(
