@@ -107,10 +107,18 @@ pub(crate) async fn invalidate(
     let (memory_entries, disk_entries) = purge_local(cache, &selectors).await;
     counter!(INVALIDATIONS_TOTAL, "selector" => selector.label(), "origin" => "local").increment(1);
     let fields = outcome?;
+    // Only the epoch and the counter this invalidation raised travel: the hash grows with every
+    // component version ever invalidated, and pods that miss a message resync the whole hash anyway.
+    let generations = fields
+        .into_iter()
+        .filter(|(name, _)| {
+            name == crate::generations::EPOCH_FIELD || field.as_deref() == Some(name.as_str())
+        })
+        .collect();
     let message = InvalidationMessage {
         origin: inner.config.pod_id.clone(),
         selector: SelectorMessage::from(selector),
-        generations: fields,
+        generations,
     };
     shared.publish(&message).await?;
     Ok(InvalidationReport {

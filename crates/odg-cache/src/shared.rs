@@ -191,7 +191,8 @@ pub struct InvalidationMessage {
     /// The publishing pod, so it can skip its own messages.
     pub origin: String,
     pub selector: SelectorMessage,
-    /// The whole generations hash after the bump (empty for `Id` selectors, which bump nothing).
+    /// The epoch and the counter the invalidation raised, with their values after the bump
+    /// (only the epoch for `Id` selectors, which raise nothing).
     pub generations: Vec<(String, u64)>,
 }
 
