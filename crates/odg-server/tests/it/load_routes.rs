@@ -10,14 +10,13 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use odg_components::{
     ComponentError, ComponentId, ComponentService, ComponentServiceConfig, ComponentSource,
-    FetchedDescriptor, OciComponentSource, OciSourceLimits, RepositoryStores, WalkOptions,
+    FetchedDescriptor, OciComponentSource, OciSourceLimits, WalkOptions,
 };
-use odg_oci::{CtfDirectory, RegistryClient, RegistryClientConfig};
 use odg_ocm::{OcmRepositoryUrl, RepositoryMapping};
 use odg_server::{AdmissionConfig, AppState};
 use tower::ServiceExt;
 
-use crate::support::{rule, seed, DEMO_REPOSITORY};
+use crate::support::{demo_stores, rule};
 
 /// A source that takes its time, to hold requests in flight.
 #[derive(Debug)]
@@ -48,14 +47,7 @@ impl ComponentSource for SlowSource {
 }
 
 async fn slow_state(delay: Duration, directory: &tempfile::TempDir) -> AppState {
-    let store = CtfDirectory::create_or_open(directory.path())
-        .await
-        .unwrap();
-    let repository: OcmRepositoryUrl = DEMO_REPOSITORY.parse().unwrap();
-    seed(&store, &repository, odg_demo::demo_landscape()).await;
-    let stores =
-        RepositoryStores::new(RegistryClient::new(RegistryClientConfig::default()).unwrap())
-            .with_local_host(repository.host.clone(), Arc::new(store));
+    let (stores, repository) = demo_stores(directory.path()).await;
     let source = SlowSource {
         inner: OciComponentSource::new(Arc::new(stores), OciSourceLimits::default()),
         delay,

@@ -2,19 +2,11 @@
 //! writes, 400s for malformed entries (nothing written), and compliance summaries that follow
 //! writes, rescorings and deletes at once (version-less findings included).
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use odg_components::{
-    ComponentService, ComponentServiceConfig, OciComponentSource, OciSourceLimits,
-    RepositoryStores, WalkOptions,
-};
-use odg_oci::{CtfDirectory, RegistryClient, RegistryClientConfig};
-use odg_ocm::{OcmRepositoryUrl, RepositoryMapping};
 use serde_json::{json, Value};
 
-use crate::support::{rule, seed, ADMIN_TOKEN, DEMO_REPOSITORY, JWT_SECRET};
+use crate::support::{cached_demo_service, test_authenticator, ADMIN_TOKEN, JWT_SECRET};
 
 struct TestApp {
     router: axum::Router,
@@ -29,35 +21,7 @@ impl TestApp {
 
 async fn metadata_app() -> TestApp {
     let directory = tempfile::tempdir().unwrap();
-    let store = CtfDirectory::create_or_open(&directory.path().join("ctf"))
-        .await
-        .unwrap();
-    let repository: OcmRepositoryUrl = DEMO_REPOSITORY.parse().unwrap();
-    seed(&store, &repository, odg_demo::demo_landscape()).await;
-    let stores =
-        RepositoryStores::new(RegistryClient::new(RegistryClientConfig::default()).unwrap())
-            .with_local_host(repository.host.clone(), Arc::new(store));
-    let mut policies = odg_components::default_policies();
-    policies.extend(odg_compliance::default_policies());
-    let cache = odg_cache::TieredCache::new(odg_cache::CacheConfig {
-        memory_bytes: 64 << 20,
-        policies,
-        ..odg_cache::CacheConfig::default()
-    })
-    .await
-    .unwrap();
-    let source = OciComponentSource::new(Arc::new(stores), OciSourceLimits::default());
-    let components = ComponentService::new(
-        ComponentServiceConfig {
-            mapping: RepositoryMapping {
-                rules: vec![rule(repository)],
-            },
-            allowed_hosts: vec![],
-            walk: WalkOptions::default(),
-        },
-        Arc::new(source),
-    )
-    .with_cache(cache.clone());
+    let (components, _cache) = cached_demo_service(directory.path()).await;
     let db = odg_delivery_db::DeliveryDb::connect(&odg_delivery_db::DatabaseConfig::sqlite_file(
         &directory.path().join("delivery.sqlite"),
     ))
@@ -68,21 +32,10 @@ async fn metadata_app() -> TestApp {
         components.clone(),
         odg_compliance::FindingConfigs::defaults(),
     );
-    let auth = odg_server::Authenticator::new(&odg_server::AuthConfig {
-        admin_tokens: vec![ADMIN_TOKEN.into()],
-        jwt: Some(odg_server::JwtConfig {
-            algorithm: odg_server::JwtAlgorithm::Hs256,
-            key: JWT_SECRET.into(),
-            roles_claim: "roles".into(),
-            issuer: None,
-            audience: None,
-        }),
-    })
-    .unwrap();
     TestApp {
         router: odg_server::router(
             odg_server::AppState::new(components)
-                .with_auth(auth)
+                .with_auth(test_authenticator())
                 .with_compliance(compliance),
         ),
         _directory: directory,

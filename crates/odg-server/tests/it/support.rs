@@ -28,10 +28,9 @@ pub struct TestApp {
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const JWT_SECRET: &str = "a-test-secret-of-at-least-thirty-two-bytes";
 
-/// The demo API with a memory cache and both kinds of credentials configured.
-pub async fn cached_demo_app() -> TestApp {
-    let directory = tempfile::tempdir().unwrap();
-    let store = CtfDirectory::create_or_open(directory.path())
+/// Registry stores serving the demo landscape from a fresh CTF directory under `directory`.
+pub async fn demo_stores(directory: &std::path::Path) -> (RepositoryStores, OcmRepositoryUrl) {
+    let store = CtfDirectory::create_or_open(&directory.join("ctf"))
         .await
         .unwrap();
     let repository: OcmRepositoryUrl = DEMO_REPOSITORY.parse().unwrap();
@@ -39,9 +38,20 @@ pub async fn cached_demo_app() -> TestApp {
     let stores =
         RepositoryStores::new(RegistryClient::new(RegistryClientConfig::default()).unwrap())
             .with_local_host(repository.host.clone(), Arc::new(store));
+    (stores, repository)
+}
+
+/// The component service over the demo landscape behind a memory cache with every kind's
+/// default policy (components and compliance summaries).
+pub async fn cached_demo_service(
+    directory: &std::path::Path,
+) -> (ComponentService, odg_cache::TieredCache) {
+    let (stores, repository) = demo_stores(directory).await;
+    let mut policies = odg_components::default_policies();
+    policies.extend(odg_compliance::default_policies());
     let cache = odg_cache::TieredCache::new(odg_cache::CacheConfig {
         memory_bytes: 64 << 20,
-        policies: odg_components::default_policies(),
+        policies,
         ..odg_cache::CacheConfig::default()
     })
     .await
@@ -58,7 +68,12 @@ pub async fn cached_demo_app() -> TestApp {
         Arc::new(source),
     )
     .with_cache(cache.clone());
-    let auth = odg_server::Authenticator::new(&odg_server::AuthConfig {
+    (service, cache)
+}
+
+/// Accepts [`ADMIN_TOKEN`] and HS256 JWTs signed with [`JWT_SECRET`] (roles in `roles`).
+pub fn test_authenticator() -> odg_server::Authenticator {
+    odg_server::Authenticator::new(&odg_server::AuthConfig {
         admin_tokens: vec![ADMIN_TOKEN.into()],
         jwt: Some(odg_server::JwtConfig {
             algorithm: odg_server::JwtAlgorithm::Hs256,
@@ -68,9 +83,17 @@ pub async fn cached_demo_app() -> TestApp {
             audience: None,
         }),
     })
-    .unwrap();
+    .unwrap()
+}
+
+/// The demo API with a memory cache and both kinds of credentials configured.
+pub async fn cached_demo_app() -> TestApp {
+    let directory = tempfile::tempdir().unwrap();
+    let (service, cache) = cached_demo_service(directory.path()).await;
     TestApp {
-        router: odg_server::router(odg_server::AppState::new(service).with_auth(auth)),
+        router: odg_server::router(
+            odg_server::AppState::new(service).with_auth(test_authenticator()),
+        ),
         cache: Some(cache),
         _directory: Some(directory),
     }
@@ -79,14 +102,7 @@ pub async fn cached_demo_app() -> TestApp {
 /// The API over the demo landscape in a fresh CTF directory.
 pub async fn demo_app() -> TestApp {
     let directory = tempfile::tempdir().unwrap();
-    let store = CtfDirectory::create_or_open(directory.path())
-        .await
-        .unwrap();
-    let repository: OcmRepositoryUrl = DEMO_REPOSITORY.parse().unwrap();
-    seed(&store, &repository, odg_demo::demo_landscape()).await;
-    let stores =
-        RepositoryStores::new(RegistryClient::new(RegistryClientConfig::default()).unwrap())
-            .with_local_host(repository.host.clone(), Arc::new(store));
+    let (stores, repository) = demo_stores(directory.path()).await;
     let mut app = app_over(stores, vec![rule(repository)], vec![]);
     app._directory = Some(directory);
     app
