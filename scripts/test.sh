@@ -59,3 +59,16 @@ if [ ! -x "$chart_venv/bin/python" ] || [ "$(cat "$chart_stamp" 2>/dev/null)" !=
 fi
 log "pytest tests/chart"
 ODG_BIN="$PWD/target/debug/odg" "$chart_venv/bin/python" -m pytest -q -p no:cacheprovider tests/chart
+
+# Fuzz targets (fuzz/, cargo-fuzz on the nightly toolchain): each replays its committed corpus
+# (every crash found so far is in it) and then fuzzes for a short time. The long runs that the
+# figures in ARCHITECTURE.md's FUZZING section come from are `scripts/fuzz.sh`, not CI.
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    log "installing cargo-fuzz"
+    cargo install -q --locked cargo-fuzz --version 0.13.2
+  fi
+  ODG_FUZZ_SECONDS="${ODG_FUZZ_SECONDS:-20}" bash scripts/fuzz.sh
+else
+  log "SKIPPING the fuzz targets: no nightly toolchain on this machine (rustup toolchain install nightly)"
+fi

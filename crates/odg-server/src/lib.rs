@@ -7,7 +7,7 @@ mod admission;
 mod auth;
 mod error;
 pub mod metrics;
-mod params;
+pub mod params;
 mod routes;
 mod state;
 
