@@ -25,7 +25,7 @@ use crate::redirect::{PinnedResolver, RedirectGuard};
 use crate::reference::{validate_digest_reference, validate_reference, validate_repository};
 use crate::retry::RetryPolicy;
 use crate::store::{FetchedManifest, OciStore, DEFAULT_MAX_MANIFEST_BYTES};
-use crate::tls::read_ca_file;
+use crate::tls::{read_ca_file, warn_about_unusable_certificate_variables};
 use crate::transport::{status_error, HttpClients, RequestAuth, RequestSpec, Transport};
 
 const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
@@ -96,6 +96,7 @@ struct ClientInner {
 impl RegistryClient {
     /// Builds the client; fails when a CA file cannot be read or holds no certificate.
     pub fn new(config: RegistryClientConfig) -> Result<RegistryClient, OciError> {
+        warn_about_unusable_certificate_variables();
         let mut common_roots = Vec::new();
         for path in &config.ca_files {
             common_roots.extend(read_ca_file(path)?);

@@ -27,6 +27,29 @@ pub(crate) fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, Oci
     Ok(certificates)
 }
 
+/// Warns when `SSL_CERT_FILE` or `SSL_CERT_DIR` name nothing readable: as with OpenSSL, setting
+/// either replaces the system store, so a typo would silently leave only the built-in roots.
+pub(crate) fn warn_about_unusable_certificate_variables() {
+    if let Some(file) = std::env::var_os("SSL_CERT_FILE") {
+        if std::fs::File::open(&file).is_err() {
+            tracing::warn!(
+                path = %Path::new(&file).display(),
+                "SSL_CERT_FILE cannot be read: the system CA store is not used either"
+            );
+        }
+    }
+    if let Some(directories) = std::env::var_os("SSL_CERT_DIR") {
+        for directory in std::env::split_paths(&directories) {
+            if std::fs::read_dir(&directory).is_err() {
+                tracing::warn!(
+                    path = %directory.display(),
+                    "SSL_CERT_DIR entry cannot be read: the system CA store is not used either"
+                );
+            }
+        }
+    }
+}
+
 /// The TLS failure behind a request error when retrying cannot change it: an untrusted, expired or
 /// mismatched certificate, a peer without a common protocol version or cipher, or TLS spoken to a
 /// plain-HTTP port. Connection resets and timeouts during a handshake are not among them.
