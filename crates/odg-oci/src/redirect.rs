@@ -177,12 +177,12 @@ impl RedirectGuard {
         let target_addresses = resolve(target)
             .await
             .map_err(|error| format!("{target_host}: cannot resolve: {error}"))?;
-        let needs_company = target_addresses
+        let non_public_classes = target_addresses
             .iter()
             .map(|address| AddressClass::of(*address))
             .filter(|class| *class != AddressClass::Public)
             .collect::<BTreeSet<_>>();
-        if !needs_company.is_empty() {
+        if !non_public_classes.is_empty() {
             // Resolved only now: most redirects go to public storage and never need it.
             let registry_classes = resolve(registry)
                 .await
@@ -193,7 +193,7 @@ impl RedirectGuard {
                         .collect::<BTreeSet<_>>()
                 })
                 .unwrap_or_default();
-            if let Some(refused) = needs_company
+            if let Some(refused) = non_public_classes
                 .iter()
                 .find(|class| **class == AddressClass::Special || !registry_classes.contains(class))
             {

@@ -26,7 +26,9 @@ use crate::reference::{validate_digest_reference, validate_reference, validate_r
 use crate::retry::RetryPolicy;
 use crate::store::{FetchedManifest, OciStore, DEFAULT_MAX_MANIFEST_BYTES};
 use crate::tls::{read_ca_file, warn_about_unusable_certificate_variables};
-use crate::transport::{status_error, HttpClients, RequestAuth, RequestSpec, Transport};
+use crate::transport::{
+    status_error, HttpClients, RequestAuth, RequestSpec, Transport, TrustedClients,
+};
 
 const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
 /// Tag-list pages followed at most (a loop guard; real repositories need a handful).
@@ -102,21 +104,24 @@ impl RegistryClient {
             common_roots.extend(read_ca_file(path)?);
         }
         let redirect_guard = RedirectGuard::default();
+        let trusted_clients = |roots: Vec<reqwest::Certificate>| -> Result<_, OciError> {
+            Ok(TrustedClients {
+                direct: build_http_client(&config, roots.clone(), None)?,
+                redirected: build_http_client(&config, roots, Some(redirect_guard.resolver()))?,
+            })
+        };
         let mut by_host = HashMap::new();
         for (host, paths) in &config.host_ca_files {
             let mut roots = common_roots.clone();
             for path in paths {
                 roots.extend(read_ca_file(path)?);
             }
-            by_host.insert(
-                host.to_ascii_lowercase(),
-                build_http_client(&config, roots, None)?,
-            );
+            by_host.insert(host.to_ascii_lowercase(), trusted_clients(roots)?);
         }
+        let default = trusted_clients(common_roots)?;
         let http = HttpClients {
-            default: build_http_client(&config, common_roots.clone(), None)?,
+            default,
             by_host,
-            redirected: build_http_client(&config, common_roots, Some(redirect_guard.resolver()))?,
             redirect_guard,
         };
         let retry = RetryPolicy {

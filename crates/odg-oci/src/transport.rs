@@ -34,15 +34,22 @@ const MAX_ERROR_BODY_BYTES: u64 = 16 * 1024;
 /// Limit for a token service answer.
 const MAX_TOKEN_RESPONSE_BYTES: u64 = 1024 * 1024;
 
+/// The two clients for one set of trusted CAs: both send no redirect on their own; `redirected`
+/// resolves through the redirect guard's pins.
+#[derive(Debug)]
+pub(crate) struct TrustedClients {
+    pub direct: reqwest::Client,
+    pub redirected: reqwest::Client,
+}
+
 /// The HTTP clients of a transport: they differ only in whom they trust and how they resolve.
 #[derive(Debug)]
 pub(crate) struct HttpClients {
     /// For every registry host without a CA file of its own.
-    pub default: reqwest::Client,
-    /// Hosts (`host[:port]`, lower case) with their own CA file: trust it besides the common roots.
-    pub by_host: HashMap<String, reqwest::Client>,
-    /// For redirected requests: resolves through `redirect_guard`'s pins.
-    pub redirected: reqwest::Client,
+    pub default: TrustedClients,
+    /// Hosts (`host[:port]`, lower case) with their own CA file: they, and their redirects
+    /// (on-prem storage under the same CA), trust it besides the common roots.
+    pub by_host: HashMap<String, TrustedClients>,
     pub redirect_guard: RedirectGuard,
 }
 
@@ -205,7 +212,8 @@ impl Transport {
         };
         let mut url = spec.url.clone();
         let mut authorization = authorization;
-        let mut client = self.http.by_host.get(host).unwrap_or(&self.http.default);
+        let clients = self.http.by_host.get(host).unwrap_or(&self.http.default);
+        let mut client = &clients.direct;
         let mut redirects = 0usize;
         loop {
             let started = Instant::now();
@@ -269,7 +277,7 @@ impl Transport {
                 // Never credentials along a redirect: signed storage URLs need none, and a
                 // registry must not be able to send our tokens or passwords elsewhere.
                 authorization = None;
-                client = &self.http.redirected;
+                client = &clients.redirected;
                 redirects += 1;
                 url = next;
                 continue;

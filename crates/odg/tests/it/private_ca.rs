@@ -15,8 +15,7 @@ struct PrivateCaRegistry {
     registry: RegistryServer,
     ca_file: PathBuf,
     files: tempfile::TempDir,
-    /// Kept for the registry's lifetime: it reads the certificate files at start only, but a
-    /// restart by a test would need them.
+    /// The registry's certificate and key files, removed when this is dropped.
     _certificate: odg_test_support::ServerCertificate,
 }
 
@@ -140,11 +139,15 @@ async fn registry_ca_file_flag_makes_the_private_ca_trusted() {
     assert_eq!(body["component"]["name"], COMPONENT);
 }
 
-#[tokio::test]
-async fn ssl_cert_file_in_the_environment_is_honoured() {
-    let setup = private_ca_registry().await;
+/// `odg serve --ocm-repo <the registry>` with `variable=value` in the child's environment only
+/// (variables are process-global) and the other certificate variable removed.
+async fn serve_with_certificate_variable(
+    setup: &PrivateCaRegistry,
+    variable: &str,
+    value: &Path,
+) -> OdgServer {
     let repository = setup.repository();
-    let odg = OdgServer::start_with(|command, server| {
+    OdgServer::start_with(|command, server| {
         command
             .arg("serve")
             .arg("--listen")
@@ -153,11 +156,24 @@ async fn ssl_cert_file_in_the_environment_is_honoured() {
             .arg(server.cache_dir)
             .arg("--ocm-repo")
             .arg(&repository)
-            // The child's environment only: variables are process-global.
-            .env("SSL_CERT_FILE", &setup.ca_file)
-            .env_remove("SSL_CERT_DIR");
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
+            .env(variable, value);
     })
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn ssl_cert_file_and_ssl_cert_dir_in_the_environment_are_honoured() {
+    let setup = private_ca_registry().await;
+    let odg = serve_with_certificate_variable(&setup, "SSL_CERT_FILE", &setup.ca_file).await;
+    let (status, body) = descriptor(&odg).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let directory = setup.files.path().join("certs");
+    std::fs::create_dir(&directory).unwrap();
+    std::fs::copy(&setup.ca_file, directory.join("corp-ca.pem")).unwrap();
+    let odg = serve_with_certificate_variable(&setup, "SSL_CERT_DIR", &directory).await;
     let (status, body) = descriptor(&odg).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
