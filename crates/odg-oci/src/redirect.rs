@@ -152,6 +152,15 @@ impl reqwest::dns::Resolve for PinnedResolver {
     }
 }
 
+/// Why a redirect is not followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RedirectError {
+    /// Never allowed (scheme, downgrade, address class): the same answer will be refused again.
+    Refused(String),
+    /// The target's name did not resolve now; DNS may answer on a later attempt.
+    Unresolved(String),
+}
+
 /// Decides on redirect targets of one client and pins the addresses it allowed.
 #[derive(Debug, Default)]
 pub(crate) struct RedirectGuard {
@@ -166,17 +175,25 @@ impl RedirectGuard {
 
     /// `Ok` when a request to `registry` may follow a redirect to `target`; the error says why not
     /// (naming hosts, never paths or queries: signed URLs carry credentials there).
-    pub(crate) async fn check(&self, registry: &Url, target: &Url) -> Result<(), String> {
+    pub(crate) async fn check(&self, registry: &Url, target: &Url) -> Result<(), RedirectError> {
         let target_host = target.host_str().unwrap_or_default();
         match target.scheme() {
             "https" => {}
             "http" if registry.scheme() == "http" => {}
-            "http" => return Err(format!("{target_host}: from https down to plain http")),
-            other => return Err(format!("{target_host}: scheme {other:?}")),
+            "http" => {
+                return Err(RedirectError::Refused(format!(
+                    "{target_host}: from https down to plain http"
+                )))
+            }
+            other => {
+                return Err(RedirectError::Refused(format!(
+                    "{target_host}: scheme {other:?}"
+                )))
+            }
         }
-        let target_addresses = resolve(target)
-            .await
-            .map_err(|error| format!("{target_host}: cannot resolve: {error}"))?;
+        let target_addresses = resolve(target).await.map_err(|error| {
+            RedirectError::Unresolved(format!("{target_host}: cannot resolve: {error}"))
+        })?;
         let non_public_classes = target_addresses
             .iter()
             .map(|address| AddressClass::of(*address))
@@ -197,10 +214,10 @@ impl RedirectGuard {
                 .iter()
                 .find(|class| **class == AddressClass::Special || !registry_classes.contains(class))
             {
-                return Err(format!(
+                return Err(RedirectError::Refused(format!(
                     "{target_host} is {}, and the registry is not",
                     refused.describe()
-                ));
+                )));
             }
         }
         if target
@@ -279,6 +296,22 @@ mod tests {
         RedirectGuard::default()
             .check(&Url::parse(registry).unwrap(), &Url::parse(target).unwrap())
             .await
+            .map_err(|error| match error {
+                RedirectError::Refused(reason) => reason,
+                RedirectError::Unresolved(reason) => panic!("unexpected: {reason}"),
+            })
+    }
+
+    #[tokio::test]
+    async fn unresolvable_names_may_resolve_later() {
+        let error = RedirectGuard::default()
+            .check(
+                &Url::parse("http://127.0.0.1:5000/").unwrap(),
+                &Url::parse("http://no-such-host.invalid/x").unwrap(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(error, RedirectError::Unresolved(_)), "{error:?}");
     }
 
     // Only literals and `localhost` (hosts file): these tests resolve but never connect.

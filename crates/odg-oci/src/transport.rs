@@ -23,12 +23,12 @@ use crate::error::OciError;
 use crate::metrics::{
     record_exchange, record_redirect, record_retry, Operation, Outcome, RedirectOutcome,
 };
-use crate::redirect::RedirectGuard;
+use crate::redirect::{RedirectError, RedirectGuard};
 use crate::retry::{is_retryable_status, parse_retry_after, RetryPolicy};
 use crate::tls::permanent_tls_failure;
 
 /// Redirects followed per request: storage answers the first; a CDN in front may add one or two.
-pub(crate) const MAX_REDIRECTS: usize = 3;
+const MAX_REDIRECTS: usize = 3;
 /// How much of an error body is read for a diagnostic message.
 const MAX_ERROR_BODY_BYTES: u64 = 16 * 1024;
 /// Limit for a token service answer.
@@ -269,8 +269,19 @@ impl Transport {
                         return self.refuse_redirect(spec, host, "unusable location".to_owned())
                     }
                 };
-                if let Err(reason) = self.http.redirect_guard.check(&spec.url, &next).await {
-                    return self.refuse_redirect(spec, host, format!("to {reason}"));
+                match self.http.redirect_guard.check(&spec.url, &next).await {
+                    Ok(()) => {}
+                    Err(RedirectError::Refused(reason)) => {
+                        return self.refuse_redirect(spec, host, format!("to {reason}"))
+                    }
+                    Err(RedirectError::Unresolved(reason)) => {
+                        return Attempt::Retryable {
+                            error: OciError::Unavailable {
+                                message: format!("{}: redirect to {reason}", spec.what),
+                            },
+                            retry_after: None,
+                        }
+                    }
                 }
                 record_redirect(host, RedirectOutcome::Followed);
                 tracing::debug!(host = %host, from = url.path(), to_host = next.host_str(), "following redirect");
