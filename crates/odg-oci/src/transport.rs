@@ -256,7 +256,7 @@ impl Transport {
                 .and_then(|value| value.to_str().ok());
             if let Some(location) = location.filter(|_| follows_redirects(spec)) {
                 record_exchange(host, spec.operation, Outcome::Ok, started.elapsed());
-                let next = match url.join(location) {
+                let mut next = match url.join(location) {
                     Ok(next) if redirects < MAX_REDIRECTS => next,
                     Ok(_) => {
                         return self.refuse_redirect(
@@ -286,8 +286,11 @@ impl Transport {
                 record_redirect(host, RedirectOutcome::Followed);
                 tracing::debug!(host = %host, from = url.path(), to_host = next.host_str(), "following redirect");
                 // Never credentials along a redirect: signed storage URLs need none, and a
-                // registry must not be able to send our tokens or passwords elsewhere.
+                // registry must not be able to send our tokens or passwords elsewhere. User
+                // info in the location would become an Authorization header too.
                 authorization = None;
+                let _ = next.set_username("");
+                let _ = next.set_password(None);
                 client = &clients.redirected;
                 redirects += 1;
                 url = next;

@@ -47,7 +47,11 @@ async fn manifest_redirect_to_another_loopback_port_is_followed_without_credenti
         PathKind::Manifest,
         1,
         302,
-        &format!("{}/v2/{REPOSITORY}/manifests/1.0.0", storage.url()),
+        // User info in the location must not turn into an Authorization header either.
+        &format!(
+            "http://mallory:secret@{}/v2/{REPOSITORY}/manifests/1.0.0",
+            storage.host()
+        ),
     ));
     let fetched = store.get_manifest(REPOSITORY, "1.0.0").await.unwrap();
     assert_eq!(fetched.digest, image.digest);
