@@ -78,12 +78,14 @@ impl AddressClass {
             AddressClass::Private
         } else if address.is_unspecified()
             || address.is_multicast()
-            || first == 0x2001 && address.segments()[1] == 0x0db8
+            || first == 0x2001 && matches!(address.segments()[1], 0x0000 | 0x0db8)
+            || first == 0x2002
             || first == 0x0064 && address.segments()[1] == 0xff9b
             || first == 0x0100
             || first == 0
         {
-            // NAT64 and IPv4-compatible forms could reach any IPv4 address: treated as special.
+            // NAT64, 6to4, Teredo and IPv4-compatible forms embed an IPv4 address that could be
+            // private: treated as special rather than decoded.
             AddressClass::Special
         } else {
             AddressClass::Public
@@ -286,6 +288,8 @@ mod tests {
             "::",
             "ff02::1",
             "64:ff9b::a00:1",
+            "2002:a00:1::1",
+            "2001:0:a00:1::1",
             "2001:db8::1",
         ] {
             assert_eq!(class(special), AddressClass::Special, "{special}");
