@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use url::Url;
 
-/// Pinned names kept at most; beyond that the map starts over (names of storage hosts are few).
+/// Pinned names kept at most (storage hosts are few); beyond that one is evicted per new name.
 const MAX_PINNED_NAMES: usize = 1024;
 
 /// The kind of network an address belongs to, as far as redirects are concerned.
@@ -111,14 +111,19 @@ pub(crate) struct PinnedResolver {
 
 impl PinnedResolver {
     fn pin(&self, name: &str, addresses: Vec<IpAddr>) {
+        let name = name.to_ascii_lowercase();
         let mut pins = self
             .pins
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if pins.len() >= MAX_PINNED_NAMES && !pins.contains_key(name) {
-            pins.clear();
+        if pins.len() >= MAX_PINNED_NAMES && !pins.contains_key(&name) {
+            // One other name makes room; a request to it in flight right now would fall back to
+            // plain resolution (see `resolve`), a window needing over a thousand storage hosts.
+            if let Some(evicted) = pins.keys().next().cloned() {
+                pins.remove(&evicted);
+            }
         }
-        pins.insert(name.to_ascii_lowercase(), addresses);
+        pins.insert(name, addresses);
     }
 
     fn pinned(&self, name: &str) -> Option<Vec<IpAddr>> {
@@ -141,7 +146,8 @@ impl reqwest::dns::Resolve for PinnedResolver {
                         .into_iter()
                         .map(|address| SocketAddr::new(address, 0)),
                 ),
-                // Only names never checked get here: a proxy's host from the environment.
+                // Names never checked get here: a proxy's host from the environment (the only
+                // other name this client connects to), or a pin just evicted.
                 None => Box::new(
                     tokio::net::lookup_host((name.as_str(), 0))
                         .await?
