@@ -18,6 +18,9 @@ pub enum OciErrorKind {
     Timeout,
     /// Connection errors and 5xx answers after all retries.
     Unavailable,
+    /// A TLS failure that retrying cannot mend (an untrusted or invalid certificate, no common
+    /// protocol): one attempt, no retries.
+    Tls,
     /// A body exceeded the configured limit; it was not read beyond the limit.
     TooLarge,
     /// Digest mismatch or a document that does not parse.
@@ -38,6 +41,7 @@ impl OciErrorKind {
             OciErrorKind::RateLimited => "rate_limited",
             OciErrorKind::Timeout => "timeout",
             OciErrorKind::Unavailable => "unavailable",
+            OciErrorKind::Tls => "tls",
             OciErrorKind::TooLarge => "too_large",
             OciErrorKind::Corrupt => "corrupt",
             OciErrorKind::Protocol => "protocol",
@@ -71,6 +75,8 @@ pub enum OciError {
     Timeout { message: String },
     #[error("unavailable: {message}")]
     Unavailable { message: String },
+    #[error("TLS failure: {message}")]
+    Tls { message: String },
     #[error("too large: {what} exceeds the limit of {limit} bytes")]
     TooLarge { what: String, limit: u64 },
     #[error("corrupt: {message}")]
@@ -94,6 +100,7 @@ impl OciError {
             OciError::RateLimited { .. } => OciErrorKind::RateLimited,
             OciError::Timeout { .. } => OciErrorKind::Timeout,
             OciError::Unavailable { .. } => OciErrorKind::Unavailable,
+            OciError::Tls { .. } => OciErrorKind::Tls,
             OciError::TooLarge { .. } => OciErrorKind::TooLarge,
             OciError::Corrupt { .. } => OciErrorKind::Corrupt,
             OciError::Protocol { .. } => OciErrorKind::Protocol,

@@ -10,10 +10,12 @@ pub mod error;
 pub mod manifest;
 pub mod metrics;
 pub mod pagination;
+mod redirect;
 pub mod reference;
 pub mod registry;
 pub mod retry;
 pub mod store;
+mod tls;
 mod transport;
 
 pub use crate::auth::Credentials;

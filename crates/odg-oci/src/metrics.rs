@@ -1,7 +1,8 @@
 //! The metrics this crate emits (through the `metrics` facade) and their fixed label values.
 //!
 //! One `odg_registry_requests_total` and one duration sample per HTTP exchange (each attempt counts),
-//! one `odg_registry_retries_total` per retry. Label `host` is the registry (or token realm) host.
+//! one `odg_registry_retries_total` per retry, one `odg_registry_redirects_total` per redirect answer.
+//! Label `host` is the registry (or token realm) host, never a redirect target's.
 
 use std::time::Duration;
 
@@ -11,6 +12,8 @@ pub const REGISTRY_REQUESTS_TOTAL: &str = "odg_registry_requests_total";
 pub const REGISTRY_REQUEST_DURATION_SECONDS: &str = "odg_registry_request_duration_seconds";
 /// Counter, labels `host`, `operation`.
 pub const REGISTRY_RETRIES_TOTAL: &str = "odg_registry_retries_total";
+/// Counter, labels `host` (the registry's), `outcome` (`followed`, `refused`).
+pub const REGISTRY_REDIRECTS_TOTAL: &str = "odg_registry_redirects_total";
 
 /// Registers descriptions and units with the installed recorder. Call once after installing it.
 pub fn describe_metrics() {
@@ -26,6 +29,11 @@ pub fn describe_metrics() {
     metrics::describe_counter!(
         REGISTRY_RETRIES_TOTAL,
         "Retries of registry requests after connection errors, timeouts, 429 and 5xx"
+    );
+    metrics::describe_counter!(
+        REGISTRY_REDIRECTS_TOTAL,
+        "Redirects answered by registries: followed, or refused (not a blob or manifest GET, \
+         too many hops, or a target in a network the registry is not in)"
     );
 }
 
@@ -74,6 +82,8 @@ pub enum Outcome {
     Timeout,
     /// Connection errors, broken bodies and 5xx.
     Unavailable,
+    /// A TLS failure that is not retried (certificate, handshake).
+    Tls,
     /// Anything else (other 4xx, too large bodies).
     Error,
 }
@@ -87,6 +97,7 @@ impl Outcome {
             Outcome::RateLimited => "rate_limited",
             Outcome::Timeout => "timeout",
             Outcome::Unavailable => "unavailable",
+            Outcome::Tls => "tls",
             Outcome::Error => "error",
         }
     }
@@ -129,6 +140,31 @@ pub(crate) fn record_retry(host: &str, operation: Operation) {
         REGISTRY_RETRIES_TOTAL,
         "host" => host.to_owned(),
         "operation" => operation.as_str()
+    )
+    .increment(1);
+}
+
+/// Label `outcome` of `odg_registry_redirects_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RedirectOutcome {
+    Followed,
+    Refused,
+}
+
+impl RedirectOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RedirectOutcome::Followed => "followed",
+            RedirectOutcome::Refused => "refused",
+        }
+    }
+}
+
+pub(crate) fn record_redirect(host: &str, outcome: RedirectOutcome) {
+    metrics::counter!(
+        REGISTRY_REDIRECTS_TOTAL,
+        "host" => host.to_owned(),
+        "outcome" => outcome.as_str()
     )
     .increment(1);
 }

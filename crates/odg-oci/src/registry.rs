@@ -2,6 +2,7 @@
 //! the `OciStore` for one registry host speaking the OCI distribution API under `/v2/`.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,10 +21,14 @@ use crate::manifest::{
 };
 use crate::metrics::Operation;
 use crate::pagination::parse_next_link;
+use crate::redirect::{PinnedResolver, RedirectGuard};
 use crate::reference::{validate_digest_reference, validate_reference, validate_repository};
 use crate::retry::RetryPolicy;
 use crate::store::{FetchedManifest, OciStore, DEFAULT_MAX_MANIFEST_BYTES};
-use crate::transport::{status_error, RequestAuth, RequestSpec, Transport};
+use crate::tls::{read_ca_file, warn_about_unusable_certificate_variables};
+use crate::transport::{
+    status_error, HttpClients, RequestAuth, RequestSpec, Transport, TrustedClients,
+};
 
 const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
 /// Tag-list pages followed at most (a loop guard; real repositories need a handful).
@@ -50,6 +55,11 @@ pub struct RegistryClientConfig {
     /// Limit for one page of a tag list.
     pub max_tags_page_bytes: u64,
     pub user_agent: String,
+    /// PEM files of CAs trusted for every registry, besides Mozilla's roots and the system store
+    /// (`SSL_CERT_FILE` / `SSL_CERT_DIR` when set).
+    pub ca_files: Vec<PathBuf>,
+    /// PEM files of CAs trusted only for one registry `host[:port]` (keys as in `credentials`).
+    pub host_ca_files: HashMap<String, Vec<PathBuf>>,
 }
 
 impl Default for RegistryClientConfig {
@@ -66,6 +76,8 @@ impl Default for RegistryClientConfig {
             max_manifest_bytes: DEFAULT_MAX_MANIFEST_BYTES,
             max_tags_page_bytes: 16 * 1024 * 1024,
             user_agent: concat!("odg-oci/", env!("CARGO_PKG_VERSION")).to_owned(),
+            ca_files: Vec::new(),
+            host_ca_files: HashMap::new(),
         }
     }
 }
@@ -84,15 +96,34 @@ struct ClientInner {
 }
 
 impl RegistryClient {
+    /// Builds the client; fails when a CA file cannot be read or holds no certificate.
     pub fn new(config: RegistryClientConfig) -> Result<RegistryClient, OciError> {
-        let http = reqwest::Client::builder()
-            .user_agent(config.user_agent.clone())
-            .connect_timeout(config.connect_timeout)
-            .timeout(config.request_timeout)
-            // Redirects are followed by hand, dropping auth for other origins.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|error| OciError::protocol(format!("cannot build HTTP client: {error}")))?;
+        warn_about_unusable_certificate_variables();
+        let mut common_roots = Vec::new();
+        for path in &config.ca_files {
+            common_roots.extend(read_ca_file(path)?);
+        }
+        let redirect_guard = RedirectGuard::default();
+        let trusted_clients = |roots: Vec<reqwest::Certificate>| -> Result<_, OciError> {
+            Ok(TrustedClients {
+                direct: build_http_client(&config, roots.clone(), None)?,
+                redirected: build_http_client(&config, roots, Some(redirect_guard.resolver()))?,
+            })
+        };
+        let mut by_host = HashMap::new();
+        for (host, paths) in &config.host_ca_files {
+            let mut roots = common_roots.clone();
+            for path in paths {
+                roots.extend(read_ca_file(path)?);
+            }
+            by_host.insert(host.to_ascii_lowercase(), trusted_clients(roots)?);
+        }
+        let default = trusted_clients(common_roots)?;
+        let http = HttpClients {
+            default,
+            by_host,
+            redirect_guard,
+        };
         let retry = RetryPolicy {
             max_retries: config.max_retries,
             initial_backoff: config.initial_backoff,
@@ -131,6 +162,28 @@ impl RegistryClient {
             base,
         }
     }
+}
+
+/// One HTTP client: the common trust roots plus `extra_roots`; redirects are followed by hand.
+fn build_http_client(
+    config: &RegistryClientConfig,
+    extra_roots: Vec<reqwest::Certificate>,
+    resolver: Option<Arc<PinnedResolver>>,
+) -> Result<reqwest::Client, OciError> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(config.user_agent.clone())
+        .connect_timeout(config.connect_timeout)
+        .timeout(config.request_timeout)
+        .redirect(reqwest::redirect::Policy::none());
+    for root in extra_roots {
+        builder = builder.add_root_certificate(root);
+    }
+    if let Some(resolver) = resolver {
+        builder = builder.dns_resolver(resolver);
+    }
+    builder
+        .build()
+        .map_err(|error| OciError::protocol(format!("cannot build HTTP client: {error}")))
 }
 
 /// One registry host as an `OciStore`.
@@ -214,6 +267,9 @@ impl RegistryEndpoint {
         let answer = self.transport().execute(&spec).await?;
         match answer.status {
             status if status.is_success() => Ok(true),
+            // Registries with storage redirects answer a HEAD of a blob they hold with the redirect
+            // to it (not followed: HEADs never are).
+            status if status.is_redirection() => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
             status => Err(status_error(&spec, status, &answer.body)),
         }

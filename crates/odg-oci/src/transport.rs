@@ -1,6 +1,8 @@
 //! One logical registry request: per-host concurrency bound, authorization (Basic or cached Bearer
-//! tokens), manual redirects (auth only to the same origin), retries with backoff and `Retry-After`,
-//! and bodies read under a size limit. Everything above it (`registry.rs`) only maps answers.
+//! tokens), manual redirects (only blob and manifest GETs, a few hops, never with credentials, only
+//! to targets `RedirectGuard` allows), retries with backoff and `Retry-After` for what can change
+//! (never for certificate errors or 4xx other than 408 and 429), and bodies read under a size limit.
+//! Everything above it (`registry.rs`) only maps answers.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,15 +20,38 @@ use crate::auth::{
     HostAuthScheme,
 };
 use crate::error::OciError;
-use crate::metrics::{record_exchange, record_retry, Operation, Outcome};
+use crate::metrics::{
+    record_exchange, record_redirect, record_retry, Operation, Outcome, RedirectOutcome,
+};
+use crate::redirect::{RedirectError, RedirectGuard};
 use crate::retry::{is_retryable_status, parse_retry_after, RetryPolicy};
+use crate::tls::permanent_tls_failure;
 
-/// Redirects followed per request (blob GETs may go to storage).
-const MAX_REDIRECTS: usize = 5;
+/// Redirects followed per request: storage answers the first; a CDN in front may add one or two.
+const MAX_REDIRECTS: usize = 3;
 /// How much of an error body is read for a diagnostic message.
 const MAX_ERROR_BODY_BYTES: u64 = 16 * 1024;
 /// Limit for a token service answer.
 const MAX_TOKEN_RESPONSE_BYTES: u64 = 1024 * 1024;
+
+/// The two clients for one set of trusted CAs: both send no redirect on their own; `redirected`
+/// resolves through the redirect guard's pins.
+#[derive(Debug)]
+pub(crate) struct TrustedClients {
+    pub direct: reqwest::Client,
+    pub redirected: reqwest::Client,
+}
+
+/// The HTTP clients of a transport: they differ only in whom they trust and how they resolve.
+#[derive(Debug)]
+pub(crate) struct HttpClients {
+    /// For every registry host without a CA file of its own.
+    pub default: TrustedClients,
+    /// Hosts (`host[:port]`, lower case) with their own CA file: they, and their redirects
+    /// (on-prem storage under the same CA), trust it besides the common roots.
+    pub by_host: HashMap<String, TrustedClients>,
+    pub redirect_guard: RedirectGuard,
+}
 
 /// How a request authenticates.
 #[derive(Debug, Clone)]
@@ -89,10 +114,10 @@ enum SentAuth {
     Bearer { scope: String, token: String },
 }
 
-/// The shared state behind `RegistryClient`: one HTTP client, one auth state, one semaphore per host.
+/// The shared state behind `RegistryClient`: its HTTP clients, one auth state, one semaphore per host.
 #[derive(Debug)]
 pub(crate) struct Transport {
-    pub http: reqwest::Client,
+    pub http: HttpClients,
     pub retry: RetryPolicy,
     pub credentials: HashMap<String, Credentials>,
     pub max_concurrent_requests_per_host: usize,
@@ -102,7 +127,7 @@ pub(crate) struct Transport {
 
 impl Transport {
     pub fn new(
-        http: reqwest::Client,
+        http: HttpClients,
         retry: RetryPolicy,
         credentials: HashMap<String, Credentials>,
         max_concurrent_requests_per_host: usize,
@@ -175,7 +200,7 @@ impl Transport {
         }
     }
 
-    /// One attempt: hold a permit for `host`, send, follow redirects, read the body.
+    /// One attempt: hold a permit for `host`, send, follow allowed redirects, read the body.
     async fn attempt(
         &self,
         spec: &RequestSpec,
@@ -185,13 +210,15 @@ impl Transport {
         let Ok(_permit) = self.semaphore(host).acquire_owned().await else {
             return Attempt::Fatal(OciError::protocol("request semaphore closed"));
         };
-        let origin = spec.url.origin();
         let mut url = spec.url.clone();
         let mut authorization = authorization;
-        for _ in 0..=MAX_REDIRECTS {
+        let clients = self.http.by_host.get(host).unwrap_or(&self.http.default);
+        let mut client = &clients.direct;
+        let mut redirects = 0usize;
+        loop {
             let started = Instant::now();
-            // Redirect targets on other hosts are labelled with the original host (bounded label set).
-            let mut request = self.http.request(spec.method.clone(), url.clone());
+            // Exchanges with redirect targets are labelled with the registry's host (bounded label set).
+            let mut request = client.request(spec.method.clone(), url.clone());
             if let Some(accept) = spec.accept {
                 request = request.header(header::ACCEPT, accept);
             }
@@ -209,38 +236,69 @@ impl Transport {
             let mut response = match request.send().await {
                 Ok(response) => response,
                 Err(error) => {
-                    let (outcome, error) = transport_error(spec, &url, &error);
+                    let (outcome, error, retryable) = transport_error(spec, &url, &error);
                     record_exchange(host, spec.operation, outcome, started.elapsed());
-                    return Attempt::Retryable {
-                        error,
-                        retry_after: None,
+                    return if retryable {
+                        Attempt::Retryable {
+                            error,
+                            retry_after: None,
+                        }
+                    } else {
+                        Attempt::Fatal(error)
                     };
                 }
             };
             let status = response.status();
-            if status.is_redirection()
-                && (spec.method == Method::GET || spec.method == Method::HEAD)
-            {
-                if let Some(location) = response
-                    .headers()
-                    .get(header::LOCATION)
-                    .and_then(|value| value.to_str().ok())
-                {
-                    record_exchange(host, spec.operation, Outcome::Ok, started.elapsed());
-                    let Ok(next) = url.join(location) else {
-                        return Attempt::Fatal(OciError::protocol(format!(
-                            "{}: unusable redirect location",
-                            spec.what
-                        )));
-                    };
-                    if next.origin() != origin {
-                        // Never carry credentials or tokens to another origin (blob storage).
-                        authorization = None;
+            let location = status
+                .is_redirection()
+                .then(|| response.headers().get(header::LOCATION))
+                .flatten()
+                .and_then(|value| value.to_str().ok());
+            if let Some(location) = location.filter(|_| follows_redirects(spec)) {
+                record_exchange(host, spec.operation, Outcome::Ok, started.elapsed());
+                let mut next = match url.join(location) {
+                    Ok(next) if redirects < MAX_REDIRECTS => next,
+                    Ok(_) => {
+                        return self.refuse_redirect(
+                            spec,
+                            host,
+                            format!("more than {MAX_REDIRECTS} redirects"),
+                        )
                     }
-                    tracing::debug!(host = %host, from = url.path(), to_host = next.host_str(), "following redirect");
-                    url = next;
-                    continue;
+                    Err(_) => {
+                        return self.refuse_redirect(spec, host, "unusable location".to_owned())
+                    }
+                };
+                match self.http.redirect_guard.check(&spec.url, &next).await {
+                    Ok(()) => {}
+                    Err(RedirectError::Refused(reason)) => {
+                        return self.refuse_redirect(spec, host, format!("to {reason}"))
+                    }
+                    Err(RedirectError::Unresolved(reason)) => {
+                        return Attempt::Retryable {
+                            error: OciError::Unavailable {
+                                message: format!("{}: redirect to {reason}", spec.what),
+                            },
+                            retry_after: None,
+                        }
+                    }
                 }
+                record_redirect(host, RedirectOutcome::Followed);
+                tracing::debug!(host = %host, from = url.path(), to_host = next.host_str(), "following redirect");
+                // Never credentials along a redirect: signed storage URLs need none, and a
+                // registry must not be able to send our tokens or passwords elsewhere. User
+                // info in the location would become an Authorization header too.
+                authorization = None;
+                let _ = next.set_username("");
+                let _ = next.set_password(None);
+                client = &clients.redirected;
+                redirects += 1;
+                url = next;
+                continue;
+            }
+            if status.is_redirection() {
+                // Not followed (a HEAD, PUT, tag list, token): the caller sees the 3xx itself.
+                record_redirect(host, RedirectOutcome::Refused);
             }
             if is_retryable_status(status.as_u16()) {
                 let retry_after = response
@@ -280,7 +338,7 @@ impl Transport {
                             ));
                         }
                         Err(ReadError::Transport(error)) => {
-                            let (outcome, error) = transport_error(spec, &url, &error);
+                            let (outcome, error, _) = transport_error(spec, &url, &error);
                             record_exchange(host, spec.operation, outcome, started.elapsed());
                             return Attempt::Retryable {
                                 error,
@@ -305,8 +363,14 @@ impl Transport {
                 url,
             });
         }
+    }
+
+    /// Ends an attempt at a redirect it may not follow; retrying would meet the same answer.
+    fn refuse_redirect(&self, spec: &RequestSpec, host: &str, reason: String) -> Attempt {
+        record_redirect(host, RedirectOutcome::Refused);
+        tracing::warn!(host = %host, operation = spec.operation.as_str(), reason = %reason, "redirect refused");
         Attempt::Fatal(OciError::protocol(format!(
-            "{}: more than {MAX_REDIRECTS} redirects",
+            "{}: redirect refused: {reason}",
             spec.what
         )))
     }
@@ -501,8 +565,24 @@ async fn read_error_body(response: &mut reqwest::Response) -> Bytes {
     body.freeze()
 }
 
-/// Maps a transport failure (connect, timeout, broken body) to an outcome and an error without URL or query.
-fn transport_error(spec: &RequestSpec, url: &Url, error: &reqwest::Error) -> (Outcome, OciError) {
+/// Maps a transport failure (connect, timeout, broken body, TLS) to an outcome, an error without URL
+/// or query, and whether trying again can help (not for a certificate the client does not trust).
+fn transport_error(
+    spec: &RequestSpec,
+    url: &Url,
+    error: &reqwest::Error,
+) -> (Outcome, OciError, bool) {
+    let place = format!(
+        "{} ({} {}{})",
+        spec.what,
+        spec.method,
+        host_label(url),
+        url.path()
+    );
+    if let Some(tls) = permanent_tls_failure(error) {
+        let message = format!("{place}: {tls}");
+        return (Outcome::Tls, OciError::Tls { message }, false);
+    }
     let mut causes = Vec::new();
     let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
     while let Some(cause) = source {
@@ -522,21 +602,27 @@ fn transport_error(spec: &RequestSpec, url: &Url, error: &reqwest::Error) -> (Ou
         "request failed"
     };
     let message = format!(
-        "{} ({} {}{}): {kind}{}",
-        spec.what,
-        spec.method,
-        host_label(url),
-        url.path(),
+        "{place}: {kind}{}",
         causes
             .iter()
             .map(|cause| format!(": {cause}"))
             .collect::<String>()
     );
     if error.is_timeout() {
-        (Outcome::Timeout, OciError::Timeout { message })
+        (Outcome::Timeout, OciError::Timeout { message }, true)
     } else {
-        (Outcome::Unavailable, OciError::Unavailable { message })
+        (
+            Outcome::Unavailable,
+            OciError::Unavailable { message },
+            true,
+        )
     }
+}
+
+/// Only GETs of blobs and manifests follow redirects: that is where registries send clients to
+/// storage. Anything else (HEAD, PUT, uploads, tag lists, tokens) gets the 3xx as its answer.
+fn follows_redirects(spec: &RequestSpec) -> bool {
+    spec.method == Method::GET && matches!(spec.operation, Operation::Blob | Operation::Manifest)
 }
 
 /// Maps a final non-success status to an error, with the registry's error code when it sent one.

@@ -69,6 +69,19 @@ impl Fault {
         }
     }
 
+    /// `status` (301, 302, 307, 308) with `Location: <location>`, for any method of that kind.
+    pub fn redirect(kind: PathKind, times: usize, status: u16, location: &str) -> Fault {
+        Fault {
+            kind: Some(kind),
+            times,
+            response: FaultResponse::Status {
+                status,
+                headers: vec![("Location".to_owned(), location.to_owned())],
+                body: String::new(),
+            },
+        }
+    }
+
     pub fn truncated(kind: PathKind, times: usize) -> Fault {
         Fault {
             kind: Some(kind),

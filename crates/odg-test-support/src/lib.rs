@@ -4,7 +4,7 @@
 //! faults and token auth the real one cannot produce), [`DelayProxy`] (latency and per-kind and
 //! per-path request counts in front of any registry), [`RedisServer`] (a dedicated `redis-server`
 //! child that can be killed and restarted), [`TcpForwarder`] (a TCP link that can be cut, restored
-//! and slowed down), [`jwt`] (HS256 tokens) and [`fixtures`] (OCI documents). Loopback only.
+//! and slowed down), [`TestCa`] (a private CA and the server certificates it signs), [`jwt`] (HS256 tokens) and [`fixtures`] (OCI documents). Loopback only.
 
 pub mod counters;
 pub mod delay_proxy;
@@ -15,6 +15,7 @@ pub mod postgres;
 pub mod redis_server;
 pub mod registry_server;
 pub mod tcp_forwarder;
+pub mod test_ca;
 
 pub use crate::counters::{classify_path, PathKind, RequestCounters};
 pub use crate::delay_proxy::DelayProxy;
@@ -27,3 +28,4 @@ pub use crate::postgres::{postgres_admin_url, TestDatabase};
 pub use crate::redis_server::{delete_keys_with_prefix, resp_command, RedisServer};
 pub use crate::registry_server::RegistryServer;
 pub use crate::tcp_forwarder::TcpForwarder;
+pub use crate::test_ca::{ServerCertificate, TestCa};

@@ -1,4 +1,5 @@
-//! `RegistryServer`: a real CNCF distribution (Debian `docker-registry`) child process per test, on loopback.
+//! `RegistryServer`: a real CNCF distribution (Debian `docker-registry`) child process per test, on
+//! loopback, over plain HTTP or HTTPS with a certificate from a `TestCa`.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -7,6 +8,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
+
+use crate::test_ca::ServerCertificate;
 
 /// Where the binary is unless `ODG_DOCKER_REGISTRY_BIN` says otherwise.
 pub const DEFAULT_DOCKER_REGISTRY_BIN: &str = "/usr/bin/docker-registry";
@@ -22,17 +25,24 @@ pub struct RegistryServer {
     child: Child,
     port: u16,
     directory: tempfile::TempDir,
+    /// Serves HTTPS (with a `TestCa` certificate) instead of plain HTTP.
+    tls: bool,
 }
 
 impl RegistryServer {
     /// Starts an anonymous registry (pull and push without credentials).
     pub async fn start() -> RegistryServer {
-        Self::start_inner(None).await
+        Self::start_inner(None, None).await
+    }
+
+    /// Starts an anonymous registry serving HTTPS only, with `certificate` (made by a `TestCa`).
+    pub async fn start_with_tls(certificate: &ServerCertificate) -> RegistryServer {
+        Self::start_inner(None, Some(certificate)).await
     }
 
     /// Starts a registry that requires basic auth for `user`/`password` (htpasswd, bcrypt).
     pub async fn start_with_htpasswd(user: &str, password: &str) -> RegistryServer {
-        Self::start_inner(Some((user, password))).await
+        Self::start_inner(Some((user, password)), None).await
     }
 
     /// `127.0.0.1:PORT`
@@ -40,9 +50,10 @@ impl RegistryServer {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT`, or `https://` when it serves TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.host())
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.host())
     }
 
     pub fn port(&self) -> u16 {
@@ -59,7 +70,10 @@ impl RegistryServer {
         std::fs::read_to_string(self.directory.path().join("registry.log")).unwrap_or_default()
     }
 
-    async fn start_inner(htpasswd: Option<(&str, &str)>) -> RegistryServer {
+    async fn start_inner(
+        htpasswd: Option<(&str, &str)>,
+        tls: Option<&ServerCertificate>,
+    ) -> RegistryServer {
         let binary = registry_binary();
         let mut directory = tempfile::Builder::new()
             .prefix("odg-registry-")
@@ -76,6 +90,14 @@ impl RegistryServer {
             }
             None => String::new(),
         };
+        let tls_config = match tls {
+            Some(certificate) => format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                certificate.certificate_path().display(),
+                certificate.key_path().display()
+            ),
+            None => String::new(),
+        };
         let mut last_log = String::new();
         for _ in 0..START_ATTEMPTS {
             let port = reserve_port();
@@ -86,7 +108,7 @@ impl RegistryServer {
                  storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n  \
                  maintenance:\n    uploadpurging:\n      enabled: false\n\
                  http:\n  addr: 127.0.0.1:{port}\n  secret: odg-test-support-secret\n\
-                 {auth}",
+                 {tls_config}{auth}",
                 storage = directory.path().join("storage").display(),
             );
             tokio::fs::write(&config_path, config)
@@ -107,6 +129,7 @@ impl RegistryServer {
                 child,
                 port,
                 directory,
+                tls: tls.is_some(),
             };
             if server.wait_until_ready().await {
                 return server;
@@ -127,8 +150,10 @@ impl RegistryServer {
 
     /// Polls `GET /v2/` until it answers (200, or 401 with auth) while the child lives.
     async fn wait_until_ready(&mut self) -> bool {
+        // Readiness only: the test's CA is trusted by the clients under test, not by this probe.
         let client = reqwest::Client::builder()
             .no_proxy()
+            .danger_accept_invalid_certs(self.tls)
             .timeout(Duration::from_secs(2))
             .build()
             .expect("build an HTTP client");

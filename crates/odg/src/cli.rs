@@ -145,6 +145,10 @@ pub struct ServeArgs {
     /// vulnerability, malware and license findings].
     #[arg(long, env = "ODG_FINDINGS_CONFIG")]
     pub findings_config: Option<PathBuf>,
+    /// PEM file of CA certificates trusted for every registry (an organisation's own CA), besides
+    /// Mozilla's roots and the system store (or SSL_CERT_FILE / SSL_CERT_DIR); repeatable.
+    #[arg(long = "registry-ca-file", env = "ODG_REGISTRY_CA_FILE")]
+    pub registry_ca_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -158,6 +162,9 @@ pub struct PushArgs {
     /// Registry password; prefer the environment variable over the flag.
     #[arg(long, env = "ODG_REGISTRY_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+    /// PEM file of CA certificates to trust for the registry (as `odg serve --registry-ca-file`).
+    #[arg(long = "registry-ca-file", env = "ODG_REGISTRY_CA_FILE")]
+    pub registry_ca_files: Vec<PathBuf>,
     /// Component descriptor files (YAML or JSON).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,

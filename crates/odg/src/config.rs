@@ -142,8 +142,11 @@ pub struct JwtFileConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryFileConfig {
+    /// Per host: credentials and/or a CA file trusted only for that host.
     #[serde(default)]
     pub credentials: Vec<CredentialFileConfig>,
+    /// PEM file of CA certificates trusted for every registry (added to `--registry-ca-file`).
+    pub ca_file: Option<PathBuf>,
     /// Requests in flight per registry host [default: 32].
     pub max_concurrent_requests_per_host: Option<usize>,
     /// Whole-request timeout [default: 30].
@@ -154,14 +157,16 @@ pub struct RegistryFileConfig {
     pub max_retries: Option<u32>,
 }
 
-/// Credentials for one registry host; the password may come from a variable so the file holds no secret.
+/// One registry host: credentials (the password may come from a variable so the file holds no
+/// secret) and/or a CA file trusted for this host only (its own CA, e.g. an on-prem Harbor).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialFileConfig {
     pub host: String,
-    pub username: String,
+    pub username: Option<String>,
     pub password: Option<String>,
     pub password_env: Option<String>,
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -244,7 +249,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         }
     }
 
-    let registry = registry_config(file.registry)?;
+    let registry = registry_config(file.registry, args.registry_ca_files)?;
     let walk_defaults = WalkOptions::default();
     let walk = WalkOptions {
         max_nodes: file
@@ -481,10 +486,32 @@ fn rule_for_every_component(url: &str) -> anyhow::Result<RepositoryRule> {
     RepositoryRule::try_from(config).with_context(|| format!("--ocm-repo {url:?}"))
 }
 
-fn registry_config(file: RegistryFileConfig) -> anyhow::Result<RegistryClientConfig> {
+fn registry_config(
+    file: RegistryFileConfig,
+    flag_ca_files: Vec<PathBuf>,
+) -> anyhow::Result<RegistryClientConfig> {
     let defaults = RegistryClientConfig::default();
     let mut credentials = HashMap::new();
+    let mut host_ca_files: HashMap<String, Vec<PathBuf>> = HashMap::new();
     for entry in file.credentials {
+        let host = entry.host.to_ascii_lowercase();
+        if let Some(ca_file) = entry.ca_file {
+            host_ca_files.entry(host.clone()).or_default().push(ca_file);
+        } else if entry.username.is_none() {
+            bail!(
+                "registry entry for {}: give a username (credentials), a ca_file, or both",
+                entry.host
+            );
+        }
+        let Some(username) = entry.username else {
+            if entry.password.is_some() || entry.password_env.is_some() {
+                bail!(
+                    "credentials for {}: a password needs a username",
+                    entry.host
+                );
+            }
+            continue;
+        };
         let password = match (entry.password, entry.password_env) {
             (Some(password), None) => password,
             (None, Some(variable)) => std::env::var(&variable).with_context(|| {
@@ -498,14 +525,10 @@ fn registry_config(file: RegistryFileConfig) -> anyhow::Result<RegistryClientCon
                 entry.host
             ),
         };
-        credentials.insert(
-            entry.host.to_ascii_lowercase(),
-            Credentials {
-                username: entry.username,
-                password,
-            },
-        );
+        credentials.insert(host, Credentials { username, password });
     }
+    let mut ca_files = flag_ca_files;
+    ca_files.extend(file.ca_file);
     Ok(RegistryClientConfig {
         credentials,
         max_concurrent_requests_per_host: file
@@ -521,6 +544,8 @@ fn registry_config(file: RegistryFileConfig) -> anyhow::Result<RegistryClientCon
             .map(Duration::from_secs)
             .unwrap_or(defaults.connect_timeout),
         max_retries: file.max_retries.unwrap_or(defaults.max_retries),
+        ca_files,
+        host_ca_files,
         ..defaults
     })
 }
@@ -550,6 +575,7 @@ mod tests {
             pod_id: None,
             database_url: None,
             findings_config: None,
+            registry_ca_files: vec![],
         }
     }
 
@@ -603,5 +629,63 @@ mod tests {
         let mut bad = args();
         bad.allowed_ocm_repo_hosts = vec!["evil.example/path".into()];
         assert!(resolve(bad).is_err());
+    }
+
+    #[test]
+    fn registry_ca_files_from_flag_file_and_host_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odg.yaml");
+        std::fs::write(
+            &path,
+            "registry:\n  ca_file: /etc/odg/corp-ca.pem\n  credentials:\n    - host: Harbor.corp.example\n      ca_file: /etc/odg/harbor-ca.pem\n    - host: artifactory.corp.example:8443\n      username: odg\n      password: secret\n      ca_file: /etc/odg/artifactory-ca.pem\n",
+        )
+        .unwrap();
+        let mut with_flag = args();
+        with_flag.config = Some(path);
+        with_flag.registry_ca_files = vec![PathBuf::from("/flag/ca.pem")];
+        let registry = resolve(with_flag).unwrap().registry;
+        assert_eq!(
+            registry.ca_files,
+            vec![
+                PathBuf::from("/flag/ca.pem"),
+                PathBuf::from("/etc/odg/corp-ca.pem")
+            ]
+        );
+        assert_eq!(
+            registry.host_ca_files["harbor.corp.example"],
+            vec![PathBuf::from("/etc/odg/harbor-ca.pem")]
+        );
+        assert_eq!(
+            registry.host_ca_files["artifactory.corp.example:8443"],
+            vec![PathBuf::from("/etc/odg/artifactory-ca.pem")]
+        );
+        assert!(!registry.credentials.contains_key("harbor.corp.example"));
+        assert_eq!(
+            registry.credentials["artifactory.corp.example:8443"].username,
+            "odg"
+        );
+    }
+
+    #[test]
+    fn registry_entries_need_credentials_or_a_ca_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for (text, expected) in [
+            ("registry:\n  credentials:\n    - host: r.example\n", "give a username"),
+            (
+                "registry:\n  credentials:\n    - host: r.example\n      ca_file: /ca.pem\n      password: x\n",
+                "a password needs a username",
+            ),
+            (
+                "registry:\n  credentials:\n    - host: r.example\n      username: u\n",
+                "exactly one of password",
+            ),
+        ] {
+            let path = dir.path().join("odg.yaml");
+            std::fs::write(&path, text).unwrap();
+            let mut bad = args();
+            bad.config = Some(path);
+            let error = format!("{:#}", resolve(bad).unwrap_err());
+            assert!(error.contains(expected), "{text}: {error}");
+        }
     }
 }

@@ -4,7 +4,9 @@ mod auth;
 mod fake;
 mod faults;
 mod metrics;
+mod redirects;
 mod registry;
+mod tls;
 
 use std::time::Duration;
 

@@ -12,7 +12,7 @@ use odg_test_support::{FakeRegistry, Fault, OciImageFixture, PathKind};
 
 use crate::endpoint;
 
-type Values = Arc<Mutex<HashMap<String, f64>>>;
+pub(crate) type Values = Arc<Mutex<HashMap<String, f64>>>;
 
 #[derive(Debug, Default)]
 struct CapturingRecorder {
@@ -83,7 +83,7 @@ impl Recorder for CapturingRecorder {
     }
 }
 
-fn values() -> Values {
+pub(crate) fn values() -> Values {
     static VALUES: OnceLock<Values> = OnceLock::new();
     VALUES
         .get_or_init(|| {
@@ -145,5 +145,54 @@ async fn retried_request_emits_counters_retries_and_durations() {
             "odg_registry_request_duration_seconds{{host={host},operation=manifest}}"
         )),
         3.0
+    );
+}
+
+#[tokio::test]
+async fn redirects_are_counted_as_followed_or_refused() {
+    let values = values();
+    let image = OciImageFixture::simple("metrics-redirect");
+    let (digest, _) = image.blobs().into_iter().next().unwrap();
+    let storage = FakeRegistry::builder()
+        .image("team/app", "1.0.0", &image)
+        .start()
+        .await;
+    let fake = FakeRegistry::builder()
+        .image("team/app", "1.0.0", &image)
+        .fault(Fault::redirect(
+            PathKind::Blob,
+            1,
+            307,
+            &format!("{}/v2/team/app/blobs/{digest}", storage.url()),
+        ))
+        .fault(Fault::redirect(
+            PathKind::Blob,
+            1,
+            307,
+            "http://169.254.169.254/latest/meta-data/",
+        ))
+        .start()
+        .await;
+    let host = fake.host();
+    let store = endpoint(&host);
+    store.get_blob("team/app", &digest, 1 << 20).await.unwrap();
+    store
+        .get_blob("team/app", &digest, 1 << 20)
+        .await
+        .unwrap_err();
+
+    let values = values.lock().unwrap();
+    let get = |key: String| values.get(&key).copied().unwrap_or_default();
+    assert_eq!(
+        get(format!(
+            "odg_registry_redirects_total{{host={host},outcome=followed}}"
+        )),
+        1.0
+    );
+    assert_eq!(
+        get(format!(
+            "odg_registry_redirects_total{{host={host},outcome=refused}}"
+        )),
+        1.0
     );
 }

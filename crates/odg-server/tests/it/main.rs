@@ -4,5 +4,6 @@ mod cache_routes;
 mod demo_routes;
 mod load_routes;
 mod metadata_routes;
+mod registry_redirects;
 mod registry_routes;
 mod support;

@@ -21,6 +21,7 @@ pub async fn run(args: PushArgs) -> anyhow::Result<()> {
     }
     let client = RegistryClient::new(RegistryClientConfig {
         credentials,
+        ca_files: args.registry_ca_files,
         ..RegistryClientConfig::default()
     })?;
     let store = client.endpoint(repository.plain_http, &repository.host);

@@ -13,6 +13,8 @@
 //! - `extensions`: `odg enumerate` and `odg cache-manager` against running pods; the cache effect.
 //! - `metadata_fleet`: two pods on one Redis and one PostgreSQL: a write through one pod shows in
 //!   the other's next compliance summary.
+//! - `private_ca`: a registry behind a CA made in the test: a 502 after one attempt, or trusted
+//!   through `--registry-ca-file`, `SSL_CERT_FILE` or a host's `ca_file`.
 //! - `known_discrepancies`: ignored reproductions of where odg and the library disagree today.
 
 mod cache_crash;
@@ -28,5 +30,6 @@ mod harness;
 mod interop_odg_pushed;
 mod interop_python_seeded;
 mod metadata_fleet;
+mod private_ca;
 mod python;
 mod python_parity;
