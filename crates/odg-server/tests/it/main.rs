@@ -2,6 +2,7 @@
 
 mod cache_routes;
 mod demo_routes;
+mod hostile_descriptor_routes;
 mod load_routes;
 mod metadata_routes;
 mod registry_routes;
