@@ -4,6 +4,7 @@ mod cache_routes;
 mod demo_routes;
 mod hostile_descriptor_routes;
 mod load_routes;
+mod metadata_query_routes;
 mod metadata_routes;
 mod registry_routes;
 mod support;
