@@ -5,6 +5,9 @@
 //! - `descriptor` — (repository, name, version) -> descriptor. Immutable once published, so it is
 //!   kept in every tier and never goes stale; "not in this repository" answers are cached too, but
 //!   only for [`ABSENT_DESCRIPTOR_FRESH_FOR`], since the version may be published any moment.
+//!   So are "stored, but unreadable" answers (a layer refused by the decoder's limits, a broken
+//!   manifest, the wrong identity), for [`UNREADABLE_DESCRIPTOR_FRESH_FOR`]: a hostile layer costs
+//!   its decode once a minute, not once a request, and a re-push of the tag is seen within that time.
 //! - `versions` — (repository, name) -> tags. Changes upstream: fresh for 60 s, then served stale
 //!   for up to 10 min while one refresh runs; memory and Redis only. `greatest` follows it.
 //! - `dependencies` — the shape of a pinned version's tree. Immutable like the descriptors it is
@@ -31,6 +34,8 @@ pub const KIND_DEPENDENCIES: &str = "dependencies";
 
 /// How long "this version is not in this repository" is believed.
 pub const ABSENT_DESCRIPTOR_FRESH_FOR: Duration = Duration::from_secs(60);
+/// How long "this version's stored descriptor is unreadable" is believed.
+pub const UNREADABLE_DESCRIPTOR_FRESH_FOR: Duration = Duration::from_secs(60);
 
 /// The default policy of every kind this crate caches.
 pub fn default_policies() -> HashMap<String, KindPolicy> {
@@ -95,17 +100,32 @@ impl ComponentSource for CachedComponentSource {
             Scope::component_version(&component.name, &component.version),
         );
         let origin = self.origin.clone();
-        let (repository, component) = (repository.clone(), component.clone());
+        let (repository, requested) = (repository.clone(), component.clone());
         let cached = self
             .cache
             .get_or_load(&key, current_cache_mode(), move || async move {
-                origin
-                    .descriptor(&repository, &component)
-                    .await
-                    .map(MaybeDescriptor)
+                match origin.descriptor(&repository, &requested).await {
+                    Ok(Some(found)) => Ok(MaybeDescriptor::Present(found)),
+                    Ok(None) => Ok(MaybeDescriptor::Absent),
+                    Err(ComponentError::CorruptDescriptor {
+                        repository, reason, ..
+                    }) => Ok(MaybeDescriptor::Unreadable { repository, reason }),
+                    Err(error) => Err(error),
+                }
             })
             .await?;
-        Ok(cached.0.clone())
+        match cached.as_ref() {
+            MaybeDescriptor::Present(found) => Ok(Some(found.clone())),
+            MaybeDescriptor::Absent => Ok(None),
+            MaybeDescriptor::Unreadable { repository, reason } => {
+                Err(ComponentError::CorruptDescriptor {
+                    name: component.name.clone(),
+                    version: component.version.clone(),
+                    repository: repository.clone(),
+                    reason: reason.clone(),
+                })
+            }
+        }
     }
 
     async fn versions(
@@ -130,9 +150,21 @@ impl ComponentSource for CachedComponentSource {
     }
 }
 
-/// A descriptor lookup's answer, including "not in this repository".
+/// A descriptor lookup's answer, including "not in this repository" and "stored but unreadable".
 #[derive(Debug, Clone)]
-pub(crate) struct MaybeDescriptor(pub Option<Arc<FetchedDescriptor>>);
+pub(crate) enum MaybeDescriptor {
+    Present(Arc<FetchedDescriptor>),
+    Absent,
+    /// What [`ComponentError::CorruptDescriptor`] said; the name and version are the key's.
+    Unreadable {
+        repository: String,
+        reason: String,
+    },
+}
+
+const TAG_ABSENT: u8 = 0;
+const TAG_PRESENT: u8 = 1;
+const TAG_UNREADABLE: u8 = 2;
 
 /// A repository's tags of one component, as versions.
 #[derive(Debug, Clone)]
@@ -219,47 +251,73 @@ fn descriptor_footprint(fetched: &FetchedDescriptor) -> usize {
 }
 
 impl CacheValue for MaybeDescriptor {
-    /// `[present: u8]` then length-prefixed repository, stored document, descriptor as JSON.
+    /// A tag byte, then for a present descriptor length-prefixed repository, stored document and
+    /// descriptor as JSON; for an unreadable one length-prefixed repository and reason.
     fn encode(&self) -> Vec<u8> {
-        let Some(fetched) = &self.0 else {
-            return vec![0];
-        };
-        let mut out = vec![1];
-        put_bytes(&mut out, fetched.repository.to_string().as_bytes());
-        put_bytes(&mut out, fetched.document.as_bytes());
-        put_bytes(
-            &mut out,
-            &serde_json::to_vec(&fetched.descriptor).expect("descriptors serialise"),
-        );
-        out
+        match self {
+            MaybeDescriptor::Absent => vec![TAG_ABSENT],
+            MaybeDescriptor::Present(fetched) => {
+                let mut out = vec![TAG_PRESENT];
+                put_bytes(&mut out, fetched.repository.to_string().as_bytes());
+                put_bytes(&mut out, fetched.document.as_bytes());
+                put_bytes(
+                    &mut out,
+                    &serde_json::to_vec(&fetched.descriptor).expect("descriptors serialise"),
+                );
+                out
+            }
+            MaybeDescriptor::Unreadable { repository, reason } => {
+                let mut out = vec![TAG_UNREADABLE];
+                put_bytes(&mut out, repository.as_bytes());
+                put_bytes(&mut out, reason.as_bytes());
+                out
+            }
+        }
     }
 
     fn decode(payload: &[u8]) -> Result<Self, String> {
-        let (&present, mut rest) = payload.split_first().ok_or("empty payload")?;
-        if present == 0 {
-            return Ok(MaybeDescriptor(None));
+        let (&tag, mut rest) = payload.split_first().ok_or("empty payload")?;
+        match tag {
+            TAG_ABSENT => Ok(MaybeDescriptor::Absent),
+            TAG_PRESENT => {
+                let repository: OcmRepositoryUrl = take_text(&mut rest)?
+                    .parse()
+                    .map_err(|_| "bad repository")?;
+                let document = take_text(&mut rest)?;
+                let descriptor: ComponentDescriptor =
+                    serde_json::from_slice(take_bytes(&mut rest)?)
+                        .map_err(|error| error.to_string())?;
+                Ok(MaybeDescriptor::Present(Arc::new(FetchedDescriptor {
+                    descriptor,
+                    document,
+                    repository,
+                })))
+            }
+            TAG_UNREADABLE => {
+                let repository = take_text(&mut rest)?;
+                let reason = take_text(&mut rest)?;
+                Ok(MaybeDescriptor::Unreadable { repository, reason })
+            }
+            other => Err(format!("unknown descriptor answer tag {other}")),
         }
-        let repository: OcmRepositoryUrl = take_text(&mut rest)?
-            .parse()
-            .map_err(|_| "bad repository")?;
-        let document = take_text(&mut rest)?;
-        let descriptor: ComponentDescriptor =
-            serde_json::from_slice(take_bytes(&mut rest)?).map_err(|error| error.to_string())?;
-        Ok(MaybeDescriptor(Some(Arc::new(FetchedDescriptor {
-            descriptor,
-            document,
-            repository,
-        }))))
     }
 
     fn footprint(&self) -> usize {
-        std::mem::size_of::<Self>() + self.0.as_deref().map(descriptor_footprint).unwrap_or(0)
+        std::mem::size_of::<Self>()
+            + match self {
+                MaybeDescriptor::Present(fetched) => descriptor_footprint(fetched),
+                MaybeDescriptor::Absent => 0,
+                MaybeDescriptor::Unreadable { repository, reason } => {
+                    repository.capacity() + reason.capacity()
+                }
+            }
     }
 
     fn fresh_for(&self, kind_default: Option<Duration>) -> Option<Duration> {
-        match self.0 {
-            Some(_) => kind_default,
-            None => Some(ABSENT_DESCRIPTOR_FRESH_FOR),
+        match self {
+            MaybeDescriptor::Present(_) => kind_default,
+            MaybeDescriptor::Absent => Some(ABSENT_DESCRIPTOR_FRESH_FOR),
+            MaybeDescriptor::Unreadable { .. } => Some(UNREADABLE_DESCRIPTOR_FRESH_FOR),
         }
     }
 }
@@ -333,13 +391,29 @@ mod tests {
 
     #[test]
     fn descriptor_values_round_trip_and_refuse_garbage() {
-        let value = MaybeDescriptor(Some(Arc::new(fetched())));
-        let decoded = MaybeDescriptor::decode(&value.encode()).unwrap();
-        assert_eq!(decoded.0.as_deref(), value.0.as_deref());
-        assert!(MaybeDescriptor::decode(&MaybeDescriptor(None).encode())
-            .unwrap()
-            .0
-            .is_none());
+        let fetched = Arc::new(fetched());
+        let value = MaybeDescriptor::Present(fetched.clone());
+        let MaybeDescriptor::Present(decoded) = MaybeDescriptor::decode(&value.encode()).unwrap()
+        else {
+            panic!("a present descriptor decodes as present");
+        };
+        assert_eq!(decoded, fetched);
+        assert!(matches!(
+            MaybeDescriptor::decode(&MaybeDescriptor::Absent.encode()).unwrap(),
+            MaybeDescriptor::Absent
+        ));
+        let unreadable = MaybeDescriptor::Unreadable {
+            repository: "registry.example.com/ocm".into(),
+            reason: "component descriptor nests deeper than 64 levels".into(),
+        };
+        let MaybeDescriptor::Unreadable { repository, reason } =
+            MaybeDescriptor::decode(&unreadable.encode()).unwrap()
+        else {
+            panic!("an unreadable answer decodes as unreadable");
+        };
+        assert_eq!(repository, "registry.example.com/ocm");
+        assert_eq!(reason, "component descriptor nests deeper than 64 levels");
+        assert!(MaybeDescriptor::decode(&[7]).is_err());
         let encoded = value.encode();
         for length in [0, 1, 3, 10, encoded.len() - 1] {
             assert!(
@@ -354,13 +428,21 @@ mod tests {
     }
 
     #[test]
-    fn absent_descriptors_expire_and_present_ones_follow_the_kind() {
+    fn absent_and_unreadable_descriptors_expire_and_present_ones_follow_the_kind() {
         assert_eq!(
-            MaybeDescriptor(None).fresh_for(None),
+            MaybeDescriptor::Absent.fresh_for(None),
             Some(ABSENT_DESCRIPTOR_FRESH_FOR)
         );
+        let unreadable = MaybeDescriptor::Unreadable {
+            repository: String::new(),
+            reason: String::new(),
+        };
         assert_eq!(
-            MaybeDescriptor(Some(Arc::new(fetched()))).fresh_for(None),
+            unreadable.fresh_for(None),
+            Some(UNREADABLE_DESCRIPTOR_FRESH_FOR)
+        );
+        assert_eq!(
+            MaybeDescriptor::Present(Arc::new(fetched())).fresh_for(None),
             None
         );
     }

@@ -20,7 +20,9 @@ pub use cache::{
     default_policies, with_cache_mode, CachedComponentSource, ABSENT_DESCRIPTOR_FRESH_FOR,
     KIND_DEPENDENCIES, KIND_DESCRIPTOR, KIND_VERSIONS,
 };
-pub use cpu_pool::{run_cpu_bound, CPU_POOL_WAIT, CPU_POOL_WAITING};
+pub use cpu_pool::{
+    run_cpu_bound, run_cpu_bound_sized, JobSize, CPU_POOL_WAIT, CPU_POOL_WAITING, LARGE_JOB_BYTES,
+};
 pub use error::{ComponentError, ComponentErrorKind};
 pub use oci_source::{OciComponentSource, OciSourceLimits};
 pub use publish::{push_descriptor, with_repository_context, PushedDescriptor};

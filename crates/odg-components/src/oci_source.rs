@@ -15,7 +15,7 @@ use odg_ocm::{
     version_to_tag, ComponentConfig, DecodeLimits, DescriptorLayerFormat, OcmRepositoryUrl,
 };
 
-use crate::cpu_pool::run_cpu_bound;
+use crate::cpu_pool::{run_cpu_bound_sized, JobSize};
 use crate::source::{ComponentId, ComponentSource, FetchedDescriptor};
 use crate::stores::StoreProvider;
 use crate::ComponentError;
@@ -211,12 +211,15 @@ impl ComponentSource for OciComponentSource {
                 _ => ComponentError::registry(repository, error),
             })?;
 
-        // Decoding YAML and tar is CPU work: keep it off the async workers.
+        // Decoding YAML and tar is CPU work: keep it off the async workers, and keep large
+        // layers from taking every slot of the pool.
         let limits = self.limits.decode.clone();
-        let decoded =
-            run_cpu_bound(move || decode_descriptor_layer(&layer_media_type, &layer, &limits))
-                .await?
-                .map_err(|error| corrupt(repository, component, error.to_string()))?;
+        let size = JobSize::of_input(layer.len());
+        let decoded = run_cpu_bound_sized(size, move || {
+            decode_descriptor_layer(&layer_media_type, &layer, &limits)
+        })
+        .await?
+        .map_err(|error| corrupt(repository, component, error.to_string()))?;
         verify_identity(&decoded.descriptor, &component.name, &component.version)
             .map_err(|error| corrupt(repository, component, error.to_string()))?;
         Ok(Some(Arc::new(FetchedDescriptor {

@@ -8,7 +8,7 @@
 //! writes of this process take a lock first (WAL mode lets reads go on meanwhile), so a write
 //! transaction never fails on another's snapshot.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -471,12 +471,31 @@ impl DeliveryDb {
         Ok(deleted)
     }
 
-    /// `POST /artefacts/metadata/query` (before the finding-config post-filter).
+    /// `POST /artefacts/metadata/query` (before the finding-config post-filter), ordered by id.
+    /// A large query runs as several statements (see `query.rs`), one after the other on one
+    /// connection at a time; their rows are united by id.
     pub async fn query(&self, query: &MetadataQuery) -> Result<Vec<StoredMetadata>, StoreError> {
         let started = Instant::now();
-        let result = self.select(query.to_sql(COLUMNS), operation::QUERY).await;
+        let result = self.query_inner(query).await;
         metrics::record(operation::QUERY, started, &result);
         result
+    }
+
+    async fn query_inner(&self, query: &MetadataQuery) -> Result<Vec<StoredMetadata>, StoreError> {
+        let mut statements = query.to_statements(COLUMNS)?;
+        if statements.len() == 1 {
+            if let Some(only) = statements.pop() {
+                return self.select(only, operation::QUERY).await;
+            }
+        }
+        // ids are hex digests: their byte order is the database's order too
+        let mut rows_by_id: BTreeMap<String, StoredMetadata> = BTreeMap::new();
+        for statement in statements {
+            for row in self.select(statement, operation::QUERY).await? {
+                rows_by_id.entry(row.id.clone()).or_insert(row);
+            }
+        }
+        Ok(rows_by_id.into_values().collect())
     }
 
     /// Rows of `types` from `datasource` about the component: its name, and its version or none

@@ -276,4 +276,22 @@ mod tests {
         }
         assert!(by_id.contains_key(&("acme.org/lib/openssl".into(), "3.0.15+fips.1".into())));
     }
+
+    /// The decoder's limits (the flow-nesting pre-scan among them) refuse none of the demo
+    /// descriptors, in any of the encodings tools write them in.
+    #[test]
+    fn every_demo_descriptor_decodes_in_every_encoding() {
+        let limits = odg_ocm::DecodeLimits::default();
+        for descriptor in demo_landscape() {
+            let encodings = [
+                odg_ocm::descriptor_to_yaml(&descriptor),
+                serde_yaml_ng::to_string(&descriptor).expect("the model serialises"),
+                serde_json::to_string_pretty(&descriptor).expect("the model serialises"),
+            ];
+            for document in encodings {
+                let decoded = odg_ocm::parse_descriptor_document(&document, &limits);
+                assert_eq!(decoded.as_ref(), Ok(&descriptor), "{document}");
+            }
+        }
+    }
 }

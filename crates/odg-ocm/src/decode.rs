@@ -3,7 +3,9 @@
 //! Every document, whatever its media type, goes through [`parse_descriptor_document`]: JSON is tried
 //! first when the text starts with `{` (faster and exact), YAML otherwise or when that fails (YAML is a
 //! superset of JSON, and flow-style YAML also starts with `{`). Both parsers feed the bounded value
-//! builder, so nesting and alias expansion are limited the same way for both.
+//! builder, so nesting and alias expansion are limited the same way for both. YAML text is first
+//! pre-scanned for flow nesting (`flow_nesting.rs`), because the YAML parser's own cost is quadratic
+//! in it and is spent before the value builder sees anything.
 
 use serde::de::DeserializeSeed;
 
@@ -11,6 +13,7 @@ use crate::bounded_value::{LimitHit, ValueBudget};
 use crate::descriptor::ComponentDescriptor;
 use crate::descriptor_tar::{find_descriptor_entry, looks_like_tar};
 use crate::error::OcmError;
+use crate::flow_nesting::check_flow_nesting;
 use crate::media_types::DescriptorLayerFormat;
 
 /// The inverse of decoding a `+tar` layer; lives with the tar reader.
@@ -179,6 +182,8 @@ fn value_from_json(text: &str, limits: &DecodeLimits) -> Result<serde_json::Valu
 }
 
 fn value_from_yaml(text: &str, limits: &DecodeLimits) -> Result<serde_json::Value, OcmError> {
+    // before the parser, whose work grows with the square of the flow nesting (see flow_nesting.rs)
+    check_flow_nesting(text, limits.max_nesting_depth.min(128))?;
     let budget = ValueBudget::for_document(text.len(), limits.max_nesting_depth);
     budget
         .seed()

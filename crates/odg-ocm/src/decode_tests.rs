@@ -321,3 +321,18 @@ fn verify_identity_compares_names_ignoring_case_and_versions_exactly() {
         OcmErrorKind::Mismatch,
     );
 }
+
+#[test]
+fn a_hostile_flow_nesting_label_is_refused_and_odd_valid_text_decodes() {
+    let brackets = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let hostile = format!(
+        "meta:\n  schemaVersion: v2\ncomponent:\n  name: a.b/c\n  version: '1'\n  labels:\n  - name: x\n    value: {brackets}\n"
+    );
+    assert_eq!(
+        parse_descriptor_document(&hostile, &limits()),
+        Err(OcmError::NestingTooDeep { limit: 64 })
+    );
+    let odd = include_str!("testdata/odd-but-valid.yaml");
+    let descriptor = parse_descriptor_document(odd, &limits()).expect("odd but valid");
+    assert_eq!(descriptor.component.name, "example.com/odd/[brackets]");
+}

@@ -11,6 +11,7 @@ pub mod dependencies;
 pub mod descriptor;
 mod descriptor_tar;
 pub mod error;
+mod flow_nesting;
 pub mod full_match_regex;
 pub mod mapping;
 pub mod media_types;

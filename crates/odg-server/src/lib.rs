@@ -22,7 +22,7 @@ pub use auth::{
     ROLE_METADATA_WRITER,
 };
 pub use error::ApiError;
-pub use state::{AppState, Readiness};
+pub use state::{AppState, MetadataQueryLimits, Readiness};
 
 /// All routes of the service over `state`.
 pub fn router(state: AppState) -> Router {

@@ -20,6 +20,26 @@ pub struct AppState {
     pub readiness: Readiness,
     /// The delivery DB and compliance summaries; without it the metadata routes answer 503.
     pub compliance: Option<ComplianceService>,
+    pub metadata_query: MetadataQueryLimits,
+}
+
+/// Bounds of one `POST /artefacts/metadata/query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetadataQueryLimits {
+    /// Entries a request may hold; more is a 400 naming the limit. Ten times the batch the
+    /// extensions send (100), so that no client of ours comes near it.
+    pub max_entries: usize,
+    /// Descriptor lookups (for the version rule) one request runs at once.
+    pub lookup_concurrency: usize,
+}
+
+impl Default for MetadataQueryLimits {
+    fn default() -> Self {
+        MetadataQueryLimits {
+            max_entries: 1_000,
+            lookup_concurrency: 8,
+        }
+    }
 }
 
 /// Ready until the service starts draining for shutdown: then `/ready` answers 503 so load
@@ -50,7 +70,13 @@ impl AppState {
             metrics: None,
             readiness: Readiness::default(),
             compliance: None,
+            metadata_query: MetadataQueryLimits::default(),
         }
+    }
+
+    pub fn with_metadata_query_limits(mut self, limits: MetadataQueryLimits) -> Self {
+        self.metadata_query = limits;
+        self
     }
 
     pub fn with_auth(mut self, auth: Authenticator) -> Self {

@@ -134,6 +134,9 @@ pub struct ServeArgs {
     /// Longest wait for a slot before a 503 [default: 2000].
     #[arg(long, env = "ODG_MAX_QUEUE_WAIT_MS")]
     pub max_queue_wait_ms: Option<u64>,
+    /// Entries one POST /artefacts/metadata/query may hold; more is a 400 [default: 1000].
+    #[arg(long, env = "ODG_MAX_METADATA_QUERY_ENTRIES")]
+    pub max_metadata_query_entries: Option<usize>,
     /// This pod's name in invalidation messages and logs [default: $HOSTNAME, else random].
     #[arg(long, env = "ODG_POD_ID")]
     pub pod_id: Option<String>,

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use odg_cache::{CacheConfig, DiskConfig, KindPolicy, SharedTierConfig};
 use odg_compliance::FindingConfigs;
 use odg_delivery_db::DatabaseConfig;
-use odg_server::{AdmissionConfig, AuthConfig, JwtAlgorithm, JwtConfig};
+use odg_server::{AdmissionConfig, AuthConfig, JwtAlgorithm, JwtConfig, MetadataQueryLimits};
 
 use crate::byte_size::ByteSize;
 use crate::cli::ServeArgs;
@@ -78,6 +78,8 @@ pub struct ServerFileConfig {
     pub max_queued_requests: Option<usize>,
     /// Longest wait for a slot [default: 2000].
     pub max_queue_wait_ms: Option<u64>,
+    /// Entries one metadata query may hold [default: 1000].
+    pub max_metadata_query_entries: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -193,6 +195,7 @@ pub struct ServeConfig {
     pub auth: AuthConfig,
     pub admin_listen: Option<SocketAddr>,
     pub admission: AdmissionConfig,
+    pub metadata_query: MetadataQueryLimits,
     pub database: DatabaseConfig,
     pub findings: FindingConfigs,
 }
@@ -316,6 +319,15 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             .or(file.server.max_queue_wait_ms)
             .map_or(admission_defaults.max_wait, Duration::from_millis),
     };
+    let metadata_query_defaults = MetadataQueryLimits::default();
+    let metadata_query = MetadataQueryLimits {
+        max_entries: args
+            .max_metadata_query_entries
+            .or(file.server.max_metadata_query_entries)
+            .unwrap_or(metadata_query_defaults.max_entries)
+            .max(1),
+        ..metadata_query_defaults
+    };
     let database = database_config(args.database_url, file.database, &cache_dir)?;
     let findings = match args.findings_config.or(file.findings_config) {
         Some(path) => FindingConfigs::from_file(&path)
@@ -333,6 +345,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         auth,
         admin_listen,
         admission,
+        metadata_query,
         database,
         findings,
     })
@@ -572,6 +585,7 @@ mod tests {
             max_concurrent_requests: None,
             max_queued_requests: None,
             max_queue_wait_ms: None,
+            max_metadata_query_entries: None,
             pod_id: None,
             database_url: None,
             findings_config: None,

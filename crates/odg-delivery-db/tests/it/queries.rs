@@ -176,3 +176,77 @@ async fn null_fields_match_by_the_originals_rules() {
         assert!(run(datasource).await.is_empty());
     }
 }
+
+/// The largest query the route accepts (1,000 entries), each with a descriptor's worth of
+/// artefacts for the version rule: far past SQLite's expression depth (1,000) and PostgreSQL's
+/// bind parameters (65,535) in one statement, so it runs as several, with the same answer.
+#[tokio::test]
+async fn the_largest_accepted_query_runs_on_both_backends() {
+    const ENTRIES: usize = 1_000;
+    const ARTEFACTS_PER_VERSION: usize = 30;
+    for backend in both("largest_query").await {
+        let db = &backend.db;
+        put(
+            db,
+            &[
+                finding(
+                    Some("c-0"),
+                    Some("1"),
+                    "img-0",
+                    "finding/vulnerability",
+                    "first",
+                ),
+                finding(
+                    Some("c-999"),
+                    Some("1"),
+                    "img-0",
+                    "finding/vulnerability",
+                    "last",
+                ),
+                // version-less, about an artefact of c-500's version 1
+                finding(
+                    Some("c-500"),
+                    None,
+                    "img-29",
+                    "finding/vulnerability",
+                    "shared",
+                ),
+                finding(
+                    Some("c-1000"),
+                    Some("1"),
+                    "img-0",
+                    "finding/vulnerability",
+                    "not-asked",
+                ),
+            ],
+        )
+        .await;
+        let version_artefacts: Vec<LocalArtefactId> = (0..ARTEFACTS_PER_VERSION)
+            .map(|index| LocalArtefactId {
+                artefact_name: Some(format!("img-{index}")),
+                artefact_version: Some("1.0".into()),
+                artefact_type: Some("ociImage".into()),
+                ..Default::default()
+            })
+            .collect();
+        let entries = (0..ENTRIES)
+            .map(|index| QueryEntry {
+                id: entry(Some(&format!("c-{index}")), Some("1")),
+                version_artefacts: version_artefacts.clone(),
+            })
+            .collect();
+        let query = MetadataQuery {
+            types: vec!["finding/vulnerability".into()],
+            entries,
+            ..Default::default()
+        };
+        let rows = db.query(&query).await.unwrap_or_else(|error| {
+            panic!("{}: {error}", backend.name);
+        });
+        assert_eq!(keys(&rows), ["first", "last", "shared"], "{}", backend.name);
+        let ids: Vec<&str> = rows.iter().map(|row| row.id.as_str()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        assert_eq!(ids, sorted, "ordered by id");
+    }
+}

@@ -5,6 +5,7 @@
 //! in every pod (through Redis); if the other pods cannot be told, it answers 503 (the rows are
 //! written: retrying is safe, writes are idempotent upserts).
 
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use axum::body::Bytes;
@@ -12,11 +13,13 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures::future::join_all;
+use futures::stream::{self, StreamExt};
 use metrics::histogram;
 use odg_cache::CacheError;
 use odg_compliance::ComplianceService;
-use odg_delivery_db::{prepare_entries, ComponentArtefactId, MetadataQuery, QueryEntry};
+use odg_delivery_db::{
+    prepare_entries, ComponentArtefactId, LocalArtefactId, MetadataQuery, QueryEntry,
+};
 use serde_json::{json, Value};
 
 use crate::auth::ROLE_METADATA_WRITER;
@@ -193,27 +196,44 @@ async fn query_inner(
     let compliance = compliance(state)?;
     let owned =
         |name: &str| -> Vec<String> { params.all(name).into_iter().map(str::to_string).collect() };
-    let ids: Vec<ComponentArtefactId> = entries_of(body)?
-        .iter()
-        .enumerate()
-        .map(|(index, value)| {
-            ComponentArtefactId::from_json(value, false).map_err(|error| {
-                ApiError::bad_request(format!("entries[{index}].{error}"))
-                    .with("entry", json!(index))
-            })
-        })
-        .collect::<Result<_, _>>()?;
-    let entries = join_all(ids.into_iter().map(|id| async move {
-        let version_artefacts = match (&id.component_name, &id.component_version) {
-            (Some(name), Some(version)) => compliance.version_artefacts(name, version).await,
-            _ => Vec::new(),
-        };
-        QueryEntry {
-            id,
-            version_artefacts,
+    let values = entries_of(body)?;
+    let limits = state.metadata_query;
+    if values.len() > limits.max_entries {
+        return Err(ApiError::bad_request(format!(
+            "the body holds {} entries; at most {} are allowed per query, send them in batches",
+            values.len(),
+            limits.max_entries
+        ))
+        .with("max_entries", json!(limits.max_entries)));
+    }
+    let mut seen = HashSet::new();
+    let mut ids: Vec<ComponentArtefactId> = Vec::with_capacity(values.len());
+    for (index, value) in values.iter().enumerate() {
+        let id = ComponentArtefactId::from_json(value, false).map_err(|error| {
+            ApiError::bad_request(format!("entries[{index}].{error}")).with("entry", json!(index))
+        })?;
+        // a repeated entry adds nothing to the OR of the entries
+        if seen.insert(id.clone()) {
+            ids.push(id);
         }
-    }))
-    .await;
+    }
+    let version_artefacts = version_artefacts_of(compliance, &ids, limits.lookup_concurrency).await;
+    let entries = ids
+        .into_iter()
+        .map(|id| {
+            let artefacts = match (&id.component_name, &id.component_version) {
+                (Some(name), Some(version)) => version_artefacts
+                    .get(&(name.clone(), version.clone()))
+                    .cloned()
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            QueryEntry {
+                id,
+                version_artefacts: artefacts,
+            }
+        })
+        .collect();
     let query = MetadataQuery {
         types: owned("type"),
         referenced_types: owned("referenced_type"),
@@ -231,4 +251,28 @@ async fn query_inner(
         })
         .map(|row| row.metadata.to_json())
         .collect())
+}
+
+/// The artefacts of each distinct component version the entries name (for the version rule):
+/// one descriptor lookup per version, through the cache, `concurrency` at a time, so that the
+/// registry sees at most one request chain per distinct version however the entries repeat.
+async fn version_artefacts_of(
+    compliance: &ComplianceService,
+    ids: &[ComponentArtefactId],
+    concurrency: usize,
+) -> HashMap<(String, String), Vec<LocalArtefactId>> {
+    // owned, so that the lookups' futures borrow nothing of the request (they must be `Send`
+    // for any lifetime, which borrowed tuples in a stream closure cannot show the compiler)
+    let versions: HashSet<(String, String)> = ids
+        .iter()
+        .filter_map(|id| Some((id.component_name.clone()?, id.component_version.clone()?)))
+        .collect();
+    stream::iter(versions)
+        .map(|(name, version)| async move {
+            let artefacts = compliance.version_artefacts(&name, &version).await;
+            ((name, version), artefacts)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await
 }

@@ -22,7 +22,7 @@ pub const DEMO_REPOSITORY: &str = "demo.odg.invalid/ocm";
 pub struct TestApp {
     pub router: Router,
     pub cache: Option<odg_cache::TieredCache>,
-    _directory: Option<tempfile::TempDir>,
+    pub(crate) _directory: Option<tempfile::TempDir>,
 }
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";

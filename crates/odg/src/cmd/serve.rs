@@ -80,6 +80,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_compliance(compliance)
         .with_auth(auth)
         .with_admission(config.admission)
+        .with_metadata_query_limits(config.metadata_query)
         .with_metrics(metrics_handle);
     let readiness = state.readiness.clone();
     if let Some(address) = config.admin_listen {
