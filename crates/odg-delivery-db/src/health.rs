@@ -6,11 +6,12 @@
 //! database outage only turns the metadata routes into 503s (see [`crate::StoreErrorKind::Unreachable`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use metrics::{counter, gauge};
 use rand::Rng;
+use tokio::sync::Notify;
 
 use crate::metrics::{DB_UP, RECONNECT_FAILURES};
 use crate::store::{DeliveryDb, Inner};
@@ -59,6 +60,9 @@ pub(crate) struct HealthState {
     migrated: AtomicBool,
     up: AtomicBool,
     last_error: Mutex<Option<String>>,
+    /// Wakes the background task when an operation finds the database gone, so that it starts
+    /// reconnecting at once instead of after its probe interval.
+    lost: Arc<Notify>,
 }
 
 impl HealthState {
@@ -68,6 +72,7 @@ impl HealthState {
             migrated: AtomicBool::new(false),
             up: AtomicBool::new(false),
             last_error: Mutex::new(None),
+            lost: Arc::new(Notify::new()),
         }
     }
 
@@ -97,6 +102,7 @@ impl HealthState {
         }
         if self.up.swap(false, Ordering::SeqCst) {
             tracing::warn!(%error, "delivery DB unreachable; reconnecting in the background");
+            self.lost.notify_one();
         }
         gauge!(DB_UP).set(0.0);
         if let Ok(mut last_error) = self.last_error.lock() {
@@ -120,18 +126,23 @@ impl HealthState {
         DbHealth { status, last_error }
     }
 
-    /// The error every operation answers before the schema could be migrated.
-    pub(crate) fn not_migrated_error(&self) -> StoreError {
+    /// `Ok` when operations may run: migrated and not known to be unreachable. While the
+    /// database is down, operations fail at once instead of each waiting out the acquire timeout
+    /// (and holding an admission slot meanwhile); the background task finds out when it is back.
+    pub(crate) fn check_available(&self) -> Result<(), StoreError> {
+        if self.is_migrated() && self.up.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let reason = self
             .snapshot()
             .last_error
             .unwrap_or_else(|| "not connected yet".to_string());
-        StoreError::Unreachable(
+        Err(StoreError::Unreachable(
             reason
                 .strip_prefix("delivery DB unreachable: ")
                 .unwrap_or(&reason)
                 .to_string(),
-        )
+        ))
     }
 }
 
@@ -139,6 +150,12 @@ impl HealthState {
 /// otherwise; after a failure waits a jittered, doubling backoff, after a success the probe interval.
 pub(crate) async fn supervise(inner: Weak<Inner>) {
     let mut backoff = INITIAL_BACKOFF;
+    let Some(lost) = inner
+        .upgrade()
+        .map(|inner| DeliveryDb::from_inner(inner).health_state().lost.clone())
+    else {
+        return;
+    };
     loop {
         let Some(db) = inner.upgrade().map(DeliveryDb::from_inner) else {
             return;
@@ -151,7 +168,13 @@ pub(crate) async fn supervise(inner: Weak<Inner>) {
         let wait = match attempt {
             Ok(()) => {
                 backoff = INITIAL_BACKOFF;
-                PROBE_INTERVAL
+                // An operation that finds the database gone cuts this wait short.
+                drop(db);
+                tokio::select! {
+                    () = tokio::time::sleep(PROBE_INTERVAL) => {}
+                    () = lost.notified() => {}
+                }
+                continue;
             }
             Err(error) => {
                 counter!(RECONNECT_FAILURES).increment(1);

@@ -332,13 +332,10 @@ impl DeliveryDb {
         self.inner.health.snapshot()
     }
 
-    /// Every operation's first step: nothing runs before the schema is migrated.
-    fn require_migrated(&self) -> Result<(), StoreError> {
-        if self.inner.health.is_migrated() {
-            Ok(())
-        } else {
-            Err(self.inner.health.not_migrated_error())
-        }
+    /// Every operation's first step: nothing runs before the schema is migrated, nor while the
+    /// database is known to be unreachable.
+    fn require_available(&self) -> Result<(), StoreError> {
+        self.inner.health.check_available()
     }
 
     pub fn backend(&self) -> Backend {
@@ -354,7 +351,7 @@ impl DeliveryDb {
     /// pool does to other requests).
     #[doc(hidden)]
     pub async fn hold_connection_for(&self, duration: Duration) -> Result<(), StoreError> {
-        self.require_migrated()?;
+        self.require_available()?;
         let connection = self.inner.pool.acquire().await.map_err(|e| self.error(e))?;
         tokio::time::sleep(duration).await;
         drop(connection);
@@ -407,7 +404,7 @@ impl DeliveryDb {
         if entries.is_empty() {
             return Ok(PutReport::default());
         }
-        self.require_migrated()?;
+        self.require_available()?;
         let _guard = self.write_guard().await;
         let mut transaction = self.inner.pool.begin().await.map_err(|e| self.error(e))?;
 
@@ -553,7 +550,7 @@ impl DeliveryDb {
         if entries.is_empty() {
             return Ok(0);
         }
-        self.require_migrated()?;
+        self.require_available()?;
         let _guard = self.write_guard().await;
         let mut transaction = self.inner.pool.begin().await.map_err(|e| self.error(e))?;
         let mut ids: Vec<&str> = entries.iter().map(|entry| entry.id.as_str()).collect();
@@ -637,7 +634,7 @@ impl DeliveryDb {
         sql: SqlBuilder,
         operation: &'static str,
     ) -> Result<Vec<StoredMetadata>, StoreError> {
-        self.require_migrated()?;
+        self.require_available()?;
         let rows = sql
             .query()
             .fetch_all(&self.inner.pool)

@@ -281,6 +281,10 @@ impl AsyncWrite for ObservedStream {
 /// headers with `content-length: 0`, nothing after them), the same status with a JSON body.
 /// Our own answers never match: every 4xx of the service has a JSON body and a content type.
 fn json_answer_for_automatic_error(head: &[u8]) -> Option<Bytes> {
+    // Cheap rejections first: this runs on every write made while no request is handled.
+    if head.len() > 1024 || !head.starts_with(b"HTTP/1.") {
+        return None;
+    }
     let text = std::str::from_utf8(head).ok()?;
     let (status_line, rest) = text.split_once("\r\n")?;
     let status = status_line

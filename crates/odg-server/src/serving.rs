@@ -81,16 +81,22 @@ pub async fn serve(
             .increment(0);
     }
     tokio::pin!(shutdown);
+    // Under a flood the limit is hit once per closed connection: warn once, count every time.
+    let mut warned = false;
     loop {
         let slot = match slots.clone().try_acquire_owned() {
             Ok(slot) => slot,
             Err(_) => {
                 counter!(HTTP_CONNECTION_LIMIT_WAITS, "listener" => name).increment(1);
-                tracing::warn!(
-                    listener = name,
-                    max_connections,
-                    "connection limit reached: not accepting until a connection closes"
-                );
+                if !warned {
+                    warned = true;
+                    tracing::warn!(
+                        listener = name,
+                        max_connections,
+                        "connection limit reached: not accepting until a connection closes \
+                         (logged once; see odg_http_connection_limit_waits_total)"
+                    );
+                }
                 tokio::select! {
                     slot = slots.clone().acquire_owned() => match slot {
                         Ok(slot) => slot,

@@ -1,6 +1,7 @@
 //! `odg serve` with its PostgreSQL down at start-up: the OCM routes serve, the metadata routes
 //! answer 503 with `Retry-After` and "delivery DB unreachable", `/ready` stays 200 and says so;
 //! once PostgreSQL listens at the configured address the metadata routes recover by themselves.
+//! Lost again after start, it answers "unreachable" (not "busy") and recovers again.
 
 use std::time::{Duration, Instant};
 
