@@ -8,6 +8,7 @@
 
 mod entry;
 mod error;
+mod health;
 mod identity;
 pub mod metrics;
 mod model;
@@ -18,6 +19,7 @@ mod time;
 
 pub use entry::{prepare_entries, PreparedEntry, REFERENCING_TYPES};
 pub use error::{StoreError, StoreErrorKind};
+pub use health::{DbHealth, DbStatus};
 pub use identity::{entry_id, entry_key};
 pub use model::{
     iso_date, normalise_extra_id, ArtefactKind, ArtefactMetadata, ComponentArtefactId,

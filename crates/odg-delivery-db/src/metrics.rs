@@ -7,8 +7,13 @@ use metrics::{counter, histogram};
 use crate::{StoreError, StoreErrorKind};
 
 /// Histogram: seconds per database operation, by `operation` and `outcome` (ok, invalid,
-/// unavailable, error).
+/// unavailable, unreachable, error).
 pub const OPERATION_DURATION: &str = "odg_delivery_db_operation_duration_seconds";
+/// Gauge: 1 while the delivery DB answers (migrated and reachable), 0 while it is unreachable
+/// and being reconnected in the background.
+pub const DB_UP: &str = "odg_delivery_db_up";
+/// Counter: background connection attempts (migration or probe) that failed.
+pub const RECONNECT_FAILURES: &str = "odg_delivery_db_reconnect_failures_total";
 /// Counter: rows written, by `operation` (insert, update, delete).
 pub const ROWS_WRITTEN: &str = "odg_delivery_db_rows_written_total";
 /// Counter: rows read, by `operation`.
@@ -30,6 +35,7 @@ pub(crate) fn outcome_label<T>(result: &Result<T, StoreError>) -> &'static str {
         Err(error) => match error.kind() {
             StoreErrorKind::InvalidInput => "invalid",
             StoreErrorKind::Unavailable => "unavailable",
+            StoreErrorKind::Unreachable => "unreachable",
             StoreErrorKind::Internal => "error",
         },
     }

@@ -19,10 +19,11 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
 
 use crate::entry::PreparedEntry;
+use crate::health::{self, DbHealth, HealthState};
 use crate::metrics::{self, operation};
 use crate::model::{ArtefactMetadata, ComponentArtefactId, Metadata};
 use crate::query::{MetadataQuery, SqlBuilder};
-use crate::StoreError;
+use crate::{StoreError, StoreErrorKind};
 
 /// Where the database is and how the pool is bounded; resolved by the binary from its config.
 #[derive(Debug, Clone)]
@@ -139,12 +140,16 @@ pub struct DeliveryDb {
 }
 
 #[derive(Debug)]
-struct Inner {
+pub(crate) struct Inner {
     pool: AnyPool,
     backend: Backend,
     acquire_timeout: Duration,
+    max_connections: u32,
+    /// For errors: the URL without its password.
+    redacted_url: String,
     /// SQLite: one writer at a time (taken before the transaction begins).
     write_lock: tokio::sync::Mutex<()>,
+    health: HealthState,
 }
 
 const COLUMNS: &str = "id, creation_date, last_update_ms, type, datasource, component_name, \
@@ -178,7 +183,38 @@ fn migrator(backend: Backend) -> Migrator {
 impl DeliveryDb {
     /// Opens the pool and applies pending migrations (under the migrator's advisory lock on
     /// PostgreSQL, so pods starting together migrate once). An unreachable database fails here.
+    /// A background task then probes the database (see [`DeliveryDb::health`]).
     pub async fn connect(config: &DatabaseConfig) -> Result<DeliveryDb, StoreError> {
+        let db = DeliveryDb::lazy(config)?;
+        db.try_migrate().await?;
+        db.spawn_supervisor();
+        Ok(db)
+    }
+
+    /// Like [`DeliveryDb::connect`], but a database that cannot be reached (or is too busy) now
+    /// is no error: every operation answers [`StoreError::Unreachable`] until a background task,
+    /// retrying with backoff and jitter, has reached and migrated it. Configuration and
+    /// migration errors still fail here.
+    pub async fn open(config: &DatabaseConfig) -> Result<DeliveryDb, StoreError> {
+        let db = DeliveryDb::lazy(config)?;
+        match db.try_migrate().await {
+            Ok(()) => {}
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    StoreErrorKind::Unreachable | StoreErrorKind::Unavailable
+                ) =>
+            {
+                tracing::warn!(%error, "delivery DB not reachable at start-up; serving without it and reconnecting in the background");
+            }
+            Err(error) => return Err(error),
+        }
+        db.spawn_supervisor();
+        Ok(db)
+    }
+
+    /// The pool, not connected yet.
+    fn lazy(config: &DatabaseConfig) -> Result<DeliveryDb, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::of(&config.url)?;
         if backend == Backend::Sqlite {
@@ -194,8 +230,9 @@ impl DeliveryDb {
             }
         }
         let statement_timeout_ms = config.statement_timeout.as_millis().max(1);
+        let max_connections = config.max_connections.max(1);
         let pool = AnyPoolOptions::new()
-            .max_connections(config.max_connections.max(1))
+            .max_connections(max_connections)
             .min_connections(0)
             .acquire_timeout(config.acquire_timeout)
             .idle_timeout(Some(Duration::from_secs(300)))
@@ -217,31 +254,88 @@ impl DeliveryDb {
                     Ok(())
                 })
             })
-            .connect(&config.url)
-            .await
+            .connect_lazy(&config.url)
             .map_err(|error| {
-                StoreError::Unavailable(format!(
-                    "connecting to {}: {}",
-                    redact_url(&config.url),
-                    StoreError::from_sqlx(error, config.acquire_timeout)
-                ))
+                StoreError::Config(format!("database URL {}: {error}", redact_url(&config.url)))
             })?;
-        let db = DeliveryDb {
+        Ok(DeliveryDb {
             inner: Arc::new(Inner {
                 pool,
                 backend,
                 acquire_timeout: config.acquire_timeout,
+                max_connections,
+                redacted_url: redact_url(&config.url),
                 write_lock: tokio::sync::Mutex::new(()),
+                health: HealthState::new(),
             }),
-        };
+        })
+    }
+
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> DeliveryDb {
+        DeliveryDb { inner }
+    }
+
+    pub(crate) fn health_state(&self) -> &HealthState {
+        &self.inner.health
+    }
+
+    fn spawn_supervisor(&self) {
+        tokio::spawn(health::supervise(Arc::downgrade(&self.inner)));
+    }
+
+    /// Reaches the database and applies pending migrations; marks it up on success.
+    pub(crate) async fn try_migrate(&self) -> Result<(), StoreError> {
+        // A connection first, so that an unreachable database is told apart from a failing
+        // migration (the migrator folds both into one error type).
+        let connection = self.inner.pool.acquire().await.map_err(|error| {
+            let error = self.error(error);
+            match error {
+                StoreError::Unreachable(detail) => StoreError::Unreachable(format!(
+                    "connecting to {}: {detail}",
+                    self.inner.redacted_url
+                )),
+                other => other,
+            }
+        })?;
+        drop(connection);
         let started = Instant::now();
-        let migrated = migrator(backend)
-            .run(&db.inner.pool)
+        let migrated = migrator(self.inner.backend)
+            .run(&self.inner.pool)
             .await
-            .map_err(|error| StoreError::Database(format!("migrations: {error}")));
+            .map_err(|error| match error {
+                sqlx::migrate::MigrateError::Execute(error) => match self.error(error) {
+                    StoreError::Database(detail) => {
+                        StoreError::Database(format!("migrations: {detail}"))
+                    }
+                    other => other,
+                },
+                other => StoreError::Database(format!("migrations: {other}")),
+            });
         metrics::record(operation::MIGRATE, started, &migrated);
         migrated?;
-        Ok(db)
+        self.inner.health.mark_migrated();
+        Ok(())
+    }
+
+    /// One round trip; marks the database up or (on a connection failure) down.
+    pub(crate) async fn probe(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.inner.pool)
+            .await
+            .map_err(|error| self.error(error))?;
+        self.inner.health.mark_up();
+        Ok(())
+    }
+
+    /// Whether the database is up, still being reached for the first time, or lost.
+    pub fn health(&self) -> DbHealth {
+        self.inner.health.snapshot()
+    }
+
+    /// Every operation's first step: nothing runs before the schema is migrated, nor while the
+    /// database is known to be unreachable.
+    fn require_available(&self) -> Result<(), StoreError> {
+        self.inner.health.check_available()
     }
 
     pub fn backend(&self) -> Backend {
@@ -257,6 +351,7 @@ impl DeliveryDb {
     /// pool does to other requests).
     #[doc(hidden)]
     pub async fn hold_connection_for(&self, duration: Duration) -> Result<(), StoreError> {
+        self.require_available()?;
         let connection = self.inner.pool.acquire().await.map_err(|e| self.error(e))?;
         tokio::time::sleep(duration).await;
         drop(connection);
@@ -267,8 +362,12 @@ impl DeliveryDb {
         self.inner.pool.close().await;
     }
 
+    /// Classifies a driver error and lets the health state know of connection failures.
     fn error(&self, error: sqlx::Error) -> StoreError {
-        StoreError::from_sqlx(error, self.inner.acquire_timeout)
+        let pool_full = self.inner.pool.size() >= self.inner.max_connections;
+        let error = StoreError::from_sqlx(error, self.inner.acquire_timeout, pool_full);
+        self.inner.health.record_failure(&error);
+        error
     }
 
     async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
@@ -305,6 +404,7 @@ impl DeliveryDb {
         if entries.is_empty() {
             return Ok(PutReport::default());
         }
+        self.require_available()?;
         let _guard = self.write_guard().await;
         let mut transaction = self.inner.pool.begin().await.map_err(|e| self.error(e))?;
 
@@ -450,6 +550,7 @@ impl DeliveryDb {
         if entries.is_empty() {
             return Ok(0);
         }
+        self.require_available()?;
         let _guard = self.write_guard().await;
         let mut transaction = self.inner.pool.begin().await.map_err(|e| self.error(e))?;
         let mut ids: Vec<&str> = entries.iter().map(|entry| entry.id.as_str()).collect();
@@ -552,6 +653,7 @@ impl DeliveryDb {
         sql: SqlBuilder,
         operation: &'static str,
     ) -> Result<Vec<StoredMetadata>, StoreError> {
+        self.require_available()?;
         let rows = sql
             .query()
             .fetch_all(&self.inner.pool)

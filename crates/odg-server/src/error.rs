@@ -111,6 +111,11 @@ impl From<odg_delivery_db::StoreError> for ApiError {
                     _ => api_error,
                 }
             }
+            StoreErrorKind::Unreachable => {
+                tracing::warn!(%error, "delivery DB unreachable");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+                    .with_retry_after(5)
+            }
             StoreErrorKind::Unavailable => {
                 tracing::warn!(%error, "delivery DB unavailable");
                 let retry_after = match error {

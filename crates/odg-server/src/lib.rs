@@ -1,20 +1,20 @@
 //! The HTTP API of odg: the original delivery service's routes, JSON errors, serving and shutdown.
 //!
-//! Only this crate knows axum. [`router`] builds the routes over an [`AppState`]; [`serve`] runs
-//! them on a listener until a shutdown future resolves, draining requests in flight.
+//! Only this crate knows axum and hyper. [`router`] builds the routes over an [`AppState`];
+//! [`serve`] runs them on a listener within [`ConnectionLimits`] until a shutdown future
+//! resolves, draining requests in flight.
 
 mod admission;
 mod auth;
+mod connection;
 mod error;
 pub mod metrics;
 pub mod params;
 mod routes;
+mod serving;
 mod state;
 
-use std::future::Future;
-
 use axum::Router;
-use tokio::net::TcpListener;
 
 pub use admission::{Admission, AdmissionConfig};
 pub use auth::{
@@ -22,6 +22,7 @@ pub use auth::{
     ROLE_METADATA_WRITER,
 };
 pub use error::ApiError;
+pub use serving::{serve, ConnectionLimits};
 pub use state::{AppState, MetadataQueryLimits, Readiness};
 
 /// All routes of the service over `state`.
@@ -32,17 +33,6 @@ pub fn router(state: AppState) -> Router {
 /// Only `/live`, `/ready` and `/metrics`, for a separate admin listener.
 pub fn admin_router(state: AppState) -> Router {
     routes::admin_router(state)
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves, then lets requests in flight finish.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 /// Resolves on SIGINT or SIGTERM (Kubernetes stops pods with SIGTERM).

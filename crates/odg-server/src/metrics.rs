@@ -25,6 +25,16 @@ pub const REQUESTS_SHED: &str = "odg_requests_shed_total";
 /// Gauge: requests admitted and being handled now.
 pub const ADMITTED_IN_FLIGHT: &str = "odg_request_admitted_in_flight";
 pub const BUILD_INFO: &str = "odg_build_info";
+/// Gauge: connections open now, by `listener` (api, admin).
+pub const HTTP_CONNECTIONS_OPEN: &str = "odg_http_connections_open";
+/// Counter: connections accepted, by `listener`.
+pub const HTTP_CONNECTIONS_ACCEPTED: &str = "odg_http_connections_accepted_total";
+/// Counter: connections closed, by `listener` and `reason` (finished, error, header_timeout,
+/// idle_timeout).
+pub const HTTP_CONNECTIONS_CLOSED: &str = "odg_http_connections_closed_total";
+/// Counter: times the accept loop reached the connection limit and stopped accepting until a
+/// connection closed, by `listener` (connections beyond the limit wait in the listen backlog).
+pub const HTTP_CONNECTION_LIMIT_WAITS: &str = "odg_http_connection_limit_waits_total";
 pub const RUNTIME_WORKERS: &str = "tokio_runtime_workers";
 pub const RUNTIME_ALIVE_TASKS: &str = "tokio_runtime_alive_tasks";
 pub const RUNTIME_GLOBAL_QUEUE_DEPTH: &str = "tokio_runtime_global_queue_depth";

@@ -24,7 +24,7 @@ pub use crate::fake_registry::{
 };
 pub use crate::fixtures::{oci_index, oci_manifest, sha256_digest, OciImageFixture};
 pub use crate::jwt::hs256_jwt;
-pub use crate::postgres::{postgres_admin_url, TestDatabase};
+pub use crate::postgres::{postgres_admin_url, postgres_server_addr, TestDatabase};
 pub use crate::redis_server::{delete_keys_with_prefix, resp_command, RedisServer};
 pub use crate::registry_server::RegistryServer;
 pub use crate::tcp_forwarder::TcpForwarder;

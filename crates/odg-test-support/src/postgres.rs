@@ -9,6 +9,32 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// `host:port` of the suite's server, resolved (e.g. to put a [`crate::TcpForwarder`] before it).
+pub fn postgres_server_addr() -> std::net::SocketAddr {
+    use std::net::ToSocketAddrs;
+    let url = postgres_admin_url();
+    let authority = authority_of(&url);
+    let host_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host_port = if host_port.contains(':') {
+        host_port.to_string()
+    } else {
+        format!("{host_port}:5432")
+    };
+    host_port
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .unwrap_or_else(|| panic!("cannot resolve the PostgreSQL server of {url}"))
+}
+
+/// The part of a URL between `scheme://` and the path.
+fn authority_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest)
+}
+
 /// A freshly created, uniquely named database; `DROP DATABASE .. WITH (FORCE)` on drop.
 #[derive(Debug)]
 pub struct TestDatabase {
@@ -49,6 +75,18 @@ impl TestDatabase {
             .rsplit_once('/')
             .map_or(self.admin_url.as_str(), |(base, _)| base);
         format!("{base}/{}", self.name)
+    }
+
+    /// The URL of this database reached at `addr` instead of the server's own address (a
+    /// forwarder, or a port where nothing listens yet).
+    pub fn url_via(&self, addr: std::net::SocketAddr) -> String {
+        let url = self.url();
+        let authority = authority_of(&url);
+        let replaced = match authority.rsplit_once('@') {
+            Some((user, _)) => format!("{user}@{addr}"),
+            None => addr.to_string(),
+        };
+        url.replacen(authority, &replaced, 1)
     }
 }
 

@@ -44,6 +44,17 @@ impl TcpForwarder {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
+        TcpForwarder::serve(listener, target)
+    }
+
+    /// Like [`TcpForwarder::start`], on a given address: a port a client was told about while
+    /// nothing listened there (a server that comes up late). `None` if it cannot be bound.
+    pub async fn start_on(listen: SocketAddr, target: SocketAddr) -> Option<TcpForwarder> {
+        let listener = TcpListener::bind(listen).await.ok()?;
+        Some(TcpForwarder::serve(listener, target))
+    }
+
+    fn serve(listener: TcpListener, target: SocketAddr) -> TcpForwarder {
         let addr = listener.local_addr().expect("local address");
         let (severed, _) = watch::channel(0u64);
         let state = Arc::new(ForwarderState {

@@ -137,6 +137,17 @@ pub struct ServeArgs {
     /// Entries one POST /artefacts/metadata/query may hold; more is a 400 [default: 1000].
     #[arg(long, env = "ODG_MAX_METADATA_QUERY_ENTRIES")]
     pub max_metadata_query_entries: Option<usize>,
+    /// Longest time for a request's head (request line and headers) to arrive, from the
+    /// connection's start or the request's first byte; then the connection is closed [default: 10000].
+    #[arg(long, env = "ODG_HEADER_READ_TIMEOUT_MS")]
+    pub header_read_timeout_ms: Option<u64>,
+    /// Longest time an idle keep-alive connection is kept open between requests [default: 75000].
+    #[arg(long, env = "ODG_IDLE_TIMEOUT_MS")]
+    pub idle_timeout_ms: Option<u64>,
+    /// Connections open at once per listener; beyond it none are accepted until one closes
+    /// [default: 4096].
+    #[arg(long, env = "ODG_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// This pod's name in invalidation messages and logs [default: $HOSTNAME, else random].
     #[arg(long, env = "ODG_POD_ID")]
     pub pod_id: Option<String>,

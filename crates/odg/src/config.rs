@@ -15,7 +15,9 @@ use serde::Deserialize;
 use odg_cache::{CacheConfig, DiskConfig, KindPolicy, SharedTierConfig};
 use odg_compliance::FindingConfigs;
 use odg_delivery_db::DatabaseConfig;
-use odg_server::{AdmissionConfig, AuthConfig, JwtAlgorithm, JwtConfig, MetadataQueryLimits};
+use odg_server::{
+    AdmissionConfig, AuthConfig, ConnectionLimits, JwtAlgorithm, JwtConfig, MetadataQueryLimits,
+};
 
 use crate::byte_size::ByteSize;
 use crate::cli::ServeArgs;
@@ -80,6 +82,12 @@ pub struct ServerFileConfig {
     pub max_queue_wait_ms: Option<u64>,
     /// Entries one metadata query may hold [default: 1000].
     pub max_metadata_query_entries: Option<usize>,
+    /// Longest time for a request head to arrive [default: 10000].
+    pub header_read_timeout_ms: Option<u64>,
+    /// Longest idle time of a keep-alive connection [default: 75000].
+    pub idle_timeout_ms: Option<u64>,
+    /// Connections open at once per listener [default: 4096].
+    pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -196,6 +204,8 @@ pub struct ServeConfig {
     pub admin_listen: Option<SocketAddr>,
     pub admission: AdmissionConfig,
     pub metadata_query: MetadataQueryLimits,
+    /// The HTTP layer's bounds, for the API and the admin listener alike.
+    pub connections: ConnectionLimits,
     pub database: DatabaseConfig,
     pub findings: FindingConfigs,
 }
@@ -328,6 +338,26 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             .max(1),
         ..metadata_query_defaults
     };
+    let connection_defaults = ConnectionLimits::default();
+    let connections = ConnectionLimits {
+        header_read_timeout: args
+            .header_read_timeout_ms
+            .or(file.server.header_read_timeout_ms)
+            .map_or(connection_defaults.header_read_timeout, |ms| {
+                Duration::from_millis(ms.max(1))
+            }),
+        idle_timeout: args
+            .idle_timeout_ms
+            .or(file.server.idle_timeout_ms)
+            .map_or(connection_defaults.idle_timeout, |ms| {
+                Duration::from_millis(ms.max(1))
+            }),
+        max_connections: args
+            .max_connections
+            .or(file.server.max_connections)
+            .unwrap_or(connection_defaults.max_connections)
+            .max(1),
+    };
     let database = database_config(args.database_url, file.database, &cache_dir)?;
     let findings = match args.findings_config.or(file.findings_config) {
         Some(path) => FindingConfigs::from_file(&path)
@@ -346,6 +376,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         admin_listen,
         admission,
         metadata_query,
+        connections,
         database,
         findings,
     })
@@ -586,6 +617,9 @@ mod tests {
             max_queued_requests: None,
             max_queue_wait_ms: None,
             max_metadata_query_entries: None,
+            header_read_timeout_ms: None,
+            idle_timeout_ms: None,
+            max_connections: None,
             pod_id: None,
             database_url: None,
             findings_config: None,
@@ -625,6 +659,39 @@ mod tests {
         let config = resolve(overridden).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
         assert_eq!(config.mapping.unwrap().rules.len(), 1);
+    }
+
+    #[test]
+    fn connection_limits_default_once_and_flags_win_over_the_file() {
+        let config = resolve(args()).unwrap();
+        assert_eq!(config.connections, ConnectionLimits::default());
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odg.yaml");
+        std::fs::write(
+            &path,
+            "server:\n  header_read_timeout_ms: 2000\n  idle_timeout_ms: 30000\n  max_connections: 100\n",
+        )
+        .unwrap();
+        let mut from_file = args();
+        from_file.config = Some(path.clone());
+        let config = resolve(from_file).unwrap();
+        assert_eq!(
+            config.connections.header_read_timeout,
+            Duration::from_secs(2)
+        );
+        assert_eq!(config.connections.idle_timeout, Duration::from_secs(30));
+        assert_eq!(config.connections.max_connections, 100);
+
+        let mut overridden = args();
+        overridden.config = Some(path);
+        overridden.max_connections = Some(7);
+        let config = resolve(overridden).unwrap();
+        assert_eq!(config.connections.max_connections, 7);
+        assert_eq!(
+            config.connections.header_read_timeout,
+            Duration::from_secs(2)
+        );
     }
 
     #[test]

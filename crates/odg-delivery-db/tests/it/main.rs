@@ -3,7 +3,8 @@
 //!
 //! - `writes`: the reference examples' ids, update vs. insert, discovery-date reuse, all-or-nothing.
 //! - `queries`: the matching rules with null fields and `none_ok`.
-//! - `pool`: a busy pool answers "unavailable" within the acquire timeout.
+//! - `pool`: a busy pool answers "unavailable" within the acquire timeout; a database down at
+//!   start-up or lost later answers "unreachable" and is reached again in the background.
 
 mod pool;
 mod queries;

@@ -9,10 +9,20 @@ use serde_json::{json, Value};
 use crate::{ApiError, AppState};
 
 /// Ready while serving; 503 once draining for shutdown. Never depends on upstreams or load,
-/// so readiness does not flap under a burst.
+/// so readiness does not flap under a burst. The delivery DB's state is reported in the body
+/// but does not make the pod unready: the OCM routes work without it, and a database outage
+/// would otherwise take every pod out of service at once.
 pub async fn ready(State(state): State<AppState>) -> Response {
     if state.readiness.is_ready() {
-        Json(json!({"status": "ready"})).into_response()
+        let mut body = json!({"status": "ready"});
+        if let Some(compliance) = &state.compliance {
+            let health = compliance.db().health();
+            body["delivery_db"] = json!(health.status.as_str());
+            if let Some(error) = health.last_error {
+                body["delivery_db_error"] = json!(error);
+            }
+        }
+        Json(body).into_response()
     } else {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "draining for shutdown").into_response()
     }

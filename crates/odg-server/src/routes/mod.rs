@@ -3,6 +3,7 @@
 mod cache;
 mod compliance;
 mod health;
+mod json_errors;
 mod metadata;
 mod ocm;
 
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(middleware::from_fn(json_errors::json_errors))
         .layer(middleware::from_fn(cache_mode))
         // Outermost last: a request id (taken from `X-Request-Id` or made up) before the span
         // that carries it, returned on the response; the panic guard right around the routes.
@@ -68,7 +70,9 @@ pub fn operations_router() -> Router<AppState> {
 pub fn admin_router(state: AppState) -> Router {
     operations_router()
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(middleware::from_fn(json_errors::json_errors))
         .layer(CatchPanicLayer::custom(panic_response))
 }
 

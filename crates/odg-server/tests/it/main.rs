@@ -1,8 +1,10 @@
-//! Integration tests of the HTTP API: requests through the router (no sockets) over real stores.
+//! Integration tests of the HTTP API: requests through the router (no sockets) over real stores,
+//! and the HTTP layer's limits over real sockets (`http_limits`).
 
 mod cache_routes;
 mod demo_routes;
 mod hostile_descriptor_routes;
+mod http_limits;
 mod load_routes;
 mod metadata_query_routes;
 mod metadata_routes;

@@ -65,7 +65,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     let auth = Authenticator::new(&config.auth)
         .map_err(|error| anyhow::anyhow!("auth configuration: {error}"))?;
-    let database = odg_delivery_db::DeliveryDb::connect(&config.database)
+    // An unreachable database does not stop the service: the OCM routes work without it, the
+    // metadata routes answer 503 until a background task has reached it.
+    let database = odg_delivery_db::DeliveryDb::open(&config.database)
         .await
         .with_context(|| {
             format!(
@@ -73,7 +75,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 odg_delivery_db::redact_url(&config.database.url)
             )
         })?;
-    tracing::info!(backend = database.backend().as_str(), "delivery DB ready");
+    tracing::info!(
+        backend = database.backend().as_str(),
+        status = database.health().status.as_str(),
+        "delivery DB"
+    );
     let compliance =
         odg_compliance::ComplianceService::new(database, components.clone(), config.findings);
     let state = AppState::new(components)
@@ -89,9 +95,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             .with_context(|| format!("binding the admin listener {address}"))?;
         tracing::info!(address = %admin_listener.local_addr()?, "admin listener (metrics, health)");
         let admin = odg_server::admin_router(state.clone());
+        let limits = config.connections.clone();
         tokio::spawn(async move {
-            if let Err(error) =
-                odg_server::serve(admin_listener, admin, std::future::pending()).await
+            if let Err(error) = odg_server::serve(
+                admin_listener,
+                admin,
+                limits,
+                "admin",
+                std::future::pending(),
+            )
+            .await
             {
                 tracing::error!(%error, "admin listener failed");
             }
@@ -106,7 +119,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         odg_server::shutdown_signal().await;
         readiness.start_draining();
     };
-    odg_server::serve(listener, router, shutdown).await?;
+    odg_server::serve(listener, router, config.connections, "api", shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! - `cache_fleet`: two pods on one Redis: one origin fetch per fleet, invalidation across pods.
 //! - `cache_memory`: resident memory under a working set 10x the memory bound.
 //! - `cache_redis_faults`: a pod cut off from Redis during an invalidation; Redis killed under load.
+//! - `delivery_db_down`: PostgreSQL down at start-up: OCM routes serve, metadata routes 503, recovery.
 //! - `extensions`: `odg enumerate` and `odg cache-manager` against running pods; the cache effect.
 //! - `metadata_fleet`: two pods on one Redis and one PostgreSQL: a write through one pod shows in
 //!   the other's next compliance summary.
@@ -24,6 +25,7 @@ mod cache_memory;
 mod cache_redis_faults;
 mod cache_support;
 mod cli;
+mod delivery_db_down;
 mod extensions;
 mod fixtures;
 mod harness;
