@@ -29,7 +29,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Upload component descriptors (YAML files) to an OCM repository.
     Push(PushArgs),
     /// Operate on a running service's cache.

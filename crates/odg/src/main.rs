@@ -25,7 +25,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => cmd::serve::run(args).await,
+            Command::Serve(args) => cmd::serve::run(*args).await,
             Command::Push(args) => cmd::push::run(args).await,
             Command::Cache(CacheCommand::Invalidate(args)) => cmd::cache::invalidate(args).await,
             Command::Enumerate(args) => cmd::enumerate::run(args).await,
