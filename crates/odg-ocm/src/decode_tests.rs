@@ -1,7 +1,5 @@
 //! Tests of `decode.rs`: every media type, sniffing, and the size, nesting and alias-expansion limits.
 
-use std::time::{Duration, Instant};
-
 use super::*;
 use crate::descriptor_tar::encode_descriptor_tar;
 use crate::error::OcmErrorKind;
@@ -188,8 +186,7 @@ fn documents_and_tars_over_the_size_limits_are_refused() {
 }
 
 #[test]
-fn deep_nesting_is_refused_quickly_in_yaml_and_json() {
-    let started = Instant::now();
+fn deep_nesting_is_refused_in_yaml_and_json() {
     let deep_yaml = "[".repeat(10_000);
     let deep_json = format!("{}{}", "{\"a\":".repeat(10_000), "}".repeat(10_000));
     let deep_yaml_map = (0..2_000)
@@ -202,11 +199,6 @@ fn deep_nesting_is_refused_quickly_in_yaml_and_json() {
         );
         assert_eq!(error, OcmError::NestingTooDeep { limit: 64 });
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
-    );
 }
 
 #[test]
@@ -231,7 +223,7 @@ fn nesting_within_the_limit_is_fine_and_beyond_it_is_not() {
 }
 
 #[test]
-fn a_billion_laughs_alias_bomb_is_refused_quickly() {
+fn a_billion_laughs_alias_bomb_is_refused() {
     let bomb = "\
 a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]
 b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
@@ -243,20 +235,14 @@ g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
 h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
 i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
 ";
-    let started = Instant::now();
     assert_kind(
         parse_descriptor_document(bomb, &limits()),
         OcmErrorKind::TooLarge,
     );
-    assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "took {:?}",
-        started.elapsed()
-    );
 }
 
 #[test]
-fn an_alias_bomb_hidden_in_a_large_document_is_refused_quickly() {
+fn an_alias_bomb_hidden_in_a_large_document_is_refused() {
     // serde_yaml_ng's own guard allows 100 alias jumps per event, so padding the document with
     // many events would let a bomb expand far; the expansion budget must catch it regardless.
     let padding: String = (0..20_000)
@@ -269,7 +255,7 @@ fn an_alias_bomb_hidden_in_a_large_document_is_refused_quickly() {
         vec!["*b"; 64].join(","),
         vec!["*c"; 64].join(","),
     );
-    let started = Instant::now();
+    // How fast the refusal is, is measured in `benches/hostile_decode.rs`, not asserted here.
     let error = assert_kind(
         parse_descriptor_document(&bomb, &limits()),
         OcmErrorKind::TooLarge,
@@ -277,11 +263,6 @@ fn an_alias_bomb_hidden_in_a_large_document_is_refused_quickly() {
     assert!(
         matches!(error, OcmError::ExpansionTooLarge { .. }),
         "{error}"
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        started.elapsed()
     );
 }
 
