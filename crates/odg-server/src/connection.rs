@@ -263,6 +263,34 @@ impl AsyncWrite for ObservedStream {
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
 
+    /// hyper queues body chunks and writes them with the head in one vectored write (no copy
+    /// into a flat buffer, which would cost memory per connection); its automatic error answers
+    /// come as a single slice.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let total = bufs.iter().map(|buf| buf.len()).sum();
+        if self.replacement.is_some() {
+            return self.poll_replacement(cx, total);
+        }
+        if !self.activity.is_handling() {
+            let mut non_empty = bufs.iter().filter(|buf| !buf.is_empty());
+            if let (Some(only), None) = (non_empty.next(), non_empty.next()) {
+                if let Some(answer) = json_answer_for_automatic_error(only) {
+                    self.replacement = Some(Replacement { answer, written: 0 });
+                    return self.poll_replacement(cx, total);
+                }
+            }
+        }
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_flush(cx)
     }

@@ -183,8 +183,6 @@ async fn serve_connection(
     let connection = hyper::server::conn::http1::Builder::new()
         // Our own timeouts (see connection.rs); hyper's would also cut idle keep-alive.
         .header_read_timeout(None)
-        // Whole writes, so that hyper's automatic error heads can be recognised and rewritten.
-        .writev(false)
         .serve_connection(io, service);
     tokio::pin!(connection);
     let mut drain_started = *draining.borrow();
