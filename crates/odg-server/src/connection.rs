@@ -192,9 +192,14 @@ impl http_body::Body for GuardedBody {
 pub(crate) struct ObservedStream {
     stream: TcpStream,
     activity: Arc<Activity>,
-    /// A JSON answer being written in place of hyper's empty one, and how many of hyper's
-    /// bytes to report written once it is.
-    replacement: Option<(Bytes, usize, usize)>,
+    /// A JSON answer written in place of hyper's bodiless one; once it is out, whatever hyper
+    /// writes is reported written and dropped (it only ever finishes its replaced answer).
+    replacement: Option<Replacement>,
+}
+
+struct Replacement {
+    answer: Bytes,
+    written: usize,
 }
 
 impl ObservedStream {
@@ -206,26 +211,20 @@ impl ObservedStream {
         }
     }
 
-    fn poll_replacement(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        while let Some((bytes, written, _)) = self.replacement.as_mut() {
-            if *written == bytes.len() {
-                break;
-            }
-            let count =
-                std::task::ready!(Pin::new(&mut self.stream).poll_write(cx, &bytes[*written..]))?;
+    /// Writes the rest of the replacement; then reports hyper's `len` bytes written.
+    fn poll_replacement(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<io::Result<usize>> {
+        let Some(replacement) = self.replacement.as_mut() else {
+            return Poll::Ready(Ok(len));
+        };
+        while replacement.written < replacement.answer.len() {
+            let rest = &replacement.answer[replacement.written..];
+            let count = std::task::ready!(Pin::new(&mut self.stream).poll_write(cx, rest))?;
             if count == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            *written += count;
+            replacement.written += count;
         }
-        let swallowed = self.replacement.as_ref().map_or(0, |(_, _, len)| *len);
-        // Keep the (finished) replacement so that anything hyper writes afterwards is dropped.
-        if let Some((bytes, written, len)) = self.replacement.as_mut() {
-            *bytes = Bytes::new();
-            *written = 0;
-            *len = 0;
-        }
-        Poll::Ready(Ok(swallowed))
+        Poll::Ready(Ok(len))
     }
 }
 
@@ -251,21 +250,45 @@ impl AsyncWrite for ObservedStream {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         if self.replacement.is_some() {
-            return match self.poll_replacement(cx) {
-                // After the replacement hyper only ever finishes its own (replaced) answer.
-                Poll::Ready(Ok(0)) => Poll::Ready(Ok(buf.len())),
-                other => other,
-            };
+            return self.poll_replacement(cx, buf.len());
         }
         // hyper answers a request it could not parse before any service ran: no request is
         // being handled, and the bytes are exactly its bodiless error head.
         if !self.activity.is_handling() {
             if let Some(answer) = json_answer_for_automatic_error(buf) {
-                self.replacement = Some((answer, 0, buf.len()));
-                return self.poll_replacement(cx);
+                self.replacement = Some(Replacement { answer, written: 0 });
+                return self.poll_replacement(cx, buf.len());
             }
         }
         Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    /// hyper queues body chunks and writes them with the head in one vectored write (no copy
+    /// into a flat buffer, which would cost memory per connection); its automatic error answers
+    /// come as a single slice.
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let total = bufs.iter().map(|buf| buf.len()).sum();
+        if self.replacement.is_some() {
+            return self.poll_replacement(cx, total);
+        }
+        if !self.activity.is_handling() {
+            let mut non_empty = bufs.iter().filter(|buf| !buf.is_empty());
+            if let (Some(only), None) = (non_empty.next(), non_empty.next()) {
+                if let Some(answer) = json_answer_for_automatic_error(only) {
+                    self.replacement = Some(Replacement { answer, written: 0 });
+                    return self.poll_replacement(cx, total);
+                }
+            }
+        }
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

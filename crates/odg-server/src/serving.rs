@@ -45,8 +45,8 @@ impl ConnectionLimits {
     /// Longer than the usual 60 s idle timeout of load balancers and proxies in front, so they
     /// close an idle connection first and never send a request into one we are closing.
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(75);
-    /// About 20 KiB of memory per idle connection: at most ~80 MiB, far above what admission
-    /// control lets work at once (256 handled + 1024 queued requests).
+    /// About 27 KiB of memory per open connection (measured, see BENCHMARKS.md): at most ~110 MiB,
+    /// and far above what admission control lets work at once (256 handled + 1024 queued).
     pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 }
 
@@ -183,8 +183,6 @@ async fn serve_connection(
     let connection = hyper::server::conn::http1::Builder::new()
         // Our own timeouts (see connection.rs); hyper's would also cut idle keep-alive.
         .header_read_timeout(None)
-        // Whole writes, so that hyper's automatic error heads can be recognised and rewritten.
-        .writev(false)
         .serve_connection(io, service);
     tokio::pin!(connection);
     let mut drain_started = *draining.borrow();

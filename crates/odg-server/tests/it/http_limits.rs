@@ -408,3 +408,59 @@ async fn shutdown_closes_idle_connections_and_returns() {
     server.shut_down().await;
     assert!(wait_closed(&mut idle).await.is_empty());
 }
+
+#[tokio::test]
+async fn the_admin_listener_serves_with_the_same_code_and_json_errors() {
+    // The operational routes need no repository: a service over no mapping at all.
+    let stores = odg_components::RepositoryStores::new(
+        odg_oci::RegistryClient::new(odg_oci::RegistryClientConfig::default()).unwrap(),
+    );
+    let service = odg_components::ComponentService::new(
+        odg_components::ComponentServiceConfig {
+            mapping: odg_ocm::RepositoryMapping { rules: vec![] },
+            allowed_hosts: vec![],
+            walk: odg_components::WalkOptions::default(),
+        },
+        std::sync::Arc::new(odg_components::OciComponentSource::new(
+            std::sync::Arc::new(stores),
+            odg_components::OciSourceLimits::default(),
+        )),
+    );
+    let state =
+        odg_server::AppState::new(service).with_metrics(odg_server::metrics::install_recorder());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(odg_server::serve(
+        listener,
+        odg_server::admin_router(state),
+        limits(1_000, 60_000, 8),
+        "test-admin",
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(get(&mut stream, "/ready").await.0, 200);
+    let (status, message) = raw_error(
+        addr,
+        b"POST /metrics HTTP/1.1\r\nhost: odg\r\ncontent-length: 0\r\n\r\n".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 405, "{message}");
+    let (status, message) = raw_error(
+        addr,
+        b"GET /ocm/component HTTP/1.1\r\nhost: odg\r\n\r\n".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 404, "{message}");
+    // The header-read timeout holds here too.
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    assert!(wait_closed(&mut silent).await.is_empty());
+    let _ = stop.send(());
+    tokio::time::timeout(DEADLINE, task)
+        .await
+        .expect("the admin listener stops")
+        .unwrap()
+        .unwrap();
+}

@@ -66,6 +66,22 @@ async fn the_service_starts_without_its_database_and_recovers_when_it_comes_up()
     let message = body["error"].as_str().unwrap_or_default();
     assert!(message.starts_with("delivery DB unreachable"), "{body}");
     assert!(!message.contains("busy"), "{body}");
+    let (status, body) = server
+        .get(
+            "/components/compliance-summary",
+            &[
+                ("component_name", "acme.org/landscape"),
+                ("version", "greatest"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|message| message.starts_with("delivery DB unreachable")),
+        "{body}"
+    );
     let ready = server.get_ok("/ready", &[]).await;
     assert_eq!(ready["delivery_db"], "connecting", "{ready}");
     assert!(ready["delivery_db_error"].is_string(), "{ready}");
