@@ -16,7 +16,7 @@ use odg_ocm::{ComponentDescriptor, OcmRepositoryUrl};
 use odg_test_support::RegistryServer;
 use serde::Serialize;
 
-use crate::harness::{ensure_directory, metric_sum, proc_kib, Pod};
+use crate::harness::{ensure_directory, metric_sum, proc_number, Pod};
 use crate::load::{closed_loop, Summary};
 
 const MIB: u64 = 1024 * 1024;
@@ -69,6 +69,10 @@ struct MemoryFigures {
     /// RSS when the last answer arrived, and after `idle_seconds` without requests.
     rss_after_load_mib: f64,
     rss_after_idle_mib: f64,
+    /// Most threads sampled during the load, and threads after the idle spell (each blocking
+    /// thread keeps its stack and allocator pages until it exits).
+    peak_threads: u64,
+    threads_after_idle: u64,
     /// The memory tier's own gauge after the idle spell, and its bound.
     memory_tier_mib: f64,
     bound_mib: f64,
@@ -194,20 +198,29 @@ async fn measure(
     mode: &str,
 ) -> anyhow::Result<MemoryFigures> {
     let pid = pod.pid;
-    let started_rss = proc_kib(pid, "status", "VmRSS:") * 1024;
+    let started_rss = proc_number(pid, "status", "VmRSS:") * 1024;
     let peak_rss = Arc::new(AtomicU64::new(started_rss));
     let peak_huge = Arc::new(AtomicU64::new(0));
+    let peak_threads = Arc::new(AtomicU64::new(0));
     let sampling = Arc::new(AtomicBool::new(true));
     let sampler = {
-        let (peak_rss, peak_huge, sampling) =
-            (peak_rss.clone(), peak_huge.clone(), sampling.clone());
+        let (peak_rss, peak_huge, peak_threads, sampling) = (
+            peak_rss.clone(),
+            peak_huge.clone(),
+            peak_threads.clone(),
+            sampling.clone(),
+        );
         tokio::spawn(async move {
             let mut round = 0u64;
             while sampling.load(Ordering::Relaxed) {
-                peak_rss.fetch_max(proc_kib(pid, "status", "VmRSS:") * 1024, Ordering::Relaxed);
+                peak_rss.fetch_max(
+                    proc_number(pid, "status", "VmRSS:") * 1024,
+                    Ordering::Relaxed,
+                );
+                peak_threads.fetch_max(proc_number(pid, "status", "Threads:"), Ordering::Relaxed);
                 // smaps_rollup walks every mapping: read it less often.
                 if round % 10 == 0 {
-                    let huge = proc_kib(pid, "smaps_rollup", "AnonHugePages:") * 1024;
+                    let huge = proc_number(pid, "smaps_rollup", "AnonHugePages:") * 1024;
                     peak_huge.fetch_max(huge, Ordering::Relaxed);
                 }
                 round += 1;
@@ -234,12 +247,13 @@ async fn measure(
         args.passes,
     )
     .await;
-    let rss_after_load = proc_kib(pid, "status", "VmRSS:") * 1024;
+    let rss_after_load = proc_number(pid, "status", "VmRSS:") * 1024;
     let idle_started = Instant::now();
     while idle_started.elapsed() < Duration::from_secs(args.idle_seconds) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let rss_after_idle = proc_kib(pid, "status", "VmRSS:") * 1024;
+    let rss_after_idle = proc_number(pid, "status", "VmRSS:") * 1024;
+    let threads_after_idle = proc_number(pid, "status", "Threads:");
     sampling.store(false, Ordering::Relaxed);
     sampler.await?;
     let metrics = client
@@ -258,6 +272,8 @@ async fn measure(
         peak_anon_huge_pages_mib: mib(peak_huge.load(Ordering::Relaxed)),
         rss_after_load_mib: mib(rss_after_load),
         rss_after_idle_mib: mib(rss_after_idle),
+        peak_threads: peak_threads.load(Ordering::Relaxed),
+        threads_after_idle,
         memory_tier_mib: memory_tier / MIB as f64,
         bound_mib: args.memory_cache_mib as f64,
         load: Summary::of(mode, &samples, elapsed, 0, pod.peak_rss_bytes()),
@@ -285,14 +301,17 @@ fn report_markdown(args: &MemoryArgs, modes: &[MemoryFigures]) -> String {
     );
     let _ = writeln!(
         out,
-        "| allocator | RSS at start MiB | peak RSS MiB | VmHWM MiB | peak AnonHugePages MiB | RSS after load MiB | RSS after {} s idle MiB | memory tier MiB | requests | errors | throughput/s | p50 ms | p99 ms |",
+        "| allocator | RSS at start MiB | peak RSS MiB | VmHWM MiB | peak AnonHugePages MiB | RSS after load MiB | RSS after {} s idle MiB | threads peak / idle | memory tier MiB | requests | errors | throughput/s | p50 ms | p99 ms |",
         args.idle_seconds
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
     for figures in modes {
         let _ = writeln!(
             out,
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} of {:.0} | {} | {} | {:.1} | {:.2} | {:.2} |",
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} / {} | {:.1} of {:.0} | {} | {} | {:.1} | {:.2} | {:.2} |",
             figures.mode,
             figures.started_rss_mib,
             figures.peak_rss_mib,
@@ -300,6 +319,8 @@ fn report_markdown(args: &MemoryArgs, modes: &[MemoryFigures]) -> String {
             figures.peak_anon_huge_pages_mib,
             figures.rss_after_load_mib,
             figures.rss_after_idle_mib,
+            figures.peak_threads,
+            figures.threads_after_idle,
             figures.memory_tier_mib,
             figures.bound_mib,
             figures.load.requests,

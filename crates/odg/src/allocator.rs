@@ -13,6 +13,12 @@
 //!   holds under the system setting `always` too;
 //! - purges freed pages at once (mimalloc's `purge_delay` 0) instead of 1 s later at the next
 //!   allocator call, so what a burst of requests freed leaves the resident set with them.
+//! - lets idle blocking-pool threads exit after 1 s instead of tokio's 10 s: each thread's
+//!   mimalloc heap keeps the pages it allocated from until the thread exits (then whatever is
+//!   free goes back), and a burst of disk-tier I/O and decoding leaves a dozen such threads.
+//!   Measured with nothing cached (`odg-bench memory --memory-cache-mib 1`): 11 threads still
+//!   alive after 10 s idle held the RSS 42 MiB above its start. Starting a thread again costs
+//!   tens of microseconds, against milliseconds for the work it runs.
 //!
 //! The cost on the warm-lookup throughput is in BENCHMARKS.md ("Memory bound"), measured beside
 //! `--allocator-mode mimalloc-defaults`, which keeps mimalloc's defaults for that comparison.
@@ -23,6 +29,8 @@
 //! could set a variable; `mi_option_set` is the only way to change `purge_delay` from inside the
 //! process, and libmimalloc-sys offers it as a raw FFI declaration. This module is the one place
 //! in the workspace allowed `unsafe` (ARCHITECTURE.md, "Invariants"), for that one call.
+
+use std::time::Duration;
 
 use clap::ValueEnum;
 
@@ -40,7 +48,8 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// How the allocator trades resident memory for allocation speed (`--allocator-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AllocatorMode {
-    /// No transparent huge pages, freed pages returned at once: RSS follows what is in use.
+    /// No transparent huge pages, freed pages returned at once, idle blocking threads gone
+    /// after 1 s: RSS follows what is in use.
     Bounded,
     /// mimalloc's defaults (huge pages allowed, delayed purging): the baseline the benchmarks
     /// compare against.
@@ -59,6 +68,14 @@ pub fn configure(mode: AllocatorMode) {
         tracing::warn!(%error, "could not disable transparent huge pages; RSS may exceed the cache bounds");
     }
     set_purge_delay_ms(0);
+}
+
+/// How long an idle blocking-pool thread lives; `None` keeps tokio's default (10 s).
+pub fn blocking_thread_keep_alive(mode: AllocatorMode) -> Option<Duration> {
+    match mode {
+        AllocatorMode::Bounded => Some(Duration::from_secs(1)),
+        AllocatorMode::MimallocDefaults => None,
+    }
 }
 
 #[allow(unsafe_code)]

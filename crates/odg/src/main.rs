@@ -16,9 +16,12 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     allocator::configure(cli.allocator_mode);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(keep_alive) = allocator::blocking_thread_keep_alive(cli.allocator_mode) {
+        runtime.thread_keep_alive(keep_alive);
+    }
+    let runtime = runtime.build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => cmd::serve::run(args).await,
