@@ -91,9 +91,9 @@ mod tests {
     use super::*;
 
     #[allow(unsafe_code)]
-    fn option(option: libmimalloc_sys::mi_option_t) -> i64 {
+    fn option(option: libmimalloc_sys::mi_option_t) -> std::ffi::c_long {
         // SAFETY: reads one integer from mimalloc's option table.
-        i64::from(unsafe { libmimalloc_sys::mi_option_get(option) })
+        unsafe { libmimalloc_sys::mi_option_get(option) }
     }
 
     #[test]
