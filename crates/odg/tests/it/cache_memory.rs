@@ -3,7 +3,8 @@
 //! cache weights add up to more than 80 MiB. Its resident set may grow by the bound plus a fixed
 //! overhead, never with the working set. Two shapes of descriptor: many small strings (200
 //! resources), and a few large scalars (100 KiB label values, the shape that showed the
-//! allocator's slack in issue 9).
+//! allocator's slack in issue 9). And the allocator mode's one observable switch: transparent
+//! huge pages off for the process.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -264,4 +265,31 @@ async fn walk_twice_within_the_bound(shape: Shape, raw: bool, overhead: u64) {
             mib(overhead)
         );
     }
+}
+
+/// `THP_enabled` in `/proc/<pid>/status` (Linux 6.0+), `None` where the kernel does not show it.
+fn transparent_huge_pages_enabled(pid: u32) -> Option<bool> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("THP_enabled:"))?;
+    Some(line.split_whitespace().nth(1)? == "1")
+}
+
+/// The default allocator mode takes transparent huge pages away from the process (the largest
+/// part of the excess RSS in issue 9); the benchmarks' baseline mode leaves them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_allocator_mode_disables_transparent_huge_pages() {
+    let bounded = start_pod(strings(&[])).await;
+    let Some(enabled) = transparent_huge_pages_enabled(bounded.pid()) else {
+        eprintln!("this kernel does not report THP_enabled; nothing to check");
+        return;
+    };
+    assert!(!enabled, "bounded mode must disable THP for the process");
+    let defaults = start_pod(strings(&["--allocator-mode", "mimalloc-defaults"])).await;
+    assert_eq!(
+        transparent_huge_pages_enabled(defaults.pid()),
+        transparent_huge_pages_enabled(std::process::id()),
+        "mimalloc-defaults leaves THP as the test process has it"
+    );
 }
