@@ -4,7 +4,7 @@
 //!
 //! With mimalloc's defaults a pod bounded to a 24 MiB memory tier reached 283-294 MiB of RSS
 //! serving descriptors with large label values (issue 9): mimalloc advises its 1 GiB arena for
-//! transparent huge pages, so every 64 KiB it touches can pull in a whole 2 MiB page (108 MiB of
+//! transparent huge pages, so every 64 KiB it touches can pull in a whole 2 MiB page (108-180 MiB of
 //! `AnonHugePages`), and it returns freed pages to the system only after a delay and only when
 //! it is next called, so an idle pod never shrank. `AllocatorMode::Bounded` (the default):
 //!
@@ -12,7 +12,7 @@
 //!   rustix). It overrides the `MADV_HUGEPAGE` advice mimalloc gave its arena at load time and
 //!   holds under the system setting `always` too;
 //! - purges freed pages at once (mimalloc's `purge_delay` 0) instead of 1 s later at the next
-//!   allocator call, so what a burst of requests freed leaves the resident set with them.
+//!   allocator call, so what a burst of requests freed leaves the resident set with them;
 //! - lets idle blocking-pool threads exit after 1 s instead of tokio's 10 s: each thread's
 //!   mimalloc heap keeps the pages it allocated from until the thread exits (then whatever is
 //!   free goes back), and a burst of disk-tier I/O and decoding leaves a dozen such threads.
@@ -28,7 +28,8 @@
 //! mimalloc reads its options from the environment once, while the process loads, before `main`
 //! could set a variable; `mi_option_set` is the only way to change `purge_delay` from inside the
 //! process, and libmimalloc-sys offers it as a raw FFI declaration. This module is the one place
-//! in the workspace allowed `unsafe` (ARCHITECTURE.md, "Invariants"), for that one call.
+//! in the workspace allowed `unsafe` (ARCHITECTURE.md, "Invariants"), for that call (and for
+//! reading the option back in its test).
 
 use std::time::Duration;
 
