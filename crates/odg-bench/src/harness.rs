@@ -84,7 +84,7 @@ impl Pod {
 
     /// Peak resident memory since start (VmHWM), in bytes.
     pub fn peak_rss_bytes(&self) -> u64 {
-        proc_status_kib(self.pid, "VmHWM:") * 1024
+        proc_number(self.pid, "status", "VmHWM:") * 1024
     }
 
     pub async fn stop(mut self) {
@@ -92,8 +92,10 @@ impl Pod {
     }
 }
 
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
+/// A number from `/proc/<pid>/<file>` (`status`, `smaps_rollup`): kB for sizes, a count for
+/// `Threads:`; 0 when absent.
+pub fn proc_number(pid: u32, file: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
         .ok()
         .and_then(|status| {
             status

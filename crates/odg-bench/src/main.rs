@@ -4,6 +4,7 @@
 mod compliance;
 mod harness;
 mod load;
+mod memory;
 mod report;
 mod resolve;
 mod scenarios;
@@ -31,6 +32,8 @@ enum Scenario {
     Http(scenarios::HttpArgs),
     /// Cache hit latency per tier (memory, disk, Redis) beside the loader.
     Tiers(tiers::TiersArgs),
+    /// Resident memory against the memory bound with large descriptors, loaded and idle.
+    Memory(memory::MemoryArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +47,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Compliance(args) => compliance::run(args).await,
             Scenario::Http(args) => scenarios::run(args).await,
             Scenario::Tiers(args) => tiers::run(args).await,
+            Scenario::Memory(args) => memory::run(args).await,
         }
     })
 }

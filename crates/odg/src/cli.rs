@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::allocator::AllocatorMode;
 use crate::byte_size::ByteSize;
 
 #[derive(Debug, Parser)]
@@ -16,6 +17,11 @@ pub struct Cli {
     /// Log format on stderr; the level comes from ODG_LOG (e.g. `info`, `odg=debug`).
     #[arg(long, global = true, env = "ODG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// How the allocator trades memory for speed: `bounded` keeps the resident set near what is
+    /// in use (no transparent huge pages, freed pages returned at once); `mimalloc-defaults`
+    /// is the benchmarks' baseline.
+    #[arg(long, global = true, env = "ODG_ALLOCATOR_MODE", value_enum, default_value_t = AllocatorMode::Bounded)]
+    pub allocator_mode: AllocatorMode,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -1,5 +1,6 @@
 //! The `odg` binary: parses the command line, sets up logging, dispatches to a subcommand.
 
+mod allocator;
 mod byte_size;
 mod cli;
 mod cmd;
@@ -9,20 +10,18 @@ mod extension_config;
 
 use clap::Parser;
 
-/// mimalloc returns freed memory to the system and keeps per-thread heaps small; with the
-/// system allocator, large answers rendered on many blocking threads left hundreds of MiB of
-/// fragmented arenas resident (see BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use crate::cli::{CacheCommand, Cli, Command, LogFormat};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    allocator::configure(cli.allocator_mode);
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(keep_alive) = allocator::blocking_thread_keep_alive(cli.allocator_mode) {
+        runtime.thread_keep_alive(keep_alive);
+    }
+    let runtime = runtime.build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => cmd::serve::run(*args).await,
