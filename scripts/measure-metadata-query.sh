@@ -14,7 +14,7 @@ storage: {filesystem: {rootdirectory: $work/storage}}
 http: {addr: 127.0.0.1:$reg_port, secret: measure}
 YAML
 docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 & reg_pid=$!
-trap 'kill $reg_pid ${odg_pid:-} 2>/dev/null || true' EXIT
+trap 'kill $reg_pid ${odg_pid:-} 2>/dev/null || true; sleep 1; rm -rf "$work"' EXIT
 until curl -fs "http://127.0.0.1:$reg_port/v2/" > /dev/null; do sleep 0.2; done
 mkdir -p "$work/descriptors"
 for i in $(seq 0 99); do
