@@ -14,7 +14,7 @@ use odg_oci::{OciStore, RegistryClient, RegistryClientConfig};
 use odg_ocm::{OcmRepositoryUrl, RepositoryMapping, MEDIA_TYPE_DESCRIPTOR_YAML};
 use odg_test_support::{sha256_digest, DelayProxy, OciImageFixture, RegistryServer};
 
-use crate::support::{rule, test_authenticator, TestApp, ADMIN_TOKEN};
+use crate::support::{descriptor, rule, seed, test_authenticator, TestApp, ADMIN_TOKEN};
 
 const HOSTILE_COMPONENT: &str = "acme.org/hostile";
 
@@ -145,10 +145,27 @@ async fn a_fixed_push_is_served_once_the_unreadable_answer_is_invalidated() {
         &hostile_document(),
     )
     .await;
+    seed(
+        &store,
+        &repository,
+        vec![descriptor(
+            "acme.org/parent",
+            "1.0.0",
+            &[(HOSTILE_COMPONENT, "1.0.0")],
+        )],
+    )
+    .await;
     let app = cached_app_over(RepositoryStores::new(client), repository.clone()).await;
     let uri = format!("/ocm/component?component_name={HOSTILE_COMPONENT}&version=1.0.0");
     let (status, _) = app.get(&uri).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
+    // inside a tree, the hostile descriptor is a broken dependency
+    let (status, body) = app
+        .get("/ocm/component/dependencies?component_name=acme.org/parent&version=1.0.0")
+        .await;
+    assert_eq!(status, StatusCode::FAILED_DEPENDENCY, "{body}");
+    let message = body["error"].as_str().unwrap();
+    assert!(message.contains("nests deeper than 64 levels"), "{message}");
 
     let fixed = format!(
         "meta:\n  schemaVersion: v2\ncomponent:\n  name: {HOSTILE_COMPONENT}\n  version: 1.0.0\n  provider: p\n  \
@@ -166,4 +183,10 @@ async fn a_fixed_push_is_served_once_the_unreadable_answer_is_invalidated() {
     let (status, body) = app.get(&uri).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["component"]["name"], HOSTILE_COMPONENT);
+    // the tree was dropped with the descriptor: it is whole now
+    let (status, body) = app
+        .get("/ocm/component/dependencies?component_name=acme.org/parent&version=1.0.0")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["componentDependencies"].as_array().unwrap().len(), 2);
 }
