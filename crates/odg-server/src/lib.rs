@@ -8,6 +8,7 @@ mod auth;
 mod error;
 pub mod metrics;
 mod params;
+mod representation;
 mod routes;
 mod state;
 
