@@ -1,6 +1,8 @@
 //! `odg-bench`: benchmark scenarios against a real registry (Debian's docker-registry) behind a
 //! latency-injecting proxy, each measured beside its baseline in the same run.
 
+mod ceiling;
+mod ceiling_scenarios;
 mod compliance;
 mod harness;
 mod load;
@@ -31,6 +33,10 @@ enum Scenario {
     Http(scenarios::HttpArgs),
     /// Cache hit latency per tier (memory, disk, Redis) beside the loader.
     Tiers(tiers::TiersArgs),
+    /// Internal to the `ceiling` scenario: a bare axum server answering every request with
+    /// one fixed answer.
+    #[command(hide = true)]
+    CeilingServer(ceiling::CeilingServerArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +50,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Compliance(args) => compliance::run(args).await,
             Scenario::Http(args) => scenarios::run(args).await,
             Scenario::Tiers(args) => tiers::run(args).await,
+            Scenario::CeilingServer(args) => ceiling::serve(args).await,
         }
     })
 }
