@@ -23,11 +23,32 @@ pub async fn closed_loop(
     duration: Duration,
     passes: usize,
 ) -> (Vec<Sample>, Duration) {
+    closed_loop_with(
+        client,
+        urls,
+        Arc::new(Vec::new()),
+        clients,
+        duration,
+        passes,
+    )
+    .await
+}
+
+/// [`closed_loop`] with `headers` (name, value) on every request.
+pub async fn closed_loop_with(
+    client: &reqwest::Client,
+    urls: Arc<Vec<String>>,
+    headers: Arc<Vec<(String, String)>>,
+    clients: usize,
+    duration: Duration,
+    passes: usize,
+) -> (Vec<Sample>, Duration) {
     let next = Arc::new(AtomicUsize::new(0));
     let total = urls.len() * passes.max(1);
     let started = Instant::now();
     let tasks = (0..clients).map(|_| {
-        let (client, urls, next) = (client.clone(), urls.clone(), next.clone());
+        let (client, urls, next, headers) =
+            (client.clone(), urls.clone(), next.clone(), headers.clone());
         tokio::spawn(async move {
             let mut samples = Vec::new();
             while started.elapsed() < duration {
@@ -35,7 +56,7 @@ pub async fn closed_loop(
                 if index >= total {
                     break;
                 }
-                samples.push(request(&client, &urls[index % urls.len()]).await);
+                samples.push(request_with(&client, &urls[index % urls.len()], &headers).await);
             }
             samples
         })
@@ -76,8 +97,20 @@ pub async fn open_loop(
 }
 
 pub async fn request(client: &reqwest::Client, url: &str) -> Sample {
+    request_with(client, url, &[]).await
+}
+
+pub async fn request_with(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(String, String)],
+) -> Sample {
     let started = Instant::now();
-    let status = match client.get(url).send().await {
+    let mut request = client.get(url);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let status = match request.send().await {
         Ok(response) => {
             let status = response.status().as_u16();
             // Read the whole body: a request is done when its answer has arrived.
@@ -102,7 +135,7 @@ pub struct Summary {
     pub ok: usize,
     /// 503 answers (load shedding).
     pub shed: usize,
-    /// Other failures: non-2xx except 503, and transport errors.
+    /// Other failures: non-2xx except 503 and 304, and transport errors.
     pub errors: usize,
     pub seconds: f64,
     pub throughput_per_second: f64,
@@ -125,7 +158,8 @@ impl Summary {
     ) -> Summary {
         let mut latencies: Vec<Duration> = samples
             .iter()
-            .filter(|sample| (200..300).contains(&sample.status))
+            // A 304 is a successful answer to a conditional request.
+            .filter(|sample| (200..300).contains(&sample.status) || sample.status == 304)
             .map(|sample| sample.latency)
             .collect();
         latencies.sort();

@@ -1,6 +1,8 @@
 //! `odg-bench`: benchmark scenarios against a real registry (Debian's docker-registry) behind a
 //! latency-injecting proxy, each measured beside its baseline in the same run.
 
+mod ceiling;
+mod ceiling_scenarios;
 mod compliance;
 mod harness;
 mod load;
@@ -34,6 +36,10 @@ enum Scenario {
     Tiers(tiers::TiersArgs),
     /// Resident memory against the memory bound with large descriptors, loaded and idle.
     Memory(memory::MemoryArgs),
+    /// Internal to the `ceiling` scenario: a bare axum server answering every request with
+    /// one fixed answer.
+    #[command(hide = true)]
+    CeilingServer(ceiling::CeilingServerArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,6 +54,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Http(args) => scenarios::run(args).await,
             Scenario::Tiers(args) => tiers::run(args).await,
             Scenario::Memory(args) => memory::run(args).await,
+            Scenario::CeilingServer(args) => ceiling::serve(args).await,
         }
     })
 }

@@ -35,7 +35,10 @@ pub struct HttpArgs {
     /// Offered load of the overload scenario, requests per second.
     #[arg(long, default_value_t = 150)]
     overload_rate: u32,
-    /// Only these scenarios (comma-separated): warm-component, warm-dependencies, cold-dependencies, scan-burst, overload.
+    /// Concurrent clients of the ceiling scenario (odg beside a bare axum server sending the same bytes).
+    #[arg(long, default_value_t = 64)]
+    ceiling_clients: usize,
+    /// Only these scenarios (comma-separated): warm-component, warm-dependencies, cold-dependencies, scan-burst, overload, ceiling.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the scan-burst metric series here (for the autoscaling replay test).
@@ -209,6 +212,19 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
             modes,
             series: vec![],
         });
+    }
+
+    if wanted("ceiling") {
+        reports.extend(
+            crate::ceiling_scenarios::run(
+                &client,
+                &registry_host,
+                &proxy,
+                args.ceiling_clients,
+                seconds,
+            )
+            .await?,
+        );
     }
 
     if wanted("cold-dependencies") {

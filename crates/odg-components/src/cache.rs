@@ -12,6 +12,11 @@
 //!   for up to 10 min while one refresh runs; memory and Redis only. `greatest` follows it.
 //! - `dependencies` — the shape of a pinned version's tree. Immutable like the descriptors it is
 //!   made of; any descriptor invalidation also drops all trees (see [`ComponentService::invalidate`]).
+//! - `answer` — the rendered bytes of a descriptor or tree answer (see [`crate::answer`]). Memory
+//!   only: the tiers below already hold the descriptors and tree shapes, which are what costs a
+//!   registry round trip; re-rendering from them takes microseconds to milliseconds, about what
+//!   reading megabytes back from disk or Redis would, and would double the shared tier's bytes.
+//!   Dropped with the trees (an answer embeds every descriptor of its tree).
 //!
 //! [`ComponentService::invalidate`]: crate::ComponentService::invalidate
 
@@ -31,6 +36,7 @@ use crate::ComponentError;
 pub const KIND_DESCRIPTOR: &str = "descriptor";
 pub const KIND_VERSIONS: &str = "versions";
 pub const KIND_DEPENDENCIES: &str = "dependencies";
+pub const KIND_ANSWER: &str = "answer";
 
 /// How long "this version is not in this repository" is believed.
 pub const ABSENT_DESCRIPTOR_FRESH_FOR: Duration = Duration::from_secs(60);
@@ -46,6 +52,14 @@ pub fn default_policies() -> HashMap<String, KindPolicy> {
             KindPolicy::mutable(Duration::from_secs(60), Duration::from_secs(600)),
         ),
         (KIND_DEPENDENCIES.to_string(), KindPolicy::immutable()),
+        (
+            KIND_ANSWER.to_string(),
+            KindPolicy {
+                disk: false,
+                shared: false,
+                ..KindPolicy::immutable()
+            },
+        ),
     ])
 }
 

@@ -6,19 +6,23 @@
 //!
 //! [`RepositoryMapping`]: odg_ocm::RepositoryMapping
 
+mod answer;
+mod answers;
 mod cache;
 mod cpu_pool;
 mod error;
 mod oci_source;
 mod publish;
+mod render;
 mod service;
 mod source;
 mod stores;
 mod walk;
 
+pub use answer::{ContentEncoding, RenderedAnswer, COMPRESSION_THRESHOLD_BYTES, INLINE_WORK_BYTES};
 pub use cache::{
     default_policies, with_cache_mode, CachedComponentSource, ABSENT_DESCRIPTOR_FRESH_FOR,
-    KIND_DEPENDENCIES, KIND_DESCRIPTOR, KIND_VERSIONS,
+    KIND_ANSWER, KIND_DEPENDENCIES, KIND_DESCRIPTOR, KIND_VERSIONS,
 };
 pub use cpu_pool::{
     run_cpu_bound, run_cpu_bound_sized, JobSize, CPU_POOL_WAIT, CPU_POOL_WAITING, LARGE_JOB_BYTES,
@@ -26,6 +30,7 @@ pub use cpu_pool::{
 pub use error::{ComponentError, ComponentErrorKind};
 pub use oci_source::{OciComponentSource, OciSourceLimits};
 pub use publish::{push_descriptor, with_repository_context, PushedDescriptor};
+pub use render::Populate;
 pub use service::{is_iso_date, ComponentService, ComponentServiceConfig, VersionQuery, GREATEST};
 pub use source::{ComponentId, ComponentSource, FetchedDescriptor};
 pub use stores::{RepositoryStores, StoreProvider};

@@ -13,7 +13,8 @@ use odg_ocm::{
 };
 
 use crate::cache::{
-    current_cache_mode, kind, CachedComponentSource, TreeShape, KIND_DEPENDENCIES, KIND_DESCRIPTOR,
+    current_cache_mode, kind, CachedComponentSource, TreeShape, KIND_ANSWER, KIND_DEPENDENCIES,
+    KIND_DESCRIPTOR,
 };
 use crate::source::{ComponentId, ComponentSource, FetchedDescriptor};
 use crate::walk::{walk_dependencies, DependencyNode, WalkOptions};
@@ -113,8 +114,9 @@ impl ComponentService {
     }
 
     /// Drops what `selector` names from every tier of every pod. A tree embeds descriptors, so
-    /// invalidating any descriptor also drops every cached tree (coarse, but descriptors are
-    /// immutable and invalidated only to correct mistakes, while trees rebuild from cached parts).
+    /// invalidating any descriptor also drops every cached tree, and both drop every rendered
+    /// answer (coarse, but descriptors are immutable and invalidated only to correct mistakes,
+    /// while trees and answers rebuild from cached parts).
     pub async fn invalidate(&self, selector: &Selector) -> Result<InvalidationReport, CacheError> {
         let Some(cache) = &self.inner.cache else {
             return Ok(InvalidationReport::default());
@@ -127,12 +129,21 @@ impl ComponentService {
             Selector::Kind(kind) => kind.as_str() == KIND_DESCRIPTOR,
             Selector::All => false,
         };
+        let touches_trees = touches_descriptors
+            || matches!(selector, Selector::Kind(kind) if kind.as_str() == KIND_DEPENDENCIES);
+        // Rendered answers embed descriptors and trees: a tree's answer depends on every
+        // component in it, so whatever drops either drops every answer.
+        let mut dependents = Vec::new();
         if touches_descriptors {
-            let trees = cache
-                .invalidate(&Selector::Kind(kind(KIND_DEPENDENCIES)))
-                .await?;
-            report.memory_entries += trees.memory_entries;
-            report.disk_entries += trees.disk_entries;
+            dependents.push(KIND_DEPENDENCIES);
+        }
+        if touches_trees {
+            dependents.push(KIND_ANSWER);
+        }
+        for dependent in dependents {
+            let dropped = cache.invalidate(&Selector::Kind(kind(dependent))).await?;
+            report.memory_entries += dropped.memory_entries;
+            report.disk_entries += dropped.disk_entries;
         }
         Ok(report)
     }

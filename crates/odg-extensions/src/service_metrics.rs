@@ -12,7 +12,8 @@ use serde::Serialize;
 pub struct ServiceCounters {
     /// `odg_registry_requests_total`, all labels: every HTTP exchange with a registry.
     pub registry_requests: f64,
-    /// `odg_cache_origin_loads_total`: fills from the origin.
+    /// `odg_cache_origin_loads_total`: fills from the origin (kind `answer` excluded: rendered
+    /// answers are made from cached parts).
     pub origin_loads: f64,
     /// `odg_cache_lookups_total` by tier, then result.
     pub lookups: BTreeMap<String, BTreeMap<String, f64>>,
@@ -58,7 +59,13 @@ impl ServiceCounters {
             };
             match name {
                 "odg_registry_requests_total" => self.registry_requests += value,
-                "odg_cache_origin_loads_total" => self.origin_loads += value,
+                // Rendered answers are made from cached descriptors and trees, never from the
+                // origin: their fills are not origin loads.
+                "odg_cache_origin_loads_total"
+                    if parse_labels(labels).get("kind").map(String::as_str) != Some("answer") =>
+                {
+                    self.origin_loads += value
+                }
                 "odg_cache_lookups_total" => {
                     let labels = parse_labels(labels);
                     let tier = labels.get("tier").cloned().unwrap_or_default();
@@ -154,6 +161,7 @@ mod tests {
 odg_registry_requests_total{host="127.0.0.1:5001",operation="manifest",outcome="ok"} 30
 odg_registry_requests_total{host="127.0.0.1:5001",operation="blob",outcome="ok"} 31
 odg_cache_origin_loads_total{kind="descriptor",result="ok"} 30
+odg_cache_origin_loads_total{kind="answer",result="ok"} 12
 odg_cache_lookups_total{kind="descriptor",tier="memory",result="hit"} 5
 odg_cache_lookups_total{kind="versions",tier="memory",result="hit"} 2
 odg_cache_lookups_total{kind="descriptor",tier="memory",result="miss"} 30

@@ -10,6 +10,7 @@ mod connection;
 mod error;
 pub mod metrics;
 pub mod params;
+mod representation;
 mod routes;
 mod serving;
 mod state;

@@ -79,10 +79,10 @@ async fn invalidation_drops_what_it_names_and_the_next_read_reloads() {
         ))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    // The descriptor and the tree that contains it.
-    assert_eq!(body["memoryEntries"], 2, "{body}");
+    // The descriptor, the tree that contains it, and the two rendered answers built from them.
+    assert_eq!(body["memoryEntries"], 4, "{body}");
     assert_eq!(body["published"], false);
-    assert_eq!(cache.memory().len(), held - 2);
+    assert_eq!(cache.memory().len(), held - 4);
 
     let (status, _, body) = app
         .send(delete("/cache?kind=versions", Some(ADMIN_TOKEN)))
@@ -143,10 +143,10 @@ async fn ignore_cache_bypasses_and_shortcut_cache_refreshes() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         cache.memory().len(),
-        1,
-        "Shortcut-Cache stores what it loaded"
+        2,
+        "Shortcut-Cache stores what it loaded: the descriptor and the rendered answer"
     );
     let (status, _) = app.get(&format!("{uri}&shortcutCache=true")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(cache.memory().len(), 1);
+    assert_eq!(cache.memory().len(), 2);
 }

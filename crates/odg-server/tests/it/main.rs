@@ -1,6 +1,7 @@
 //! Integration tests of the HTTP API: requests through the router (no sockets) over real stores,
 //! and the HTTP layer's limits over real sockets (`http_limits`).
 
+mod answer_routes;
 mod cache_routes;
 mod demo_routes;
 mod hostile_descriptor_routes;
