@@ -7,6 +7,9 @@
 
 use serde_json::Value;
 
+/// Longest quoted key written as an implicit key (`"key": value`); YAML allows 1024 characters.
+const MAX_IMPLICIT_KEY_BYTES: usize = 1000;
+
 /// The YAML text of `value` (a JSON-like tree), ending with a newline.
 pub fn quoted_yaml(value: &Value) -> String {
     let mut out = String::new();
@@ -35,13 +38,29 @@ fn write_container(value: &Value, indent: usize, out: &mut String) {
     match value {
         Value::Object(map) => {
             for (key, child) in map {
+                let quoted = quote(key);
+                // YAML limits implicit keys to 1024 characters (libyaml and PyYAML refuse longer
+                // ones); a longer key is written explicitly: `? "key"` then `: value`.
+                let explicit = quoted.len() > MAX_IMPLICIT_KEY_BYTES;
                 out.push_str(&pad);
-                out.push_str(&quote(key));
+                if explicit {
+                    out.push_str("? ");
+                    out.push_str(&quoted);
+                    out.push('\n');
+                    out.push_str(&pad);
+                } else {
+                    out.push_str(&quoted);
+                }
                 out.push(':');
                 if is_nonempty_container(child) {
                     out.push('\n');
-                    // Lists under a key may start at the key's own indentation, as is customary.
-                    let child_indent = if child.is_array() { indent } else { indent + 2 };
+                    // Lists under a key may start at the key's own indentation, as is customary
+                    // (not after an explicit `:`, where they are indented like maps).
+                    let child_indent = if child.is_array() && !explicit {
+                        indent
+                    } else {
+                        indent + 2
+                    };
                     write_container(child, child_indent, out);
                 } else {
                     out.push(' ');
@@ -132,6 +151,17 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("1.0e+59"), "{text}");
+        let parsed: Value = serde_yaml_ng::from_str(&text).unwrap();
+        assert_eq!(parsed, value, "{text}");
+    }
+
+    #[test]
+    fn keys_longer_than_yaml_allows_for_implicit_keys_are_written_explicitly() {
+        // Found by the descriptor_layer fuzz target: a label value whose map key had 1,280 characters.
+        let long = "k".repeat(1_500);
+        let value = json!({"labels": [{"value": {long.clone(): "v", "short": {long.clone(): [1, {"a": "b"}]}}}], long: []});
+        let text = quoted_yaml(&value);
+        assert!(text.contains("? \""), "{text}");
         let parsed: Value = serde_yaml_ng::from_str(&text).unwrap();
         assert_eq!(parsed, value, "{text}");
     }
