@@ -66,6 +66,23 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::params::ParamError> for ApiError {
+    fn from(error: crate::params::ParamError) -> Self {
+        let parameter = error.parameter().map(str::to_string);
+        let api_error = ApiError::bad_request(error.to_string());
+        match parameter {
+            Some(parameter) => api_error.with("parameter", Value::String(parameter)),
+            None => api_error,
+        }
+    }
+}
+
+impl IntoResponse for crate::params::ParamError {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
+    }
+}
+
 impl From<ComponentError> for ApiError {
     fn from(error: ComponentError) -> Self {
         let status = match error.kind() {

@@ -4,23 +4,34 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use odg_cache::{CacheError, EntryId, Kind, Selector};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::ROLE_CACHE_ADMIN;
-use crate::params::QueryParams;
+use crate::params::{Params, VersionParam};
 use crate::{ApiError, AppState};
 
 /// Exactly one selector: `id`, `component_name` (+ `version`), `kind`, or `all=true`.
-fn selector(params: &QueryParams) -> Result<Selector, ApiError> {
-    let id = params.optional("id")?.filter(|value| !value.is_empty());
-    let name = params
-        .optional("component_name")?
-        .filter(|value| !value.is_empty());
-    let version = params
-        .optional("version")?
-        .filter(|value| !value.is_empty());
-    let kind = params.optional("kind")?.filter(|value| !value.is_empty());
-    let all = params.boolean("all")?;
+#[derive(Debug, Deserialize)]
+pub struct InvalidateParams {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    component_name: Option<String>,
+    #[serde(default)]
+    version: Option<VersionParam>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+fn selector(params: &InvalidateParams) -> Result<Selector, ApiError> {
+    let id = params.id.as_deref();
+    let name = params.component_name.as_deref();
+    let version = params.version.as_ref().map(|VersionParam(version)| version);
+    let kind = params.kind.as_deref();
+    let all = params.all;
     let given = [id.is_some(), name.is_some(), kind.is_some(), all]
         .iter()
         .filter(|given| **given)
@@ -40,7 +51,7 @@ fn selector(params: &QueryParams) -> Result<Selector, ApiError> {
         odg_ocm::validate_component_name(name)
             .map_err(|error| ApiError::bad_request(error.to_string()))?;
         match version {
-            Some(version) => Selector::component_version(name, &version.replace(' ', "+")),
+            Some(version) => Selector::component_version(name, version),
             None => Selector::component(name),
         }
     } else if let Some(kind) = kind {
@@ -53,7 +64,7 @@ fn selector(params: &QueryParams) -> Result<Selector, ApiError> {
 pub async fn invalidate(
     State(state): State<AppState>,
     headers: HeaderMap,
-    params: QueryParams,
+    Params(params): Params<InvalidateParams>,
 ) -> Result<Json<Value>, ApiError> {
     let principal = state.auth.authorize(&headers, ROLE_CACHE_ADMIN)?;
     let selector = selector(&params)?;

@@ -9,15 +9,31 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use odg_cache::CacheMode;
 use odg_components::{ComponentId, GREATEST};
+use serde::Deserialize;
 
-use crate::params::QueryParams;
+use crate::params::{DepthParam, Params, VersionParam};
 use crate::routes::metadata::{compliance, timed};
+use crate::routes::ocm::requested_repository;
 use crate::{ApiError, AppState};
+
+#[derive(Debug, Deserialize)]
+pub struct SummaryParams {
+    component_name: String,
+    /// Required here (the original's rule); `greatest` is resolved.
+    version: VersionParam,
+    #[serde(default)]
+    ocm_repo_url: Option<String>,
+    /// Absent or negative: the whole tree.
+    #[serde(default)]
+    recursion_depth: Option<DepthParam>,
+    #[serde(default)]
+    profile: Option<String>,
+}
 
 pub async fn summary(
     State(state): State<AppState>,
     mode: Option<Extension<CacheMode>>,
-    params: QueryParams,
+    Params(params): Params<SummaryParams>,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
     let mode = mode.map_or(CacheMode::Normal, |Extension(mode)| mode);
@@ -34,20 +50,15 @@ pub async fn summary(
 
 async fn summary_inner(
     state: &AppState,
-    params: &QueryParams,
+    params: &SummaryParams,
     mode: CacheMode,
 ) -> Result<Response, ApiError> {
     let compliance = compliance(state)?;
-    let name = params.required("component_name")?.trim().to_string();
-    let version = params.required("version")?.trim().replace(' ', "+");
-    let repository = match params.optional("ocm_repo_url")? {
-        None | Some("") => None,
-        Some(url) => Some(state.components.requested_repository(url)?),
-    };
-    let max_depth = params.depth("recursion_depth")?;
-    let profile = params
-        .optional("profile")?
-        .filter(|profile| !profile.is_empty());
+    let name = params.component_name.clone();
+    let VersionParam(version) = params.version.clone();
+    let repository = requested_repository(state, params.ocm_repo_url.as_deref())?;
+    let max_depth = params.recursion_depth.and_then(|DepthParam(depth)| depth);
+    let profile = params.profile.as_deref();
     let version = if version == GREATEST {
         state
             .components

@@ -23,7 +23,7 @@ use odg_delivery_db::{
 use serde_json::{json, Value};
 
 use crate::auth::ROLE_METADATA_WRITER;
-use crate::params::QueryParams;
+use crate::params::Params;
 use crate::{ApiError, AppState};
 
 /// Largest request body of the metadata routes (scanners write findings in bulk).
@@ -163,15 +163,26 @@ async fn delete_inner(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Re
     Ok(())
 }
 
+/// The metadata query's filters, each repeatable (OR'd within, AND'd across).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct QueryFilterParams {
+    #[serde(default, rename = "type")]
+    types: Vec<String>,
+    #[serde(default, rename = "referenced_type")]
+    referenced_types: Vec<String>,
+    #[serde(default, rename = "datasource")]
+    datasources: Vec<String>,
+}
+
 /// POST `/artefacts/metadata/query`: repeatable `type`, `referenced_type`, `datasource`; body
 /// `{"entries": [ComponentArtefactId...]}` (OR'd); the matching rules of the original.
 pub async fn query(
     State(state): State<AppState>,
-    params: QueryParams,
+    Params(params): Params<QueryFilterParams>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let result = query_inner(&state, &params, &body).await;
+    let result = query_inner(&state, params, &body).await;
     let status = result
         .as_ref()
         .map_or_else(ApiError::status, |_| StatusCode::OK);
@@ -190,12 +201,10 @@ pub async fn query(
 
 async fn query_inner(
     state: &AppState,
-    params: &QueryParams,
+    params: QueryFilterParams,
     body: &Bytes,
 ) -> Result<Vec<Value>, ApiError> {
     let compliance = compliance(state)?;
-    let owned =
-        |name: &str| -> Vec<String> { params.all(name).into_iter().map(str::to_string).collect() };
     let values = entries_of(body)?;
     let limits = state.metadata_query;
     if values.len() > limits.max_entries {
@@ -235,9 +244,9 @@ async fn query_inner(
         })
         .collect();
     let query = MetadataQuery {
-        types: owned("type"),
-        referenced_types: owned("referenced_type"),
-        datasources: owned("datasource"),
+        types: params.types,
+        referenced_types: params.referenced_types,
+        datasources: params.datasources,
         entries,
     };
     let rows = compliance.db().query(&query).await?;

@@ -18,7 +18,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::{admission, metrics};
+use crate::{admission, metrics, params};
 
 use crate::{ApiError, AppState};
 
@@ -107,34 +107,39 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
 }
 
-/// The original's cache switches, for every route: `Shortcut-Cache: true` (or `shortcutCache`)
-/// skips lookups but stores results; `ignore_cache=true` neither looks up nor stores.
+/// The original's cache switches, read alike on every route.
+#[derive(Debug, Default, serde::Deserialize)]
+struct CacheSwitches {
+    /// Neither look up nor store.
+    #[serde(default)]
+    ignore_cache: bool,
+    /// Skip lookups but store the results (also the `Shortcut-Cache` header, as the dashboard sends it).
+    #[serde(default, rename = "shortcutCache")]
+    shortcut_cache: bool,
+}
+
+/// Reads the cache switches for every route (a bad value is the same 400 everywhere) and runs
+/// the request in that [`CacheMode`].
 async fn cache_mode(request: Request, next: Next) -> Response {
-    let truthy = |value: &str| {
-        matches!(
-            value.to_ascii_lowercase().as_str(),
-            "true" | "t" | "yes" | "y" | "1" | "on"
-        )
+    let switches: CacheSwitches = match params::parse_query(request.uri().query().unwrap_or("")) {
+        Ok(switches) => switches,
+        Err(error) => return error.into_response(),
     };
-    let header_shortcut = request
-        .headers()
-        .get("shortcut-cache")
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(truthy);
-    let mut query_shortcut = false;
-    let mut ignore = false;
-    if let Some(query) = request.uri().query() {
-        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            match name.as_ref() {
-                "shortcutCache" => query_shortcut |= truthy(&value),
-                "ignore_cache" => ignore |= truthy(&value),
-                _ => {}
+    let header_shortcut = match request.headers().get("shortcut-cache") {
+        None => false,
+        Some(value) => match value.to_str().ok().and_then(params::parse_flag) {
+            Some(flag) => flag,
+            None => {
+                return ApiError::bad_request(
+                    "the Shortcut-Cache header must be a boolean (true/false)",
+                )
+                .into_response()
             }
-        }
-    }
-    let mode = if ignore {
+        },
+    };
+    let mode = if switches.ignore_cache {
         CacheMode::Bypass
-    } else if header_shortcut || query_shortcut {
+    } else if header_shortcut || switches.shortcut_cache {
         CacheMode::Refresh
     } else {
         CacheMode::Normal

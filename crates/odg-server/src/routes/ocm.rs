@@ -1,6 +1,5 @@
 //! `/ocm/component`, `/ocm/component/versions` and `/ocm/component/dependencies`, with the
 //! original's parameter names and response shapes.
-
 //!
 //! Answers come from the rendered-answer cache ([`odg_components::RenderedAnswer`]) and go out
 //! through [`crate::representation`]: strong `ETag`s, 304s, precompressed bodies.
@@ -10,39 +9,90 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use odg_components::{ComponentId, Populate, RenderedAnswer, VersionQuery, WalkOptions, GREATEST};
 use odg_ocm::{OcmRepositoryUrl, VersionFilter};
+use serde::Deserialize;
 
-use crate::params::QueryParams;
+use crate::params::{parsed_option, DateParam, DepthParam, Params, VersionParam};
 use crate::representation::{answer_response, Freshness};
 use crate::{ApiError, AppState};
 
-/// Versions never contain spaces, but a `+` in an unencoded query string decodes to one.
-fn version_param(params: &QueryParams, name: &str) -> Result<Option<String>, ApiError> {
-    Ok(params
-        .optional(name)?
-        .map(|value| value.trim().replace(' ', "+")))
+#[derive(Debug, Deserialize)]
+pub struct ComponentParams {
+    component_name: String,
+    #[serde(default)]
+    version: Option<VersionParam>,
+    #[serde(default)]
+    ocm_repo_url: Option<String>,
+    /// The stored document as a JSON string instead of the descriptor as JSON.
+    #[serde(default)]
+    raw: bool,
 }
 
-fn repository_param(
+#[derive(Debug, Deserialize)]
+pub struct VersionsParams {
+    component_name: String,
+    #[serde(default)]
+    ocm_repo_url: Option<String>,
+    #[serde(default, deserialize_with = "parsed_option")]
+    version_filter: Option<VersionFilter>,
+    /// Only versions up to this one.
+    #[serde(default)]
+    version: Option<VersionParam>,
+    #[serde(default = "default_max_versions")]
+    max: usize,
+    #[serde(default)]
+    start_date: Option<DateParam>,
+    #[serde(default)]
+    end_date: Option<DateParam>,
+}
+
+fn default_max_versions() -> usize {
+    5
+}
+
+/// `populate`: what each element of `componentDependencies` carries.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+enum PopulateParam {
+    #[default]
+    #[serde(rename = "all")]
+    All,
+    #[serde(rename = "componentReferences")]
+    ComponentReferences,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DependenciesParams {
+    component_name: String,
+    #[serde(default)]
+    version: Option<VersionParam>,
+    #[serde(default)]
+    ocm_repo_url: Option<String>,
+    #[serde(default)]
+    populate: PopulateParam,
+    /// Negative or absent: the configured default (unlimited unless configured).
+    #[serde(default)]
+    recursion_depth: Option<DepthParam>,
+}
+
+/// `ocm_repo_url`, checked against the allowed repositories (never an open proxy).
+pub(crate) fn requested_repository(
     state: &AppState,
-    params: &QueryParams,
+    url: Option<&str>,
 ) -> Result<Option<OcmRepositoryUrl>, ApiError> {
-    match params.optional("ocm_repo_url")? {
-        None | Some("") => Ok(None),
-        Some(url) => Ok(Some(state.components.requested_repository(url)?)),
-    }
+    url.map(|url| state.components.requested_repository(url))
+        .transpose()
+        .map_err(ApiError::from)
 }
 
-/// Resolves `component_name` + `version` (default `greatest`) to a concrete component version,
-/// and says how long an answer about it holds: a pinned version's forever, `greatest`'s only
-/// until the version list changes.
-async fn requested_component(
+/// Resolves a name + version (default `greatest`) to a concrete component version, and says how
+/// long an answer about it holds: a pinned version's forever, `greatest`'s only until the
+/// version list changes.
+pub(crate) async fn requested_component(
     state: &AppState,
-    params: &QueryParams,
+    name: &str,
+    version: Option<&VersionParam>,
     repository: Option<&OcmRepositoryUrl>,
 ) -> Result<(ComponentId, Freshness), ApiError> {
-    let name = params.required("component_name")?.trim().to_string();
-    let version = version_param(params, "version")?.filter(|version| !version.is_empty());
-    let version = version.as_deref().unwrap_or(GREATEST);
+    let version = version.map_or(GREATEST, |VersionParam(version)| version.as_str());
     let freshness = if version == GREATEST {
         Freshness::Revalidate
     } else {
@@ -50,7 +100,7 @@ async fn requested_component(
     };
     let resolved = state
         .components
-        .resolve_version(&name, version, repository)
+        .resolve_version(name, version, repository)
         .await?;
     Ok((ComponentId::new(name, resolved), freshness))
 }
@@ -59,15 +109,19 @@ async fn requested_component(
 pub async fn component(
     State(state): State<AppState>,
     headers: HeaderMap,
-    params: QueryParams,
+    Params(params): Params<ComponentParams>,
 ) -> Result<Response, ApiError> {
-    let raw = params.boolean("raw")?;
-    let _ignore_cache = params.boolean("ignore_cache")?;
-    let repository = repository_param(&state, &params)?;
-    let (component, freshness) = requested_component(&state, &params, repository.as_ref()).await?;
+    let repository = requested_repository(&state, params.ocm_repo_url.as_deref())?;
+    let (component, freshness) = requested_component(
+        &state,
+        &params.component_name,
+        params.version.as_ref(),
+        repository.as_ref(),
+    )
+    .await?;
     let answer = state
         .components
-        .descriptor_answer(&component, repository.as_ref(), raw)
+        .descriptor_answer(&component, repository.as_ref(), params.raw)
         .await?;
     answer_response(&headers, &answer, freshness).await
 }
@@ -78,37 +132,19 @@ pub async fn component(
 pub async fn versions(
     State(state): State<AppState>,
     headers: HeaderMap,
-    params: QueryParams,
+    Params(params): Params<VersionsParams>,
 ) -> Result<Response, ApiError> {
-    let name = params.required("component_name")?.trim().to_string();
-    let repository = repository_param(&state, &params)?;
-    let version_filter = match params.optional("version_filter")? {
-        None | Some("") => None,
-        Some(filter) => Some(
-            filter
-                .parse::<VersionFilter>()
-                .map_err(|error| ApiError::bad_request(format!("version_filter: {error}")))?,
-        ),
-    };
-    let date = |name: &str| -> Result<Option<String>, ApiError> {
-        match params.optional(name)? {
-            None | Some("") => Ok(None),
-            Some(value) if odg_components::is_iso_date(value) => Ok(Some(value.to_string())),
-            Some(value) => Err(ApiError::bad_request(format!(
-                "the parameter {name} must be a date as YYYY-MM-DD, got {value:?}"
-            ))),
-        }
-    };
+    let repository = requested_repository(&state, params.ocm_repo_url.as_deref())?;
     let query = VersionQuery {
-        version_filter,
-        upper_bound: version_param(&params, "version")?.filter(|version| !version.is_empty()),
-        max: params.unsigned("max", 5)?,
-        start_date: date("start_date")?,
-        end_date: date("end_date")?,
+        version_filter: params.version_filter,
+        upper_bound: params.version.map(|VersionParam(version)| version),
+        max: params.max,
+        start_date: params.start_date.map(|DateParam(date)| date),
+        end_date: params.end_date.map(|DateParam(date)| date),
     };
     let versions = state
         .components
-        .versions(&name, repository.as_ref(), &query)
+        .versions(&params.component_name, repository.as_ref(), &query)
         .await?;
     let json = serde_json::to_vec(&versions).map_err(|_| {
         ApiError::new(
@@ -123,24 +159,29 @@ pub async fn versions(
 pub async fn dependencies(
     State(state): State<AppState>,
     headers: HeaderMap,
-    params: QueryParams,
+    Params(params): Params<DependenciesParams>,
 ) -> Result<Response, ApiError> {
-    let populate = match params.optional("populate")? {
-        None | Some("") | Some("all") => Populate::All,
-        Some("componentReferences") => Populate::ComponentReferences,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "populate={other:?} is not implemented; use all or componentReferences"
-            )))
-        }
+    let populate = match params.populate {
+        PopulateParam::All => Populate::All,
+        PopulateParam::ComponentReferences => Populate::ComponentReferences,
     };
     let defaults = state.components.walk_options().clone();
     let options = WalkOptions {
-        max_depth: params.depth("recursion_depth")?.or(defaults.max_depth),
+        // a negative depth asks for no limit but the configured one
+        max_depth: params
+            .recursion_depth
+            .and_then(|DepthParam(depth)| depth)
+            .or(defaults.max_depth),
         ..defaults
     };
-    let repository = repository_param(&state, &params)?;
-    let (root, freshness) = requested_component(&state, &params, repository.as_ref()).await?;
+    let repository = requested_repository(&state, params.ocm_repo_url.as_deref())?;
+    let (root, freshness) = requested_component(
+        &state,
+        &params.component_name,
+        params.version.as_ref(),
+        repository.as_ref(),
+    )
+    .await?;
     let answer = state
         .components
         .dependencies_answer(&root, repository.as_ref(), &options, populate)

@@ -235,3 +235,46 @@ async fn mapped_repository_is_accepted_as_ocm_repo_url() {
     let (status, _) = app.get("/ready").await;
     assert_eq!(status, StatusCode::OK);
 }
+
+/// One extraction for every route: the same mistake gets the same 400 naming the parameter,
+/// whichever route it is sent to (the cache switches included).
+#[tokio::test]
+async fn every_route_reads_parameters_alike_and_names_the_wrong_one() {
+    let app = demo_app().await;
+    let routes = [
+        "/ocm/component?component_name=acme.org/shop/cart",
+        "/ocm/component/versions?component_name=acme.org/shop/cart",
+        "/ocm/component/dependencies?component_name=acme.org/shop/cart",
+    ];
+    for route in routes {
+        for (suffix, parameter) in [
+            ("&ignore_cache=maybe", "ignore_cache"),
+            ("&shortcutCache=perhaps", "shortcutCache"),
+            ("&ocm_repo_url=a&ocm_repo_url=b", "ocm_repo_url"),
+            ("&component_name=again", "component_name"),
+        ] {
+            let uri = format!("{route}{suffix}");
+            let (status, body) = app.get(&uri).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+            assert_eq!(body["parameter"], parameter, "{uri}: {body}");
+        }
+        // an empty value is an absent one, and the original's spellings of true are accepted
+        for suffix in [
+            "&ignore_cache=",
+            "&ignore_cache=Yes",
+            "&shortcutCache=0",
+            "&version=",
+        ] {
+            let uri = format!("{route}{suffix}");
+            let (status, body) = app.get(&uri).await;
+            assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+        }
+    }
+    let (status, body) = app.get("/ocm/component").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["parameter"], "component_name", "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("required"),
+        "{body}"
+    );
+}
