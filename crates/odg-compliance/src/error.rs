@@ -17,15 +17,9 @@ pub enum ComplianceError {
     Data(String),
     #[error("finding configuration: {0}")]
     Config(String),
-    /// The cache's own plumbing failed (a fill task that died).
+    /// The cache's own plumbing failed (a fill task that died, the shared tier unreachable).
     #[error("cache: {0}")]
-    Cache(String),
-}
-
-impl From<odg_cache::CacheError> for ComplianceError {
-    fn from(error: odg_cache::CacheError) -> Self {
-        ComplianceError::Cache(error.to_string())
-    }
+    Cache(#[from] odg_cache::CacheError),
 }
 
 impl ComplianceError {

@@ -24,6 +24,9 @@ pub enum ComponentErrorKind {
     Upstream,
     /// The registry did not answer in time (HTTP 504).
     UpstreamTimeout,
+    /// Our own plumbing failed: a task that died, a closed pool, an inconsistent cached value
+    /// (HTTP 500; a bug or a resource problem of this pod, not the registry's).
+    Internal,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -94,7 +97,7 @@ impl ComponentError {
                 OciErrorKind::Timeout => ComponentErrorKind::UpstreamTimeout,
                 _ => ComponentErrorKind::Upstream,
             },
-            ComponentError::Task(_) => ComponentErrorKind::Upstream,
+            ComponentError::Task(_) => ComponentErrorKind::Internal,
         }
     }
 

@@ -6,6 +6,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use odg_cache::CacheError;
 use odg_components::{ComponentError, ComponentErrorKind};
 use serde_json::{json, Map, Value};
 
@@ -39,6 +40,26 @@ impl ApiError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// A failure of this pod's own; the detail goes to the log, not to the caller.
+    pub fn internal(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
+    /// An invalidation that did not reach every tier or pod after `done` had happened (rows
+    /// written, this pod's entries dropped): always a 503 to retry, whatever the cache's error,
+    /// because what was done is idempotent and the rest may succeed on the next attempt.
+    pub fn invalidation_incomplete(done: &str, error: CacheError) -> Self {
+        tracing::warn!(%error, done, "invalidation incomplete");
+        let message = match &error {
+            CacheError::SharedUnavailable(reason) => format!(
+                "{done}, but the shared cache is unreachable, so other pods may still serve \
+                 what was invalidated: {reason}; retry"
+            ),
+            other => format!("{done}, but the invalidation failed: {other}; retry"),
+        };
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).with_retry_after(5)
     }
 
     /// Adds a field beside `error` (e.g. the path to a broken dependency).
@@ -95,14 +116,11 @@ impl From<ComponentError> for ApiError {
                 StatusCode::BAD_GATEWAY
             }
             ComponentErrorKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ComponentErrorKind::Internal => {
+                tracing::error!(%error, "internal task failed");
+                return ApiError::internal("the request could not be completed");
+            }
         };
-        if let ComponentError::Task(detail) = &error {
-            tracing::error!(%detail, "internal task failed");
-            return ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "the request could not be completed",
-            );
-        }
         if status.is_server_error() {
             tracing::warn!(error = %error, "upstream failure");
         }
@@ -111,6 +129,25 @@ impl From<ComponentError> for ApiError {
             ComponentError::BrokenDependency { path, .. } => api_error.with("path", json!(path)),
             ComponentError::Cycle { cycle } => api_error.with("cycle", json!(cycle)),
             _ => api_error,
+        }
+    }
+}
+
+/// The cache's own errors: bad selectors are the caller's (400); an unreachable shared tier is
+/// a 503 to retry; anything else is this pod's (500).
+impl From<CacheError> for ApiError {
+    fn from(error: CacheError) -> Self {
+        match error {
+            CacheError::InvalidInput(message) => ApiError::bad_request(message),
+            CacheError::SharedUnavailable(_) => {
+                tracing::warn!(%error, "shared cache unreachable");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+                    .with_retry_after(5)
+            }
+            CacheError::Disk(_) => {
+                tracing::error!(%error, "cache failed");
+                ApiError::internal("the cache failed; see the service log")
+            }
         }
     }
 }
@@ -144,10 +181,7 @@ impl From<odg_delivery_db::StoreError> for ApiError {
             }
             StoreErrorKind::Internal => {
                 tracing::error!(%error, "delivery DB failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the delivery database failed; see the service log",
-                )
+                ApiError::internal("the delivery database failed; see the service log")
             }
         }
     }
@@ -163,12 +197,10 @@ impl From<odg_compliance::ComplianceError> for ApiError {
                 tracing::error!(%message, "stored findings contradict the finding configuration");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
             }
-            ComplianceError::Config(message) | ComplianceError::Cache(message) => {
+            ComplianceError::Cache(error) => ApiError::from(error),
+            ComplianceError::Config(message) => {
                 tracing::error!(%message, "compliance summary failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the compliance summary failed; see the service log",
-                )
+                ApiError::internal("the compliance summary failed; see the service log")
             }
         }
     }

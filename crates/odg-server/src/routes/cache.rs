@@ -1,9 +1,9 @@
 //! `DELETE /cache`: invalidation through every tier of every pod, for callers with the cache-admin role.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::Json;
-use odg_cache::{CacheError, EntryId, Kind, Selector};
+use odg_cache::{EntryId, Kind, Selector};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -44,9 +44,8 @@ fn selector(params: &InvalidateParams) -> Result<Selector, ApiError> {
     if version.is_some() && name.is_none() {
         return Err(ApiError::bad_request("version needs component_name"));
     }
-    let invalid = |error: CacheError| ApiError::bad_request(error.to_string());
     Ok(if let Some(id) = id {
-        Selector::Id(EntryId::from_hex(id).map_err(invalid)?)
+        Selector::Id(EntryId::from_hex(id)?)
     } else if let Some(name) = name {
         odg_ocm::validate_component_name(name)
             .map_err(|error| ApiError::bad_request(error.to_string()))?;
@@ -55,7 +54,7 @@ fn selector(params: &InvalidateParams) -> Result<Selector, ApiError> {
             None => Selector::component(name),
         }
     } else if let Some(kind) = kind {
-        Selector::Kind(Kind::new(kind).map_err(invalid)?)
+        Selector::Kind(Kind::new(kind)?)
     } else {
         Selector::All
     })
@@ -78,14 +77,9 @@ pub async fn invalidate(
             "diskEntries": report.disk_entries,
             "published": report.published,
         }))),
-        Err(CacheError::SharedUnavailable(reason)) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "this pod dropped the entries, but the shared cache is unreachable, so other pods were not told: {reason}; retry"
-            ),
-        )
-        .with("invalidated", selector_json)
-        .with_retry_after(5)),
-        Err(error) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string()).with_retry_after(5)),
+        Err(error) => Err(
+            ApiError::invalidation_incomplete("this pod dropped the entries", error)
+                .with("invalidated", selector_json),
+        ),
     }
 }

@@ -80,16 +80,7 @@ fn entries_of(body: &Bytes) -> Result<Vec<Value>, ApiError> {
 }
 
 fn invalidation_error(error: CacheError) -> ApiError {
-    let message = match error {
-        CacheError::SharedUnavailable(reason) => format!(
-            "the metadata is written, but the shared cache is unreachable, so other pods may serve \
-             summaries from before this write: {reason}; retry"
-        ),
-        other => {
-            format!("the metadata is written, but its cache invalidation failed: {other}; retry")
-        }
-    };
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).with_retry_after(5)
+    ApiError::invalidation_incomplete("the metadata is written", error)
 }
 
 /// PUT `/artefacts/metadata`: 201 after one commit; 200 for no entries.
