@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use metrics::{counter, histogram};
 use rand::Rng;
+use tracing::Instrument;
 
 use crate::disk::DiskTier;
 use crate::entry::{EntryMeta, Freshness, StoredEntry};
@@ -229,6 +230,8 @@ impl TieredCache {
 
     /// The value of `key`, from the first tier that has a valid copy, else from `load` — run
     /// once per pod however many requests ask at once, and once per fleet while Redis is up.
+    // debug level: on the warm path the span is disabled (a cached interest check) unless asked for
+    #[tracing::instrument(level = "debug", name = "get_or_load", skip_all, fields(kind = %key.kind().as_str(), ?mode))]
     pub async fn get_or_load<V, E, F, Fut>(
         &self,
         key: &CacheKey,
@@ -324,9 +327,15 @@ impl TieredCache {
         Fut: Future<Output = Result<V, E>> + Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::spawn(async move {
-            inner.fill(key, stamp, policy, load, handle).await;
-        });
+        // the fill outlives the request that led it (waiters may still want it), but it carries
+        // that request's span: a registry retry inside it names the request id that caused it
+        let span = tracing::info_span!("cache_fill", kind = %key.kind().as_str());
+        tokio::spawn(
+            async move {
+                inner.fill(key, stamp, policy, load, handle).await;
+            }
+            .instrument(span),
+        );
     }
 
     /// Brings this pod's generations covering `keys` up to date with Redis, in one round trip,

@@ -542,3 +542,58 @@ async fn a_request_after_an_invalidation_never_joins_an_older_flight() {
     assert_eq!(*old.await.unwrap().unwrap(), Text("old".into()));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+/// Records, for every event, the names of the spans it happened in (innermost first).
+#[derive(Clone, Default)]
+struct SpanScopes(Arc<std::sync::Mutex<Vec<Vec<String>>>>);
+
+impl<S> tracing_subscriber::Layer<S> for SpanScopes
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        context: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let names = context
+            .event_scope(event)
+            .map(|scope| scope.map(|span| span.name().to_string()).collect())
+            .unwrap_or_default();
+        self.0.lock().unwrap().push(names);
+    }
+}
+
+/// The fill task is detached (it outlives a caller that gives up), but what its loader logs
+/// stays inside the span of the request that started it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_detached_fill_carries_the_span_of_the_request_that_led_it() {
+    use tracing::Instrument;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let scopes = SpanScopes::default();
+    let subscriber = tracing_subscriber::registry().with(scopes.clone());
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let cache = TieredCache::new(config()).await.unwrap();
+    let key = key("descriptor", "acme.org/traced");
+    let loader = || async {
+        tracing::info!("loading from the origin");
+        Ok::<_, LoadError>(Text("v1".into()))
+    };
+    cache
+        .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, loader)
+        .instrument(tracing::info_span!("request", request_id = "r-1"))
+        .await
+        .unwrap();
+
+    let recorded = scopes.0.lock().unwrap().clone();
+    let load_event = recorded
+        .iter()
+        .find(|scope| scope.first().is_some_and(|name| name == "cache_fill"))
+        .unwrap_or_else(|| panic!("no event inside a cache_fill span: {recorded:?}"));
+    assert!(
+        load_event.contains(&"request".to_string()),
+        "{load_event:?}"
+    );
+}

@@ -83,7 +83,10 @@ where
     let closed = |_| ComponentError::Task("the CPU pool is closed".into());
     let _large_job_permit = large_job_permit.transpose().map_err(closed)?;
     let _permit = permit.map_err(closed)?;
-    tokio::task::spawn_blocking(job)
+    // the job runs on another thread: it carries the caller's span, so that what it logs is
+    // tied to the request that caused it
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(job))
         .await
         .map_err(|error| ComponentError::Task(error.to_string()))
 }

@@ -403,6 +403,7 @@ impl ComponentService {
         Ok(nodes)
     }
 
+    #[tracing::instrument(level = "info", skip_all, fields(root = %root))]
     async fn walk(
         &self,
         root: &ComponentId,

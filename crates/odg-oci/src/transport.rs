@@ -159,6 +159,8 @@ impl Transport {
 
     /// Runs a request to its final answer: retries transient failures, answers challenges once or twice.
     /// Non-retryable statuses (404, 403, ...) come back as an `Answer` for the caller to map.
+    /// The span names the host and operation, never the URL's query or credentials.
+    #[tracing::instrument(level = "info", name = "registry_request", skip_all, fields(host = %host_label(&spec.url), operation = spec.operation.as_str()))]
     pub async fn execute(&self, spec: &RequestSpec) -> Result<Answer, OciError> {
         let host = host_label(&spec.url);
         let mut retries = 0u32;
