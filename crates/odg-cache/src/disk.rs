@@ -310,7 +310,7 @@ impl DiskTier {
     /// verifying every entry (corrupt or torn ones, and expired ones, are deleted; corrupt ones
     /// counted), and evicts the least recently written entries down to `max_bytes`.
     pub async fn open(directory: PathBuf, max_bytes: u64) -> Result<DiskTier, CacheError> {
-        tokio::task::spawn_blocking(move || DiskTier::open_blocking(directory, max_bytes))
+        odg_offload::run_blocking_io(move || DiskTier::open_blocking(directory, max_bytes))
             .await
             .map_err(|error| CacheError::Disk(format!("opening the disk cache failed: {error}")))?
     }
@@ -324,7 +324,7 @@ impl DiskTier {
         }
         let inner = Arc::clone(&self.inner);
         let id = *id;
-        tokio::task::spawn_blocking(move || inner.get_blocking(id))
+        odg_offload::run_blocking_io(move || inner.get_blocking(id))
             .await
             .ok()
             .flatten()
@@ -341,7 +341,7 @@ impl DiskTier {
             return;
         }
         let entry = entry.clone();
-        if tokio::task::spawn_blocking(move || inner.put_blocking(id, entry))
+        if odg_offload::run_blocking_io(move || inner.put_blocking(id, entry))
             .await
             .is_err()
         {
@@ -353,7 +353,7 @@ impl DiskTier {
     pub async fn remove(&self, id: &EntryId) {
         let inner = Arc::clone(&self.inner);
         let id = *id;
-        let _ = tokio::task::spawn_blocking(move || inner.discard(&id, |_| true)).await;
+        let _ = odg_offload::run_blocking_io(move || inner.discard(&id, |_| true)).await;
     }
 
     /// Deletes every entry `selector` matches; returns how many were deleted.
@@ -380,7 +380,7 @@ impl DiskTier {
         }
         let inner = Arc::clone(&self.inner);
         let selector = selector.clone();
-        tokio::task::spawn_blocking(move || {
+        odg_offload::run_blocking_io(move || {
             candidates
                 .iter()
                 .filter(|id| inner.discard(id, |entry| selector.matches(id, &entry.meta)))

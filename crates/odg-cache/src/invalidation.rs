@@ -325,7 +325,7 @@ pub(crate) async fn persist_snapshot(cache: &TieredCache) {
         .read()
         .expect("generations lock")
         .fields();
-    let result = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+    let result = odg_offload::run_blocking_io(move || -> std::io::Result<()> {
         std::fs::create_dir_all(&directory)?;
         let temporary = directory.join(format!(".{SNAPSHOT_FILE}.{:x}.tmp", rand::random::<u64>()));
         std::fs::write(

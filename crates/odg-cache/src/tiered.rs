@@ -144,7 +144,7 @@ fn lookup(kind: &str, tier: &'static str, result: &'static str) {
 
 async fn decode_value<V: CacheValue>(payload: Bytes) -> Option<V> {
     let decoded = if payload.len() > BLOCKING_CODEC_BYTES {
-        tokio::task::spawn_blocking(move || V::decode(&payload))
+        odg_offload::run_cpu_bound(move || V::decode(&payload))
             .await
             .ok()?
     } else {
@@ -653,7 +653,7 @@ impl CacheInner {
         }
         let encode_value = value.clone();
         let payload = if encode_value.footprint() > BLOCKING_CODEC_BYTES {
-            match tokio::task::spawn_blocking(move || encode_value.encode()).await {
+            match odg_offload::run_cpu_bound(move || encode_value.encode()).await {
                 Ok(payload) => payload,
                 Err(_) => return,
             }

@@ -19,7 +19,7 @@ pub const COMPRESSION_THRESHOLD_BYTES: usize = 1024;
 
 /// Work on answers up to this size (rendering, compressing) runs inline on the runtime: a
 /// few tens of microseconds, less than a hand-off to the blocking pool costs. Larger ones go
-/// through [`crate::run_cpu_bound`].
+/// through [`odg_offload::run_cpu_bound`].
 pub const INLINE_WORK_BYTES: usize = 64 * 1024;
 
 /// Memory counted for the compressed forms of an answer above the threshold, as a share of
@@ -163,7 +163,7 @@ impl RenderedAnswer {
                 if self.json.len() <= INLINE_WORK_BYTES {
                     Ok::<_, ComponentError>(compress())
                 } else {
-                    crate::run_cpu_bound(compress).await
+                    odg_offload::run_cpu_bound(compress).await.map_err(ComponentError::from)
                 }
             })
             .await?;

@@ -62,7 +62,7 @@ impl ComponentService {
                 if inline {
                     serialise()
                 } else {
-                    crate::run_cpu_bound(serialise).await?
+                    odg_offload::run_cpu_bound(serialise).await?
                 }
             }
         };
@@ -98,7 +98,9 @@ impl ComponentService {
                 if inline {
                     Ok::<_, ComponentError>(serialise())
                 } else {
-                    crate::run_cpu_bound(serialise).await
+                    odg_offload::run_cpu_bound(serialise)
+                        .await
+                        .map_err(ComponentError::from)
                 }
             }
         };

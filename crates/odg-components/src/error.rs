@@ -117,6 +117,13 @@ impl From<OcmError> for ComponentError {
     }
 }
 
+/// An offloaded job that panicked, or a pool shutting down: our own failure.
+impl From<odg_offload::OffloadError> for ComponentError {
+    fn from(error: odg_offload::OffloadError) -> Self {
+        ComponentError::Task(error.to_string())
+    }
+}
+
 /// The cache fails only in its own plumbing (a fill task that died); loader errors pass through.
 impl From<odg_cache::CacheError> for ComponentError {
     fn from(error: odg_cache::CacheError) -> Self {

@@ -9,7 +9,6 @@
 mod answer;
 mod answers;
 mod cache;
-mod cpu_pool;
 mod error;
 mod oci_source;
 mod publish;
@@ -23,9 +22,6 @@ pub use answer::{ContentEncoding, RenderedAnswer, COMPRESSION_THRESHOLD_BYTES, I
 pub use cache::{
     default_policies, with_cache_mode, CachedComponentSource, ABSENT_DESCRIPTOR_FRESH_FOR,
     KIND_ANSWER, KIND_DEPENDENCIES, KIND_DESCRIPTOR, KIND_VERSIONS,
-};
-pub use cpu_pool::{
-    run_cpu_bound, run_cpu_bound_sized, JobSize, CPU_POOL_WAIT, CPU_POOL_WAITING, LARGE_JOB_BYTES,
 };
 pub use error::{ComponentError, ComponentErrorKind};
 pub use oci_source::{OciComponentSource, OciSourceLimits};

@@ -15,10 +15,10 @@ use odg_ocm::{
     version_to_tag, ComponentConfig, DecodeLimits, DescriptorLayerFormat, OcmRepositoryUrl,
 };
 
-use crate::cpu_pool::{run_cpu_bound_sized, JobSize};
 use crate::source::{ComponentId, ComponentSource, FetchedDescriptor};
 use crate::stores::StoreProvider;
 use crate::ComponentError;
+use odg_offload::{run_cpu_bound_sized, JobSize};
 
 const ANNOTATION_COMPONENT_NAME: &str = "software.ocm.component.name";
 const ANNOTATION_COMPONENT_VERSION: &str = "software.ocm.component.version";

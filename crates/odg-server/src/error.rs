@@ -133,6 +133,13 @@ impl From<ComponentError> for ApiError {
     }
 }
 
+impl From<odg_offload::OffloadError> for ApiError {
+    fn from(error: odg_offload::OffloadError) -> Self {
+        tracing::error!(%error, "offloaded job failed");
+        ApiError::internal("the request could not be completed")
+    }
+}
+
 /// The cache's own errors: bad selectors are the caller's (400); an unreachable shared tier is
 /// a 503 to retry; anything else is this pod's (500).
 impl From<CacheError> for ApiError {

@@ -71,7 +71,7 @@ async fn summary_inner(
     let summary = compliance
         .summary(&root, repository.as_ref(), max_depth, profile, mode)
         .await?;
-    let body = odg_components::run_cpu_bound(move || serde_json::to_vec(&summary))
+    let body = odg_offload::run_cpu_bound(move || serde_json::to_vec(&summary))
         .await
         .map_err(ApiError::from)?
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "serialisation failed"))?;

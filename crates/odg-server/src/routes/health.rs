@@ -39,7 +39,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         Some(handle) => {
             let handle = handle.clone();
             // Sampling /proc and rendering every series is CPU work: off the async workers.
-            match tokio::task::spawn_blocking(move || crate::metrics::render(&handle)).await {
+            match odg_offload::run_cpu_bound(move || crate::metrics::render(&handle)).await {
                 Ok(text) => (
                     [(
                         header::CONTENT_TYPE,

@@ -179,7 +179,7 @@ pub async fn query(
         .map_or_else(ApiError::status, |_| StatusCode::OK);
     timed("query", started, status);
     let rows = result?;
-    let body = odg_components::run_cpu_bound(move || serde_json::to_vec(&Value::Array(rows)))
+    let body = odg_offload::run_cpu_bound(move || serde_json::to_vec(&Value::Array(rows)))
         .await
         .map_err(ApiError::from)?
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "serialisation failed"))?;

@@ -13,7 +13,7 @@ use std::time::Instant;
 use metrics::{gauge, histogram};
 use tokio::sync::Semaphore;
 
-use crate::ComponentError;
+use crate::OffloadError;
 
 /// Histogram: seconds CPU-bound jobs waited for a slot in the pool.
 pub const CPU_POOL_WAIT: &str = "odg_cpu_pool_wait_seconds";
@@ -56,7 +56,7 @@ fn large_job_slots() -> &'static Semaphore {
 }
 
 /// Runs `job` on the blocking pool once a slot is free.
-pub async fn run_cpu_bound<T, F>(job: F) -> Result<T, ComponentError>
+pub async fn run_cpu_bound<T, F>(job: F) -> Result<T, OffloadError>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
@@ -65,7 +65,7 @@ where
 }
 
 /// Runs `job` on the blocking pool once a slot is free, and for a large job a large-job slot too.
-pub async fn run_cpu_bound_sized<T, F>(size: JobSize, job: F) -> Result<T, ComponentError>
+pub async fn run_cpu_bound_sized<T, F>(size: JobSize, job: F) -> Result<T, OffloadError>
 where
     T: Send + 'static,
     F: FnOnce() -> T + Send + 'static,
@@ -80,7 +80,7 @@ where
     let permit = slots().acquire().await;
     gauge!(CPU_POOL_WAITING).decrement(1.0);
     histogram!(CPU_POOL_WAIT).record(started.elapsed().as_secs_f64());
-    let closed = |_| ComponentError::Task("the CPU pool is closed".into());
+    let closed = |_| OffloadError::Closed;
     let _large_job_permit = large_job_permit.transpose().map_err(closed)?;
     let _permit = permit.map_err(closed)?;
     // the job runs on another thread: it carries the caller's span, so that what it logs is
@@ -88,7 +88,13 @@ where
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || span.in_scope(job))
         .await
-        .map_err(|error| ComponentError::Task(error.to_string()))
+        .map_err(|error| {
+            if error.is_cancelled() {
+                OffloadError::Closed
+            } else {
+                OffloadError::Failed(error.to_string())
+            }
+        })
 }
 
 #[cfg(test)]
