@@ -7,6 +7,7 @@
 mod admission;
 mod auth;
 mod connection;
+mod cors;
 mod error;
 pub mod metrics;
 pub mod params;
@@ -22,6 +23,7 @@ pub use auth::{
     AuthConfig, Authenticator, JwtAlgorithm, JwtConfig, Principal, ROLE_ADMIN, ROLE_CACHE_ADMIN,
     ROLE_METADATA_WRITER,
 };
+pub use cors::{CorsConfig, DEFAULT_CORS_MAX_AGE};
 pub use error::ApiError;
 pub use serving::{serve, ConnectionLimits};
 pub use state::{AppState, MetadataQueryLimits, Readiness};

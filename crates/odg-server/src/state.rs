@@ -9,6 +9,7 @@ use odg_components::ComponentService;
 
 use crate::admission::{Admission, AdmissionConfig};
 use crate::auth::{AuthConfig, Authenticator};
+use crate::cors::CorsConfig;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -21,6 +22,8 @@ pub struct AppState {
     /// The delivery DB and compliance summaries; without it the metadata routes answer 503.
     pub compliance: Option<ComplianceService>,
     pub metadata_query: MetadataQueryLimits,
+    /// Origins allowed cross-origin; none by default.
+    pub cors: CorsConfig,
 }
 
 /// Bounds of one `POST /artefacts/metadata/query`.
@@ -71,11 +74,17 @@ impl AppState {
             readiness: Readiness::default(),
             compliance: None,
             metadata_query: MetadataQueryLimits::default(),
+            cors: CorsConfig::default(),
         }
     }
 
     pub fn with_metadata_query_limits(mut self, limits: MetadataQueryLimits) -> Self {
         self.metadata_query = limits;
+        self
+    }
+
+    pub fn with_cors(mut self, cors: CorsConfig) -> Self {
+        self.cors = cors;
         self
     }
 

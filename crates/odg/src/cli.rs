@@ -128,6 +128,18 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub admin_tokens: Vec<String>,
+    /// Browser origin allowed to call the API cross-origin with credentials, e.g. the
+    /// dashboard's `https://dashboard.example.org`; repeatable. Replaces the file's list; without
+    /// any, nothing is allowed cross-origin.
+    #[arg(
+        long = "cors-allowed-origin",
+        env = "ODG_CORS_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub cors_allowed_origins: Vec<String>,
+    /// Seconds a browser may cache a preflight answer [default: 600].
+    #[arg(long, env = "ODG_CORS_MAX_AGE_SECONDS")]
+    pub cors_max_age_seconds: Option<u64>,
     /// A second listener serving only /metrics, /live and /ready (e.g. 0.0.0.0:9090).
     #[arg(long, env = "ODG_ADMIN_LISTEN")]
     pub admin_listen: Option<String>,

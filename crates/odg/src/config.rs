@@ -16,7 +16,8 @@ use odg_cache::{CacheConfig, DiskConfig, KindPolicy, SharedTierConfig};
 use odg_compliance::FindingConfigs;
 use odg_delivery_db::DatabaseConfig;
 use odg_server::{
-    AdmissionConfig, AuthConfig, ConnectionLimits, JwtAlgorithm, JwtConfig, MetadataQueryLimits,
+    AdmissionConfig, AuthConfig, ConnectionLimits, CorsConfig, JwtAlgorithm, JwtConfig,
+    MetadataQueryLimits, DEFAULT_CORS_MAX_AGE,
 };
 
 use crate::byte_size::ByteSize;
@@ -48,8 +49,21 @@ pub struct FileConfig {
     pub auth: AuthFileConfig,
     #[serde(default)]
     pub database: DatabaseFileConfig,
+    #[serde(default)]
+    pub cors: CorsFileConfig,
     /// Finding configuration file (categorisations, filters, profiles).
     pub findings_config: Option<PathBuf>,
+}
+
+/// Browser clients on other origins (the dashboard).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsFileConfig {
+    /// Origins (`https://host[:port]`) allowed cross-origin with credentials [default: none].
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Seconds a browser may cache a preflight answer [default: 600].
+    pub max_age_seconds: Option<u64>,
 }
 
 /// The delivery DB.
@@ -208,6 +222,7 @@ pub struct ServeConfig {
     pub connections: ConnectionLimits,
     pub database: DatabaseConfig,
     pub findings: FindingConfigs,
+    pub cors: CorsConfig,
 }
 
 pub fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
@@ -358,6 +373,21 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             .unwrap_or(connection_defaults.max_connections)
             .max(1),
     };
+    let cors_origins = if args.cors_allowed_origins.is_empty() {
+        file.cors.allowed_origins
+    } else {
+        args.cors_allowed_origins
+    };
+    let cors = CorsConfig::new(
+        cors_origins
+            .iter()
+            .map(String::as_str)
+            .filter(|origin| !origin.trim().is_empty()),
+        args.cors_max_age_seconds
+            .or(file.cors.max_age_seconds)
+            .map_or(DEFAULT_CORS_MAX_AGE, Duration::from_secs),
+    )
+    .map_err(|error| anyhow::anyhow!("{error}"))?;
     let database = database_config(args.database_url, file.database, &cache_dir)?;
     let findings = match args.findings_config.or(file.findings_config) {
         Some(path) => FindingConfigs::from_file(&path)
@@ -379,6 +409,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         connections,
         database,
         findings,
+        cors,
     })
 }
 
@@ -612,6 +643,8 @@ mod tests {
             redis_key_prefix: None,
             disable_cache: false,
             admin_tokens: vec![],
+            cors_allowed_origins: vec![],
+            cors_max_age_seconds: None,
             admin_listen: None,
             max_concurrent_requests: None,
             max_queued_requests: None,
@@ -692,6 +725,42 @@ mod tests {
             config.connections.header_read_timeout,
             Duration::from_secs(2)
         );
+    }
+
+    #[test]
+    fn cors_origins_from_the_file_are_replaced_by_flags_and_bad_origins_refused() {
+        let config = resolve(args()).unwrap();
+        assert_eq!(config.cors, CorsConfig::default());
+        assert!(config.cors.allowed_origins().is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odg.yaml");
+        std::fs::write(
+            &path,
+            "cors:\n  allowed_origins: [https://dashboard.example.org, 'http://localhost:3000/']\n  max_age_seconds: 60\n",
+        )
+        .unwrap();
+        let mut from_file = args();
+        from_file.config = Some(path.clone());
+        let cors = resolve(from_file).unwrap().cors;
+        assert_eq!(
+            cors.allowed_origins(),
+            ["https://dashboard.example.org", "http://localhost:3000"]
+        );
+        assert_eq!(cors.max_age(), Duration::from_secs(60));
+
+        let mut overridden = args();
+        overridden.config = Some(path);
+        overridden.cors_allowed_origins = vec!["https://other.example.org".into()];
+        overridden.cors_max_age_seconds = Some(5);
+        let cors = resolve(overridden).unwrap().cors;
+        assert_eq!(cors.allowed_origins(), ["https://other.example.org"]);
+        assert_eq!(cors.max_age(), Duration::from_secs(5));
+
+        let mut bad = args();
+        bad.cors_allowed_origins = vec!["*".into()];
+        let error = format!("{:#}", resolve(bad).unwrap_err());
+        assert!(error.contains("CORS origin"), "{error}");
     }
 
     #[test]

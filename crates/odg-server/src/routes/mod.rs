@@ -6,6 +6,7 @@ mod health;
 mod json_errors;
 mod metadata;
 mod ocm;
+mod request_encoding;
 
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -23,6 +24,7 @@ use crate::{admission, metrics, params};
 use crate::{ApiError, AppState};
 
 pub fn router(state: AppState) -> Router {
+    let cors = state.cors.layer();
     // Work routes go through admission control; the operational routes never queue.
     let work = Router::new()
         .route("/ocm/component", get(ocm::component))
@@ -48,11 +50,18 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        // Bodies are decoded as handlers read them, through the routes' body limits, so the
+        // limits count decoded bytes.
+        .layer(request_encoding::decompression())
+        .layer(middleware::from_fn(request_encoding::normalise))
         .layer(middleware::from_fn(json_errors::json_errors))
         .layer(middleware::from_fn(cache_mode))
         // Outermost last: a request id (taken from `X-Request-Id` or made up) before the span
-        // that carries it, returned on the response; the panic guard right around the routes.
+        // that carries it, returned on the response; CORS answers preflights before anything
+        // below runs and adds its headers to every answer, errors and panics included; the
+        // panic guard right around the routes.
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(cors)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

@@ -3,6 +3,8 @@
 
 mod answer_routes;
 mod cache_routes;
+mod compressed_bodies;
+mod cors_routes;
 mod demo_routes;
 mod hostile_descriptor_routes;
 mod http_limits;

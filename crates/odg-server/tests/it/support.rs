@@ -215,3 +215,22 @@ impl TestApp {
         (status, body)
     }
 }
+
+/// The demo API (memory cache, both kinds of credentials) with a delivery DB in an SQLite file
+/// under `directory`, so that the metadata routes work.
+pub async fn metadata_state(directory: &std::path::Path) -> odg_server::AppState {
+    let (components, _cache) = cached_demo_service(directory).await;
+    let db = odg_delivery_db::DeliveryDb::connect(&odg_delivery_db::DatabaseConfig::sqlite_file(
+        &directory.join("delivery.sqlite"),
+    ))
+    .await
+    .unwrap();
+    let compliance = odg_compliance::ComplianceService::new(
+        db,
+        components.clone(),
+        odg_compliance::FindingConfigs::defaults(),
+    );
+    odg_server::AppState::new(components)
+        .with_auth(test_authenticator())
+        .with_compliance(compliance)
+}

@@ -87,6 +87,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_auth(auth)
         .with_admission(config.admission)
         .with_metadata_query_limits(config.metadata_query)
+        .with_cors(config.cors)
         .with_metrics(metrics_handle);
     let readiness = state.readiness.clone();
     if let Some(address) = config.admin_listen {
@@ -109,6 +110,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 tracing::error!(%error, "admin listener failed");
             }
         });
+    }
+    if !state.cors.allowed_origins().is_empty() {
+        tracing::info!(origins = ?state.cors.allowed_origins(), "CORS: origins allowed cross-origin");
     }
     let router = odg_server::router(state);
     let listener = tokio::net::TcpListener::bind(config.listen)

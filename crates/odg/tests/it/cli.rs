@@ -172,3 +172,84 @@ async fn environment_variables_configure_serve() {
     assert!(odg.cache_dir().is_dir());
     assert!(!odg.working_dir().join(".odg").exists());
 }
+
+/// `ODG_CORS_ALLOWED_ORIGINS` (comma-separated) reaches the server over a real socket: a browser's
+/// preflight from a listed origin is answered as the dashboard needs, another origin's is not; a
+/// query gzipped as the Python client sends it (`Content-Encoding`, compressed `Content-Length`)
+/// answers as a plain one.
+#[tokio::test]
+async fn cors_origins_from_the_environment_and_gzipped_bodies_over_a_socket() {
+    use std::io::Write;
+
+    let odg = OdgServer::start_with(|command, setup| {
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg(setup.listen)
+            .arg("--cache-dir")
+            .arg(setup.cache_dir)
+            .env(
+                "ODG_CORS_ALLOWED_ORIGINS",
+                "https://dashboard.example.org, http://localhost:3000/",
+            );
+    })
+    .await;
+    let http = crate::harness::http_client();
+    let url = format!("{}/artefacts/metadata/query", odg.base_url());
+    for (origin, allowed) in [
+        ("https://dashboard.example.org", true),
+        ("http://localhost:3000", true),
+        ("https://evil.example.org", false),
+    ] {
+        let response = http
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type,shortcut-cache",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "{origin}");
+        let headers = response.headers();
+        let allow_origin = headers
+            .get("access-control-allow-origin")
+            .map(|value| value.to_str().unwrap());
+        if allowed {
+            assert_eq!(allow_origin, Some(origin));
+            assert_eq!(headers["access-control-allow-credentials"], "true");
+            let allowed_headers = headers["access-control-allow-headers"].to_str().unwrap();
+            assert!(
+                allowed_headers.contains("shortcut-cache"),
+                "{allowed_headers}"
+            );
+        } else {
+            assert_eq!(allow_origin, None, "{origin}");
+        }
+    }
+
+    let query =
+        br#"{"entries": [{"component_name": "acme.org/nothing", "component_version": "1.0.0"}]}"#;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(query).unwrap();
+    let gzipped = encoder.finish().unwrap();
+    for (coding, body) in [(None, query.to_vec()), (Some("gzip"), gzipped)] {
+        let mut request = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("origin", "https://dashboard.example.org");
+        if let Some(coding) = coding {
+            request = request.header("content-encoding", coding);
+        }
+        let response = request.body(body).send().await.unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::OK, "{coding:?}");
+        assert_eq!(
+            response.headers()["access-control-allow-origin"],
+            "https://dashboard.example.org"
+        );
+        let answer: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(answer, serde_json::json!([]), "{coding:?}");
+    }
+}
