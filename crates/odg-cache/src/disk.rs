@@ -35,6 +35,7 @@
 //! Recency after a restart is the order of the files' mtimes, i.e. of the last writes: hits since
 //! then are not remembered (a read does not write).
 
+use crate::locks::lock;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -260,12 +261,6 @@ fn publish_change(before: (u64, usize), after: (u64, usize)) {
     if before.1 != after.1 {
         metrics::gauge!(ENTRIES, "tier" => TIER_DISK).increment(after.1 as f64 - before.1 as f64);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere cannot leave the index half-updated in a way worse than losing the cache
-    // tier, so keep serving instead of spreading the panic.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn shard_name(id: &EntryId) -> String {

@@ -133,26 +133,27 @@ impl<'a> Reader<'a> {
         Ok(slice)
     }
 
+    /// The next `N` bytes as an array.
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], EntryDecodeError> {
+        let mut array = [0; N];
+        array.copy_from_slice(self.take(N)?);
+        Ok(array)
+    }
+
     fn u8(&mut self) -> Result<u8, EntryDecodeError> {
         Ok(self.take(1)?[0])
     }
 
     fn u16(&mut self) -> Result<u16, EntryDecodeError> {
-        Ok(u16::from_le_bytes(
-            self.take(2)?.try_into().expect("two bytes"),
-        ))
+        self.array().map(u16::from_le_bytes)
     }
 
     fn u32(&mut self) -> Result<u32, EntryDecodeError> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("four bytes"),
-        ))
+        self.array().map(u32::from_le_bytes)
     }
 
     fn u64(&mut self) -> Result<u64, EntryDecodeError> {
-        Ok(u64::from_le_bytes(
-            self.take(8)?.try_into().expect("eight bytes"),
-        ))
+        self.array().map(u64::from_le_bytes)
     }
 
     fn text(&mut self, length: usize, field: &'static str) -> Result<String, EntryDecodeError> {
@@ -172,7 +173,9 @@ pub fn decode_entry(bytes: &[u8]) -> Result<StoredEntry, EntryDecodeError> {
     if &bytes[..4] != MAGIC {
         return Err(EntryDecodeError::BadMagic);
     }
-    let (body, checksum) = bytes.split_at(bytes.len() - 4);
+    let Some((body, checksum)) = bytes.split_last_chunk::<4>() else {
+        return Err(EntryDecodeError::Truncated);
+    };
     let mut reader = Reader {
         bytes: body,
         position: 4,
@@ -181,7 +184,7 @@ pub fn decode_entry(bytes: &[u8]) -> Result<StoredEntry, EntryDecodeError> {
     if version != ENTRY_FORMAT_VERSION {
         return Err(EntryDecodeError::UnsupportedVersion(version));
     }
-    if crc32fast::hash(body) != u32::from_le_bytes(checksum.try_into().expect("four bytes")) {
+    if crc32fast::hash(body) != u32::from_le_bytes(*checksum) {
         return Err(EntryDecodeError::Checksum);
     }
     let _flags = reader.u16()?;

@@ -51,7 +51,7 @@ impl FlightHandle {
     }
 
     fn close(&self) {
-        let mut running = self.flights.running.lock().expect("flight map lock");
+        let mut running = crate::locks::lock(&self.flights.running);
         if running
             .get(&self.id)
             .is_some_and(|(token, _)| *token == self.token)
@@ -76,7 +76,7 @@ pub(crate) enum Joined {
 impl Flights {
     pub(crate) fn join_or_lead(self: &Arc<Self>, id: EntryId, stamp: Stamp) -> Joined {
         let id = (id, stamp);
-        let mut running = self.running.lock().expect("flight map lock");
+        let mut running = crate::locks::lock(&self.running);
         if let Some((_, receiver)) = running.get(&id) {
             return Joined::Waiter(receiver.clone());
         }

@@ -46,7 +46,7 @@ impl Stamp {
 }
 
 pub const EPOCH_FIELD: &str = "epoch";
-const ALL_FIELD: &str = "all";
+pub(crate) const ALL_FIELD: &str = "all";
 const KIND_PREFIX: &str = "kind:";
 const COMPONENT_PREFIX: &str = "component:";
 const VERSION_PREFIX: &str = "version:";

@@ -6,6 +6,7 @@
 //! the current generations. A pod that missed a message therefore cannot serve the old value once
 //! it has talked to Redis again.
 
+use crate::locks::RwLockExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -53,11 +54,7 @@ pub(crate) async fn invalidate(
     let field = Generations::field_for(selector);
     let Some(shared) = &inner.shared else {
         if field.is_some() {
-            inner
-                .generations
-                .write()
-                .expect("generations lock")
-                .bump(selector);
+            inner.generations.write_guard().bump(selector);
             persist_snapshot(cache).await;
         }
         let (memory_entries, disk_entries) =
@@ -82,23 +79,15 @@ pub(crate) async fn invalidate(
     let mut selectors = vec![selector.clone()];
     let outcome = match redis_result {
         Ok(Some(fields)) => {
-            let changed = inner
-                .generations
-                .write()
-                .expect("generations lock")
-                .replace_with(&fields);
+            let changed = inner.generations.write_guard().replace_with(&fields);
             selectors.extend(changed);
             Ok(fields)
         }
-        Ok(None) => Ok(inner.generations.read().expect("generations lock").fields()),
+        Ok(None) => Ok(inner.generations.read_guard().fields()),
         Err(error) => {
             // Keep this pod correct at least: bump locally; the next resync realigns with Redis.
             if field.is_some() {
-                inner
-                    .generations
-                    .write()
-                    .expect("generations lock")
-                    .bump(selector);
+                inner.generations.write_guard().bump(selector);
             }
             Err(error)
         }
@@ -135,12 +124,7 @@ pub(crate) async fn resync(cache: &TieredCache) {
     };
     match shared.load_generations().await {
         Ok(fields) => {
-            let changed = cache
-                .inner
-                .generations
-                .write()
-                .expect("generations lock")
-                .replace_with(&fields);
+            let changed = cache.inner.generations.write_guard().replace_with(&fields);
             if !changed.is_empty() {
                 tracing::info!(
                     changed = changed.len(),
@@ -168,7 +152,7 @@ pub(crate) async fn sync_for_keys(
     };
     let mut fields = vec![
         crate::generations::EPOCH_FIELD.to_string(),
-        Generations::field_for(&Selector::All).expect("all has a field"),
+        crate::generations::ALL_FIELD.to_string(),
     ];
     for key in keys {
         let scope = key.scope();
@@ -189,12 +173,7 @@ pub(crate) async fn sync_for_keys(
     }
     let values = shared.read_generations(&fields).await?;
     let epoch = values.first().copied().unwrap_or(0);
-    let local_epoch = cache
-        .inner
-        .generations
-        .read()
-        .expect("generations lock")
-        .epoch;
+    let local_epoch = cache.inner.generations.read_guard().epoch;
     if epoch != local_epoch {
         // Redis lost its hash (or this pod never synced): reload everything.
         resync(cache).await;
@@ -202,7 +181,7 @@ pub(crate) async fn sync_for_keys(
     }
     let mut changed = Vec::new();
     {
-        let mut generations = cache.inner.generations.write().expect("generations lock");
+        let mut generations = cache.inner.generations.write_guard();
         for (field, value) in fields.iter().zip(values) {
             if value > generations.get_field(field) {
                 if let Some(selector) = generations.set_field(field, value) {
@@ -236,12 +215,7 @@ async fn apply_remote(cache: &TieredCache, message: InvalidationMessage) {
         .iter()
         .find(|(field, _)| field == crate::generations::EPOCH_FIELD)
         .map(|(_, value)| *value);
-    let local_epoch = cache
-        .inner
-        .generations
-        .read()
-        .expect("generations lock")
-        .epoch;
+    let local_epoch = cache.inner.generations.read_guard().epoch;
     if epoch.is_some_and(|epoch| epoch != local_epoch) {
         resync(cache).await;
         purge_local(cache, &[selector]).await;
@@ -249,7 +223,7 @@ async fn apply_remote(cache: &TieredCache, message: InvalidationMessage) {
     }
     let mut selectors = vec![selector.clone()];
     {
-        let mut generations = cache.inner.generations.write().expect("generations lock");
+        let mut generations = cache.inner.generations.write_guard();
         for (field, value) in &message.generations {
             // Messages may arrive out of order: counters only ever go up.
             if *value > generations.get_field(field) {
@@ -319,18 +293,13 @@ pub(crate) async fn persist_snapshot(cache: &TieredCache) {
     let Some(directory) = cache.inner.config.state_directory.clone() else {
         return;
     };
-    let fields = cache
-        .inner
-        .generations
-        .read()
-        .expect("generations lock")
-        .fields();
+    let fields = cache.inner.generations.read_guard().fields();
     let result = odg_offload::run_blocking_io(move || -> std::io::Result<()> {
         std::fs::create_dir_all(&directory)?;
         let temporary = directory.join(format!(".{SNAPSHOT_FILE}.{:x}.tmp", rand::random::<u64>()));
         std::fs::write(
             &temporary,
-            serde_json::to_vec(&fields).expect("fields serialise"),
+            serde_json::to_vec(&fields).map_err(std::io::Error::other)?,
         )?;
         std::fs::rename(&temporary, directory.join(SNAPSHOT_FILE))
     })

@@ -286,6 +286,10 @@ impl MemoryTier {
             .ceil() as u64;
         let ghost_reserve = ghost_slots.saturating_mul(GHOST_SLOT_BYTES).min(max_bytes);
         let weight_capacity = max_bytes - ghost_reserve;
+        #[allow(
+            clippy::expect_used,
+            reason = "build fails only for a missing capacity, and both are set just above"
+        )]
         let options = OptionsBuilder::new()
             .shards(MAX_SHARDS)
             .hot_allocation(HOT_ALLOCATION)

@@ -6,6 +6,7 @@
 //! meanwhile, the stamp no longer matches and the entry is not written (and would not be served
 //! anyway), so a slow fill can never resurrect an invalidated value.
 
+use crate::locks::RwLockExt;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -211,8 +212,7 @@ impl TieredCache {
     fn stamp(&self, key: &CacheKey) -> Stamp {
         self.inner
             .generations
-            .read()
-            .expect("generations lock")
+            .read_guard()
             .stamp(key.kind(), key.scope())
     }
 
@@ -619,11 +619,7 @@ impl CacheInner {
                 handle.answer(FlightOutcome::Value(value.clone() as AnyValue));
             }
         };
-        let current = self
-            .generations
-            .read()
-            .expect("generations lock")
-            .stamp(key.kind(), key.scope());
+        let current = self.generations.read_guard().stamp(key.kind(), key.scope());
         if current != stamp {
             tracing::debug!(kind = %key.kind(), "invalidated while loading; not storing");
             answer(handle);

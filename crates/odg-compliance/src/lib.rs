@@ -7,6 +7,10 @@
 //! cache kind and what a write invalidates. Entry points: [`FindingConfigs`],
 //! [`ComplianceService`], [`summarise`] (the pure algorithm).
 
+// Production code neither unwraps nor expects: failures become errors, and the few invariants
+// that cannot fail are marked where they are, each with its reason (checked by the tidy test).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod config;
 mod error;
 mod service;

@@ -51,6 +51,10 @@ pub fn default_policies() -> HashMap<String, KindPolicy> {
     )])
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "a constant kind name, checked by the tests"
+)]
 fn kind() -> Kind {
     Kind::new(KIND_COMPLIANCE_SUMMARY).expect("a valid kind")
 }
@@ -61,6 +65,10 @@ pub fn scope_name(component_name: &str, finding_type: &str, datasource: &str) ->
 }
 
 impl CacheValue for TypeSummary {
+    #[allow(
+        clippy::expect_used,
+        reason = "a summary has only string map keys: it always serialises"
+    )]
     fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("summaries serialise")
     }

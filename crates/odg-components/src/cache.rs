@@ -63,6 +63,10 @@ pub fn default_policies() -> HashMap<String, KindPolicy> {
     ])
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "called with this crate's constant kind names, each checked by the tests"
+)]
 pub(crate) fn kind(name: &str) -> Kind {
     Kind::new(name).expect("the kinds of this crate are valid")
 }
@@ -216,11 +220,10 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 fn take_bytes<'a>(input: &mut &'a [u8]) -> Result<&'a [u8], String> {
-    if input.len() < 4 {
+    let Some((length, rest)) = input.split_first_chunk::<4>() else {
         return Err("truncated length".into());
-    }
-    let length = u32::from_le_bytes(input[..4].try_into().expect("four bytes")) as usize;
-    let rest = &input[4..];
+    };
+    let length = u32::from_le_bytes(*length) as usize;
     if rest.len() < length {
         return Err("truncated field".into());
     }
@@ -274,6 +277,10 @@ impl CacheValue for MaybeDescriptor {
                 let mut out = vec![TAG_PRESENT];
                 put_bytes(&mut out, fetched.repository.to_string().as_bytes());
                 put_bytes(&mut out, fetched.document.as_bytes());
+                #[allow(
+                    clippy::expect_used,
+                    reason = "the descriptor model has only string map keys: it always serialises"
+                )]
                 put_bytes(
                     &mut out,
                     &serde_json::to_vec(&fetched.descriptor).expect("descriptors serialise"),
@@ -362,6 +369,10 @@ impl CacheValue for VersionList {
 }
 
 impl CacheValue for TreeShape {
+    #[allow(
+        clippy::expect_used,
+        reason = "a tree shape is lists of strings: it always serialises"
+    )]
     fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("tree shapes serialise")
     }

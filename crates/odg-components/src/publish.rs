@@ -27,6 +27,10 @@ pub struct PushedDescriptor {
 ///
 /// The base URL is written without a scheme, as the Python library writes and reads it (a scheme
 /// there would make it add a second context and build invalid image references).
+#[allow(
+    clippy::expect_used,
+    reason = "a literal context with the three string fields the model requires"
+)]
 pub fn with_repository_context(
     mut descriptor: ComponentDescriptor,
     repository: &OcmRepositoryUrl,
@@ -73,24 +77,26 @@ pub async fn push_descriptor(
     let layer = Bytes::from(encode_descriptor_tar(&descriptor_to_yaml(descriptor)));
     let layer_digest = sha256_digest(&layer);
     let config = Bytes::from(
-        serde_json::to_vec(&json!({
+        (json!({
             "componentDescriptorLayer": {
                 "digest": layer_digest,
                 "mediaType": MEDIA_TYPE_DESCRIPTOR_TAR_LEGACY,
                 "size": layer.len(),
             }
         }))
-        .expect("JSON of strings and numbers serialises"),
+        .to_string()
+        .into_bytes(),
     );
     let config_digest = sha256_digest(&config);
     let manifest = Bytes::from(
-        serde_json::to_vec(&json!({
+        (json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST_MEDIA_TYPE,
             "config": {"mediaType": MEDIA_TYPE_CONFIG_LEGACY, "digest": config_digest, "size": config.len()},
             "layers": [{"mediaType": MEDIA_TYPE_DESCRIPTOR_TAR_LEGACY, "digest": layer_digest, "size": layer.len()}],
         }))
-        .expect("JSON of strings and numbers serialises"),
+        .to_string()
+        .into_bytes(),
     );
 
     for (digest, blob) in [

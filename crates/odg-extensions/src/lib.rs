@@ -5,6 +5,10 @@
 //! Knows nothing of the binary's configuration format nor of the server's internals: it speaks
 //! the public routes, and reads the service's `/metrics` only to report the cache effect of a run.
 
+// Production code neither unwraps nor expects: failures become errors, and the few invariants
+// that cannot fail are marked where they are, each with its reason (checked by the tidy test).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod client;
 mod enumerate;
 mod error;

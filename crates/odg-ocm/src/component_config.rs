@@ -57,6 +57,10 @@ impl ComponentConfig {
     }
 
     /// Compact JSON, as pushed; hash these exact bytes for the config digest.
+    #[allow(
+        clippy::expect_used,
+        reason = "serialising a struct of strings and integers cannot fail"
+    )]
     pub fn to_json_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("a struct of strings and integers always serialises")
     }

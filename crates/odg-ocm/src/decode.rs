@@ -120,6 +120,10 @@ pub fn parse_descriptor_document(
 
 /// The descriptor as YAML, for pushing: every string quoted (see `yaml_writer`). Field order is the
 /// model's; unknown fields come last.
+#[allow(
+    clippy::expect_used,
+    reason = "the model has only string map keys, so it always converts to a JSON value"
+)]
 pub fn descriptor_to_yaml(descriptor: &ComponentDescriptor) -> String {
     let value = serde_json::to_value(descriptor).expect("the model has only string map keys");
     crate::yaml_writer::quoted_yaml(&value)

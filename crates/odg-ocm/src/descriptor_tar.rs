@@ -112,6 +112,10 @@ pub(crate) fn find_descriptor_entry(
 
 /// A standard ustar archive with the one entry `component-descriptor.yaml`, end blocks included.
 /// Deterministic (mtime 0, mode 0o644, uid/gid 0, no user names), so equal documents give equal digests.
+#[allow(
+    clippy::expect_used,
+    reason = "a short fixed ASCII path fits a ustar header, and writing into a Vec cannot fail"
+)]
 pub fn encode_descriptor_tar(yaml: &str) -> Vec<u8> {
     let mut header = tar::Header::new_ustar();
     header

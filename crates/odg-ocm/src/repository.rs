@@ -239,6 +239,10 @@ pub fn component_version_reference(
 }
 
 /// One OCI path component (distribution's grammar): alphanumerics joined by `.`, `_`, `__` or dashes.
+#[allow(
+    clippy::expect_used,
+    reason = "a constant pattern, compiled by every test that validates a name"
+)]
 static OCI_PATH_COMPONENT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\A[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*\z").expect("static regex compiles")
 });
@@ -279,6 +283,10 @@ pub fn validate_component_name(name: &str) -> Result<(), OcmError> {
 }
 
 /// OCI tag grammar.
+#[allow(
+    clippy::expect_used,
+    reason = "a constant pattern, compiled by every test that validates a tag"
+)]
 static OCI_TAG: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\A[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\z").expect("static regex compiles")
 });

@@ -90,6 +90,7 @@ fn write_container(value: &Value, indent: usize, out: &mut String) {
     }
 }
 
+#[allow(clippy::expect_used, reason = "serialising a string cannot fail")]
 fn quote(text: &str) -> String {
     // JSON string escapes are a subset of YAML double-quoted escapes.
     serde_json::to_string(text).expect("strings always serialise")

@@ -4,6 +4,10 @@
 //! [`serve`] runs them on a listener within [`ConnectionLimits`] until a shutdown future
 //! resolves, draining requests in flight.
 
+// Production code neither unwraps nor expects: failures become errors, and the few invariants
+// that cannot fail are marked where they are, each with its reason (checked by the tidy test).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod admission;
 mod auth;
 mod connection;

@@ -54,6 +54,10 @@ const WAIT_BUCKETS: &[f64] = &[
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the process-wide Prometheus recorder once and returns its handle.
+#[allow(
+    clippy::expect_used,
+    reason = "start-up: constant bucket lists, and the first recorder of the process"
+)]
 pub fn install_recorder() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
@@ -103,7 +107,9 @@ fn sample_runtime() {
         .sum();
     counter!(RUNTIME_BUSY_SECONDS).absolute(busy.as_secs());
     let now = Instant::now();
-    let mut last = LAST_BUSY.lock().expect("busy sample lock");
+    let mut last = LAST_BUSY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some((at, busy_then)) = *last {
         let wall = now.duration_since(at).as_secs_f64() * workers.max(1) as f64;
         if wall > 0.0 {

@@ -64,6 +64,10 @@ impl Readiness {
 
 impl AppState {
     /// A state whose state-changing routes refuse everyone until [`AppState::with_auth`] configures credentials.
+    #[allow(
+        clippy::expect_used,
+        reason = "start-up: the empty configuration has no keys or tokens that could be invalid"
+    )]
     pub fn new(components: ComponentService) -> Self {
         AppState {
             components,
