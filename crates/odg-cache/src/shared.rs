@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use futures::StreamExt;
+use odg_retry::RetryPolicy;
 use rand::Rng;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClient;
@@ -1010,12 +1011,16 @@ fn is_connection_failure(error: &RedisError) -> bool {
     ) || error.is_unrecoverable_error()
 }
 
-/// 100 ms doubling per attempt up to 1 s, with ±20 % jitter so a fleet does not reconnect in step.
+/// 100 ms doubling per attempt up to 1 s, jittered (the shared policy of `odg-retry`) so that a
+/// fleet does not reconnect in step.
 fn reconnect_backoff(attempt: u32) -> Duration {
-    let base = RECONNECT_BACKOFF_START
-        .saturating_mul(1u32 << attempt.min(10))
-        .min(RECONNECT_BACKOFF_CAP);
-    base.mul_f64(rand::rng().random_range(0.8..1.2))
+    RetryPolicy {
+        max_retries: u32::MAX,
+        initial_backoff: RECONNECT_BACKOFF_START,
+        max_backoff: RECONNECT_BACKOFF_CAP,
+        max_retry_after: RECONNECT_BACKOFF_CAP,
+    }
+    .delay(attempt, None)
 }
 
 /// Redis rejects `PX 0`; sub-millisecond TTLs round up.

@@ -1,10 +1,13 @@
 //! `ServiceClient`: GETs (and the metadata query's POST) against the service's routes with a
-//! bounded number of retries (503 and 429 after their `Retry-After`, capped; connection errors),
+//! bounded number of retries under the shared policy of `odg-retry` (retryable statuses, after
+//! their `Retry-After` as a jittered minimum; connection errors and timeouts with backoff),
 //! counting every request, its outcome and its latency for the run's summary.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+use odg_retry::{is_retryable_status, parse_retry_after, RetryPolicy};
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -51,6 +54,19 @@ pub struct ClientOptions {
     pub max_retry_wait: Duration,
     /// Sent as `Authorization: Bearer`, if the service wants one.
     pub bearer_token: Option<String>,
+}
+
+impl ClientOptions {
+    /// The shared policy (`odg-retry`): backoff from 500 ms with jitter, the server's
+    /// `Retry-After` as a capped minimum, jittered so that shed clients do not return in step.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_retries: self.max_attempts.saturating_sub(1),
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: self.max_retry_wait,
+            max_retry_after: self.max_retry_wait,
+        }
+    }
 }
 
 impl Default for ClientOptions {
@@ -189,7 +205,11 @@ impl ServiceClient {
                             ),
                         }
                     } else {
-                        let retry_after = retry_after(&response);
+                        let retry_after = response
+                            .headers()
+                            .get(reqwest::header::RETRY_AFTER)
+                            .and_then(|value| value.to_str().ok())
+                            .and_then(|value| parse_retry_after(value, SystemTime::now()));
                         let body = response.text().await.unwrap_or_default();
                         let message = serde_json::from_str::<Value>(&body)
                             .ok()
@@ -198,12 +218,8 @@ impl ServiceClient {
                         if status == StatusCode::SERVICE_UNAVAILABLE {
                             self.record(|stats| stats.shed += 1);
                         }
-                        let retryable = matches!(
-                            status,
-                            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
-                        );
                         (
-                            retryable.then(|| retry_after.unwrap_or(Duration::from_secs(1))),
+                            is_retryable_status(status.as_u16()).then_some(retry_after),
                             RequestError {
                                 status: Some(status.as_u16()),
                                 message,
@@ -212,16 +228,17 @@ impl ServiceClient {
                     }
                 }
                 Err(error) => (
-                    (error.is_connect() || error.is_timeout()).then(|| Duration::from_millis(500)),
+                    (error.is_connect() || error.is_timeout()).then_some(None),
                     RequestError {
                         status: None,
                         message: error.to_string(),
                     },
                 ),
             };
+            // `Some(hint)`: worth retrying, after the server's `Retry-After` if it sent one
             match retry_after {
-                Some(wait) if attempt < self.options.max_attempts => {
-                    let wait = wait.min(self.options.max_retry_wait);
+                Some(hint) if self.options.retry_policy().allows(attempt - 1) => {
+                    let wait = self.options.retry_policy().delay(attempt - 1, hint);
                     tracing::debug!(route = route.label(), attempt, ?wait, error = %failure.message, "retrying");
                     self.record(|stats| stats.retries += 1);
                     tokio::time::sleep(wait).await;
@@ -237,16 +254,4 @@ impl ServiceClient {
         }
         outcome
     }
-}
-
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
 }

@@ -17,7 +17,6 @@ pub mod pagination;
 mod redirect;
 pub mod reference;
 pub mod registry;
-pub mod retry;
 pub mod store;
 mod tls;
 mod transport;

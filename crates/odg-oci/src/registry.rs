@@ -23,12 +23,12 @@ use crate::metrics::Operation;
 use crate::pagination::parse_next_link;
 use crate::redirect::{PinnedResolver, RedirectGuard};
 use crate::reference::{validate_digest_reference, validate_reference, validate_repository};
-use crate::retry::RetryPolicy;
 use crate::store::{FetchedManifest, OciStore, DEFAULT_MAX_MANIFEST_BYTES};
 use crate::tls::{read_ca_file, warn_about_unusable_certificate_variables};
 use crate::transport::{
     status_error, HttpClients, RequestAuth, RequestSpec, Transport, TrustedClients,
 };
+use odg_retry::RetryPolicy;
 
 const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
 /// Tag-list pages followed at most (a loop guard; real repositories need a handful).

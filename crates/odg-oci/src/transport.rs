@@ -24,8 +24,8 @@ use crate::metrics::{
     record_exchange, record_redirect, record_retry, Operation, Outcome, RedirectOutcome,
 };
 use crate::redirect::{RedirectError, RedirectGuard};
-use crate::retry::{is_retryable_status, parse_retry_after, RetryPolicy};
 use crate::tls::permanent_tls_failure;
+use odg_retry::{is_retryable_status, parse_retry_after, RetryPolicy};
 
 /// Redirects followed per request: storage answers the first; a CDN in front may add one or two.
 const MAX_REDIRECTS: usize = 3;
@@ -180,7 +180,7 @@ impl Transport {
                     return Ok(answer);
                 }
                 Attempt::Retryable { error, retry_after } => {
-                    if retries >= self.retry.max_retries {
+                    if !self.retry.allows(retries) {
                         return Err(error);
                     }
                     let delay = self.retry.delay(retries, retry_after);
