@@ -8,6 +8,8 @@ pub const LOOKUPS_TOTAL: &str = "odg_cache_lookups_total";
 pub const ORIGIN_LOADS_TOTAL: &str = "odg_cache_origin_loads_total";
 /// Counter: entries evicted to stay within the byte bound, by `tier`.
 pub const EVICTIONS_TOTAL: &str = "odg_cache_evictions_total";
+/// Gauge: fills whose value is answered but still being written into the disk and shared tiers.
+pub const WRITEBACKS_IN_FLIGHT: &str = "odg_cache_writebacks_in_flight";
 /// Gauge: bytes held, by `tier` (memory counts key, value and per-entry overhead).
 pub const BYTES: &str = "odg_cache_bytes";
 /// Gauge: the configured byte bound, by `tier`.

@@ -14,7 +14,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use metrics::{counter, histogram};
+use metrics::{counter, gauge, histogram};
 use rand::Rng;
 use tracing::Instrument;
 
@@ -26,7 +26,7 @@ use crate::key::CacheKey;
 use crate::memory::{MemoryEntry, MemoryTier};
 use crate::metrics::{
     COALESCED_WAITERS_TOTAL, LEASE_TOTAL, LEASE_WAIT_SECONDS, LOOKUPS_TOTAL, ORIGIN_LOADS_TOTAL,
-    STALE_SERVED_TOTAL, TIER_DISK, TIER_MEMORY, TIER_SHARED,
+    STALE_SERVED_TOTAL, TIER_DISK, TIER_MEMORY, TIER_SHARED, WRITEBACKS_IN_FLIGHT,
 };
 use crate::policy::KindPolicy;
 use crate::shared::{SharedTier, SharedTierConfig};
@@ -135,6 +135,22 @@ fn usable(meta: &EntryMeta, key_text: &str, key: &CacheKey, stamp: &Stamp) -> Op
     match meta.freshness(now_ms()) {
         Freshness::Expired => None,
         freshness => Some(freshness),
+    }
+}
+
+/// Counts one write-back into the disk and shared tiers in `WRITEBACKS_IN_FLIGHT` while it lives.
+struct WritebackInFlight;
+
+impl WritebackInFlight {
+    fn start() -> Self {
+        gauge!(WRITEBACKS_IN_FLIGHT).increment(1.0);
+        WritebackInFlight
+    }
+}
+
+impl Drop for WritebackInFlight {
+    fn drop(&mut self) {
+        gauge!(WRITEBACKS_IN_FLIGHT).decrement(1.0);
     }
 }
 
@@ -637,16 +653,19 @@ impl CacheInner {
                 .map(|fresh| now + (fresh + policy.stale_for).as_millis() as u64),
         };
         self.promote_to_memory(key, policy, meta.clone(), value);
-        answer(handle);
-
         let shared = self
             .shared
             .as_ref()
             .filter(|shared| policy.shared && shared.is_available());
         let disk = self.disk.as_ref().filter(|_| policy.disk);
         if shared.is_none() && disk.is_none() {
+            answer(handle);
             return;
         }
+        // counted before the waiters are answered, so that whoever saw the answer also sees the
+        // write-back still pending until it has landed (tests and operators wait on this gauge)
+        let _pending = WritebackInFlight::start();
+        answer(handle);
         let encode_value = value.clone();
         let payload = if encode_value.footprint() > BLOCKING_CODEC_BYTES {
             match odg_offload::run_cpu_bound(move || encode_value.encode()).await {

@@ -146,7 +146,7 @@ fn disk_crash_child_writes_until_killed() {
         let start = written.load(Ordering::Relaxed);
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await; // polling: until the child reports ready
                 println!(
                     "{WRITTEN_PREFIX}{}",
                     written.load(Ordering::Relaxed) - start
@@ -211,7 +211,7 @@ fn disk_kill9_leaves_only_whole_entries() {
                 child_output(&mut child)
             );
         }
-        std::thread::sleep(Duration::from_millis(300 + 100 * round));
+        std::thread::sleep(Duration::from_millis(300 + 100 * round)); // under test: a kill at a varying moment of the write load
         if let Some(status) = child.try_wait().unwrap() {
             panic!(
                 "round {round}: the child stopped by itself ({status}):\n{}",

@@ -83,9 +83,53 @@ fn counting_loader(
     move || {
         Box::pin(async move {
             calls.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(delay).await;
+            tokio::time::sleep(delay).await; // under test: a slow origin
             Ok(Text(answer))
         })
+    }
+}
+
+/// A loader that counts its calls, says when it has started, and answers only once released:
+/// tests order events by what they observe, not by how long they sleep.
+struct GatedLoader {
+    started: tokio::sync::oneshot::Receiver<()>,
+    release: tokio::sync::oneshot::Sender<()>,
+}
+
+type BoxedLoad =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Text, LoadError>> + Send>>;
+
+fn gated_loader(
+    calls: &Arc<AtomicUsize>,
+    answer: &str,
+) -> (impl FnOnce() -> BoxedLoad + Send + 'static, GatedLoader) {
+    let (started_sender, started) = tokio::sync::oneshot::channel();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let calls = calls.clone();
+    let answer = answer.to_string();
+    let loader = move || -> BoxedLoad {
+        Box::pin(async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let _ = started_sender.send(());
+            let _ = released.await;
+            Ok(Text(answer))
+        })
+    };
+    (loader, GatedLoader { started, release })
+}
+
+/// Polls `read` until it gives `expected`; the deadline only turns a hang into a failure.
+async fn eventually(expected: &str, mut read: impl AsyncFnMut() -> Text) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let value = read().await;
+        if value == Text(expected.into()) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {value:?}");
+        tokio::task::yield_now().await;
+        // polling, not ordering: the background refresh is observed through its result
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -133,7 +177,7 @@ async fn errors_are_shared_by_waiters_and_not_cached() {
             cache
                 .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, move || async move {
                     calls.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    tokio::time::sleep(Duration::from_millis(30)).await; // under test: a slow origin
                     Err(LoadError("registry down".into()))
                 })
                 .await
@@ -215,31 +259,41 @@ async fn stale_values_are_served_while_one_refresh_runs() {
         .await
         .unwrap();
     assert_eq!(*first, Text("old".into()));
+    // the soft TTL (200 ms) running out is the thing under test
     tokio::time::sleep(Duration::from_millis(250)).await;
-    // Past the soft TTL: answered at once with the stale value, one refresh in the background.
+    // Past the soft TTL: answered with the stale value while one refresh runs in the background,
+    // held open until every request below has been answered.
+    let (refresh, gate) = gated_loader(&calls, "new");
+    let value = cache
+        .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, refresh)
+        .await
+        .unwrap();
+    assert_eq!(*value, Text("old".into()));
+    gate.started.await.unwrap();
     for _ in 0..10 {
-        let started = std::time::Instant::now();
         let value = cache
             .get_or_load::<Text, LoadError, _, _>(
                 &key,
                 CacheMode::Normal,
-                counting_loader(&calls, Duration::from_millis(300), "new"),
+                counting_loader(&calls, Duration::ZERO, "not-called"),
             )
             .await
             .unwrap();
         assert_eq!(*value, Text("old".into()));
-        assert!(started.elapsed() < Duration::from_millis(200));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let value = cache
-        .get_or_load::<Text, LoadError, _, _>(
-            &key,
-            CacheMode::Normal,
-            counting_loader(&calls, Duration::ZERO, "newer"),
-        )
-        .await
-        .unwrap();
-    assert_eq!(*value, Text("new".into()));
+    gate.release.send(()).unwrap();
+    eventually("new", async || {
+        let value = cache
+            .get_or_load::<Text, LoadError, _, _>(
+                &key,
+                CacheMode::Normal,
+                counting_loader(&calls, Duration::ZERO, "newer"),
+            )
+            .await
+            .unwrap();
+        (*value).clone()
+    })
+    .await;
     assert_eq!(
         calls.load(Ordering::SeqCst),
         2,
@@ -252,21 +306,22 @@ async fn a_fill_that_straddles_an_invalidation_is_not_stored() {
     let cache = TieredCache::new(config()).await.unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let key = key("descriptor", "acme.org/race");
+    let (loader, gate) = gated_loader(&calls, "before-invalidation");
     let slow = {
         let cache = cache.clone();
         let key = key.clone();
-        let loader = counting_loader(&calls, Duration::from_millis(200), "before-invalidation");
         tokio::spawn(async move {
             cache
                 .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, loader)
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    gate.started.await.unwrap();
     cache
         .invalidate(&Selector::component("acme.org/race"))
         .await
         .unwrap();
+    gate.release.send(()).unwrap();
     assert_eq!(
         *slow.await.unwrap().unwrap(),
         Text("before-invalidation".into())
@@ -336,7 +391,7 @@ async fn entries_survive_a_restart_on_disk_and_invalidations_too() {
                 .await
                 .unwrap();
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await; // under test: a slow origin
         cache
             .invalidate(&Selector::component("acme.org/dropped"))
             .await
@@ -412,7 +467,7 @@ async fn two_pods_share_redis_load_once_and_see_each_others_invalidations() {
     assert!(report.published);
     let deadline = std::time::Instant::now() + Duration::from_secs(1);
     while !b.memory().is_empty() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await; // polling: until the invalidation message arrives
     }
     let value = b
         .get_or_load::<Text, LoadError, _, _>(
@@ -505,7 +560,7 @@ async fn a_kind_kept_only_on_disk_is_read_from_disk_every_time() {
     // The disk write follows the answer; give it a moment.
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
     while cache.disk().unwrap().is_empty() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await; // polling: until the disk write lands
     }
     assert_eq!(cache.disk().unwrap().len(), 1);
 }
@@ -515,30 +570,32 @@ async fn a_request_after_an_invalidation_never_joins_an_older_flight() {
     let cache = TieredCache::new(config()).await.unwrap();
     let calls = Arc::new(AtomicUsize::new(0));
     let key = key("descriptor", "acme.org/joined");
+    let (loader, gate) = gated_loader(&calls, "old");
     let old = {
         let cache = cache.clone();
         let key = key.clone();
-        let loader = counting_loader(&calls, Duration::from_millis(300), "old");
         tokio::spawn(async move {
             cache
                 .get_or_load::<Text, LoadError, _, _>(&key, CacheMode::Normal, loader)
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    gate.started.await.unwrap();
     cache
         .invalidate(&Selector::component("acme.org/joined"))
         .await
         .unwrap();
+    // the old flight is still running (held by its gate): a new request must not join it
     let new = cache
         .get_or_load::<Text, LoadError, _, _>(
             &key,
             CacheMode::Normal,
-            counting_loader(&calls, Duration::from_millis(10), "new"),
+            counting_loader(&calls, Duration::ZERO, "new"),
         )
         .await
         .unwrap();
     assert_eq!(*new, Text("new".into()));
+    gate.release.send(()).unwrap();
     assert_eq!(*old.await.unwrap().unwrap(), Text("old".into()));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }

@@ -19,7 +19,7 @@ async fn an_exhausted_pool_fails_fast_instead_of_hanging() {
             let db = backend.db.clone();
             tokio::spawn(async move { db.hold_connection_for(Duration::from_secs(2)).await })
         };
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await; // under test: a connection held busy
         let started = Instant::now();
         let error = backend
             .db
@@ -52,7 +52,7 @@ async fn eventually(deadline: Duration, what: &str, mut check: impl AsyncFnMut()
             started.elapsed() < deadline,
             "{what}: not within {deadline:?}"
         );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await; // polling: until the check holds
     }
 }
 

@@ -170,7 +170,7 @@ async fn oversize_manifest_is_too_large_without_reading_it_all() {
         assert_eq!(error.kind(), OciErrorKind::TooLarge, "{error}");
         assert!(started.elapsed() < Duration::from_secs(5));
         // Give the server a moment to notice the closed connection, then check how much it produced.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await; // under test: the server noticing a closed connection
         let streamed = fake.bytes_streamed();
         assert!(
             streamed < 64 << 20,

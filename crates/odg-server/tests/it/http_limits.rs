@@ -73,7 +73,7 @@ impl Server {
     async fn wait_for_metric(&self, family: &str, labels: &str, at_least: f64) {
         let waited = tokio::time::timeout(DEADLINE, async {
             while self.metric(family, labels) < at_least {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(Duration::from_millis(20)).await; // polling: until the metric reaches the value
             }
         })
         .await;
@@ -178,7 +178,7 @@ async fn a_slow_header_connection_is_closed_after_the_header_read_timeout() {
             if writer.write_all(header.as_bytes()).await.is_err() {
                 return line;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await; // under test: a client trickling header lines
         }
         unreachable!()
     });

@@ -32,7 +32,7 @@ impl ComponentSource for SlowSource {
         repository: &OcmRepositoryUrl,
         component: &ComponentId,
     ) -> Result<Option<Arc<FetchedDescriptor>>, ComponentError> {
-        tokio::time::sleep(self.delay).await;
+        tokio::time::sleep(self.delay).await; // under test: a slow origin
         self.inner.descriptor(repository, component).await
     }
 
@@ -41,7 +41,7 @@ impl ComponentSource for SlowSource {
         repository: &OcmRepositoryUrl,
         name: &str,
     ) -> Result<Vec<String>, ComponentError> {
-        tokio::time::sleep(self.delay).await;
+        tokio::time::sleep(self.delay).await; // under test: a slow origin
         self.inner.versions(repository, name).await
     }
 }
@@ -259,7 +259,7 @@ async fn overload_sheds_with_503_and_retry_after_while_admitted_requests_succeed
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await; // lets the flood take the slots; the checks below hold either way
     assert_eq!(get(&router, "/live").await.0, StatusCode::OK);
     assert_eq!(get(&router, "/ready").await.0, StatusCode::OK);
     for request in flood {

@@ -227,7 +227,7 @@ async fn kill_9_during_heavy_cache_writes_and_a_restart_leave_every_answer_corre
             "the workload is too slow: {} answers in 30 s",
             answered.load(Ordering::SeqCst)
         );
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        tokio::time::sleep(Duration::from_millis(2)).await; // polling: until enough answers before the kill
     }
     let pid = first.pid();
     let rss_kib = proc_status_kib(pid, "VmRSS");
@@ -316,7 +316,7 @@ async fn the_disk_tier_serves_its_entries_after_a_restart_without_redis() {
             Instant::now() < deadline,
             "the pod did not write its entries"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await; // polling: until the files are written
     }
     // A clean stop (SIGTERM), so nothing here is about crashes.
     terminate(&first).await;
@@ -353,6 +353,6 @@ async fn terminate(server: &OdgServer) {
             return;
         }
         assert!(Instant::now() < deadline, "odg serve ignored SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await; // polling: until the process exits
     }
 }

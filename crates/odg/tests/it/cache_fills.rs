@@ -32,7 +32,7 @@ async fn wait_until(what: &str, timeout: Duration, condition: impl Fn() -> bool)
     let started = Instant::now();
     while !condition() {
         assert!(started.elapsed() < timeout, "{what} within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await; // polling: until the condition holds
     }
 }
 
@@ -96,7 +96,7 @@ async fn a_request_after_an_invalidation_never_joins_a_fill_that_started_before_
     // A fill of its own would reach the proxy (its layer is held too); give it the time to.
     let deadline = Instant::now() + Duration::from_millis(500);
     while proxy.waiting() < 2 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await; // polling: until both requests wait at the proxy
     }
     let own_fill = proxy.waiting() >= 2;
     proxy.release(PathKind::Blob);

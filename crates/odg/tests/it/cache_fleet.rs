@@ -165,8 +165,9 @@ async fn cold_burst(label: &str) -> BurstCounts {
     let started = Instant::now();
     let answers = fire_burst([a.base_url(), b.base_url()], &requests).await;
     let burst_time = started.elapsed();
-    // Fills answer their waiters before writing the shared tier; let those writes land.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Fills answer their waiters before writing the shared tier: wait until those writes landed.
+    a.writebacks_landed().await;
+    b.writebacks_landed().await;
     let counts = BurstCounts {
         blobs: proxy.counts_of("GET", PathKind::Blob),
         manifests: proxy.counts_of("GET", PathKind::Manifest),

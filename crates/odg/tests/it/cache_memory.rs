@@ -199,7 +199,7 @@ async fn walk_twice_within_the_bound(shape: Shape, raw: bool, overhead: u64) {
             while sampling.load(Ordering::SeqCst) {
                 let rss = proc_status_kib(pid, "VmRSS") * 1024;
                 peak.fetch_max(rss, Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(25)).await;
+                tokio::time::sleep(Duration::from_millis(25)).await; // sampling RSS while the load runs
             }
         })
     };

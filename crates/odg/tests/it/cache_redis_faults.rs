@@ -107,7 +107,7 @@ async fn a_pod_cut_off_from_redis_during_an_invalidation_serves_fresh_data_after
         .expect("B answers");
     assert_eq!(status, StatusCode::OK, "{body}");
     let while_cut = revision_of(&body);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // under test: traffic while the link to Redis is cut
 
     link_b.restore();
     let restored = Instant::now();
@@ -238,7 +238,7 @@ async fn stopping_redis_under_load_fails_no_request_and_the_pods_come_back_to_a_
         });
     }
     while sent.load(Ordering::Relaxed) < ANSWERS_BEFORE_KILL && started.elapsed() < DEADLINE {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await; // polling: until enough answers were sent
     }
     redis.kill();
     let killed_at = started.elapsed();

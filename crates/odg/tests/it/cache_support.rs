@@ -443,7 +443,7 @@ pub async fn poll_until(
                 return Some(started.elapsed());
             }
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(5)).await; // polling: until the condition holds
     }
     None
 }
@@ -465,7 +465,7 @@ pub async fn wait_for_log(
         if log_count(server, needle) >= count {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await; // polling: until the log line appears
     }
     false
 }

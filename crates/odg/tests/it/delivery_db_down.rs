@@ -104,7 +104,7 @@ async fn the_service_starts_without_its_database_and_recovers_when_it_comes_up()
             started.elapsed() < RECOVERY_DEADLINE,
             "still {status} after {RECOVERY_DEADLINE:?}: {body}"
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await; // polling: until the database is back
     }
     let ready = server.get_ok("/ready", &[]).await;
     assert_eq!(ready["delivery_db"], "up", "{ready}");

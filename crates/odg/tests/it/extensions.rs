@@ -224,8 +224,8 @@ async fn a_prefill_through_one_pod_serves_a_fresh_pod_and_pruning_keeps_the_budg
     assert_eq!(prefill["requests"]["by_route"]["dependencies"], 1);
     let prefill_fetches = proxy.total_requests();
     assert!(prefill_fetches > 0);
-    // Fills answer before they write the shared tier; let those writes land.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Fills answer before they write the shared tier: wait until those writes landed.
+    a.writebacks_landed().await;
 
     let b = start_pod(pod_args("pod-b")).await;
     let (ok, stdout, stderr) = odg(

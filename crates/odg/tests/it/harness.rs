@@ -196,6 +196,37 @@ impl OdgServer {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// Waits until every fill this pod has answered has also been written into the disk and
+    /// shared tiers (`odg_cache_writebacks_in_flight` back at 0): a fill answers its waiters
+    /// before it writes, so a test that reads another pod next must wait on this, not sleep.
+    pub async fn writebacks_landed(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = self
+                .http
+                .get(format!("{}/metrics", self.base_url))
+                .send()
+                .await
+                .expect("GET /metrics")
+                .text()
+                .await
+                .expect("the metrics text");
+            let pending: f64 = text
+                .lines()
+                .find_map(|line| line.strip_prefix("odg_cache_writebacks_in_flight "))
+                .map_or(0.0, |value| value.trim().parse().unwrap_or(f64::NAN));
+            if pending == 0.0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "write-backs still pending: {pending}"
+            );
+            // polling the gauge, not ordering by time
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// GETs `path` with `query` (percent-encoded here, so `+` in versions survives) and returns the
     /// status and the JSON body; every answer of the API must be JSON, errors `{"error": ...}`.
     pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> (StatusCode, Value) {
@@ -276,7 +307,7 @@ async fn wait_until_ready(
                 }
             }
         }
-        tokio::time::sleep(POLL_INTERVAL).await;
+        tokio::time::sleep(POLL_INTERVAL).await; // polling: until the server is ready
     }
     Err(format!("not ready after {READY_TIMEOUT:?}"))
 }
