@@ -107,48 +107,6 @@ pub fn proc_number(pid: u32, file: &str, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// A dedicated `redis-server` on a free loopback port, keeping nothing on disk; killed on drop.
-pub struct RedisChild {
-    _child: Child,
-    pub url: String,
-}
-
-impl RedisChild {
-    pub async fn start() -> anyhow::Result<RedisChild> {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting redis-server")?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            if Instant::now() > deadline {
-                bail!("redis-server did not start");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(RedisChild {
-            _child: child,
-            url: format!("redis://127.0.0.1:{port}"),
-        })
-    }
-}
-
 /// Sums the samples of one metric family in Prometheus text, optionally only lines containing `filter`.
 pub fn metric_sum(text: &str, family: &str, filter: Option<&str>) -> f64 {
     text.lines()

@@ -11,9 +11,10 @@ use odg_oci::{RegistryClient, RegistryClientConfig};
 use odg_ocm::OcmRepositoryUrl;
 use odg_test_support::{DelayProxy, RegistryServer};
 
-use crate::harness::{ensure_directory, metric_sum, Pod, RedisChild};
+use crate::harness::{ensure_directory, metric_sum, Pod};
 use crate::load::{closed_loop, open_loop, Sample, Summary};
 use crate::report::ScenarioReport;
+use odg_test_support::RedisServer;
 
 #[derive(Debug, clap::Args)]
 pub struct HttpArgs {
@@ -305,12 +306,12 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
 
     if wanted("scan-burst") {
         eprintln!("scenario scan-burst");
-        let redis = RedisChild::start().await?;
+        let redis = RedisServer::start().await;
         let mut modes = Vec::new();
         let mut series = Vec::new();
         let shared = |base: Vec<String>| {
             let mut args = base;
-            args.extend(["--redis-url".to_string(), redis.url.clone()]);
+            args.extend(["--redis-url".to_string(), redis.url()]);
             args
         };
         for (mode, pod_count, pod_args) in [

@@ -10,7 +10,7 @@ use odg_cache::{
     SharedTierConfig, TieredCache,
 };
 
-use crate::harness::RedisChild;
+use odg_test_support::RedisServer;
 
 #[derive(Debug, clap::Args)]
 pub struct TiersArgs {
@@ -56,7 +56,7 @@ fn only(memory: bool, disk: bool, shared: bool) -> KindPolicy {
 }
 
 pub async fn run(args: TiersArgs) -> anyhow::Result<()> {
-    let redis = RedisChild::start().await?;
+    let redis = RedisServer::start().await;
     let directory = tempfile::tempdir()?;
     let mut config = CacheConfig {
         memory_bytes: 256 << 20,
@@ -64,7 +64,7 @@ pub async fn run(args: TiersArgs) -> anyhow::Result<()> {
             directory: directory.path().join("entries"),
             max_bytes: 1 << 30,
         }),
-        shared: Some(SharedTierConfig::new(redis.url.clone())),
+        shared: Some(SharedTierConfig::new(redis.url())),
         ..CacheConfig::default()
     };
     config

@@ -1,9 +1,7 @@
 //! Tests of the memory tier: the byte bound under concurrency, scan resistance, purges,
 //! admission, and the gauges it publishes.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::Mutex;
 use std::thread;
 
 use rand::rngs::StdRng;
@@ -423,89 +421,24 @@ fn hot_set_survives_a_scan_ten_times_the_capacity() {
     assert_totals_match_index(&tier);
 }
 
-/// A recorder keeping counters and gauges in atomics, to read them back.
+/// The memory tier's series in the shared test recorder.
 #[derive(Default)]
-struct TestRecorder {
-    handles: Mutex<HashMap<String, Arc<AtomicU64>>>,
-}
+struct MemoryMetrics(odg_test_support::CapturingRecorder);
 
-impl TestRecorder {
-    fn handle(&self, key: &metrics::Key) -> Arc<AtomicU64> {
-        let labels: Vec<String> = key
-            .labels()
-            .map(|label| format!("{}={}", label.key(), label.value()))
-            .collect();
-        let name = format!("{}{{{}}}", key.name(), labels.join(","));
-        self.handles
-            .lock()
-            .unwrap()
-            .entry(name)
-            .or_default()
-            .clone()
-    }
-
-    fn raw(&self, name: &str) -> u64 {
-        let name = format!("{name}{{tier=memory}}");
-        self.handles
-            .lock()
-            .unwrap()
-            .get(&name)
-            .map_or(0, |handle| handle.load(Ordering::Relaxed))
-    }
-
+impl MemoryMetrics {
     fn counter(&self, name: &str) -> u64 {
-        self.raw(name)
+        self.0.counter(&format!("{name}{{tier=memory}}"))
     }
 
     fn gauge(&self, name: &str) -> f64 {
-        f64::from_bits(self.raw(name))
-    }
-}
-
-impl metrics::Recorder for TestRecorder {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        metrics::Counter::from_arc(self.handle(key))
-    }
-
-    fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::from_arc(self.handle(key))
-    }
-
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
+        self.0.gauge(&format!("{name}{{tier=memory}}"))
     }
 }
 
 #[test]
 fn gauges_and_counters_follow_the_tier() {
-    let recorder = TestRecorder::default();
-    metrics::with_local_recorder(&recorder, || {
+    let recorder = MemoryMetrics::default();
+    metrics::with_local_recorder(&recorder.0, || {
         let max_bytes = 1 << 20;
         let tier = MemoryTier::new(max_bytes);
         let assert_gauges = |tier: &MemoryTier| {
@@ -560,8 +493,8 @@ fn gauges_and_counters_follow_the_tier() {
 
 #[test]
 fn evictions_are_counted_exactly() {
-    let recorder = TestRecorder::default();
-    metrics::with_local_recorder(&recorder, || {
+    let recorder = MemoryMetrics::default();
+    metrics::with_local_recorder(&recorder.0, || {
         let tier = MemoryTier::new(1 << 20);
         // Distinct ids only, no removals: every entry not resident at the end was evicted.
         let count = 3000u64;

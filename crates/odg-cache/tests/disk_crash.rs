@@ -8,12 +8,11 @@
 //! The metrics test lives here too: the tier records from blocking threads, so it needs a
 //! process-wide recorder, which the crate's unit-test binary must not have.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -291,84 +290,21 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A process-wide recorder keeping counters and gauges in atomics, by name and sorted labels.
-#[derive(Clone, Default)]
-struct TestRecorder {
-    handles: Arc<Mutex<HashMap<String, Arc<AtomicU64>>>>,
-}
+/// The disk tier's series in the shared test recorder (installed globally: the tier records from
+/// blocking threads, where a local recorder does not reach).
+struct DiskMetrics(&'static odg_test_support::CapturingRecorder);
 
-impl TestRecorder {
-    fn installed() -> &'static TestRecorder {
-        static RECORDER: OnceLock<TestRecorder> = OnceLock::new();
-        RECORDER.get_or_init(|| {
-            let recorder = TestRecorder::default();
-            metrics::set_global_recorder(recorder.clone()).expect("no other global recorder");
-            recorder
-        })
-    }
-
-    fn handle(&self, key: &metrics::Key) -> Arc<AtomicU64> {
-        let mut labels: Vec<String> = key
-            .labels()
-            .map(|label| format!("{}={}", label.key(), label.value()))
-            .collect();
-        labels.sort();
-        let name = format!("{}{{{}}}", key.name(), labels.join(","));
-        Arc::clone(lock(&self.handles).entry(name).or_default())
-    }
-
-    fn raw(&self, name: &str, labels: &str) -> u64 {
-        lock(&self.handles)
-            .get(&format!("{name}{{{labels}}}"))
-            .map_or(0, |handle| handle.load(Ordering::Relaxed))
+impl DiskMetrics {
+    fn installed() -> DiskMetrics {
+        DiskMetrics(odg_test_support::CapturingRecorder::global())
     }
 
     fn counter(&self, name: &str, labels: &str) -> u64 {
-        self.raw(name, labels)
+        self.0.counter(&format!("{name}{{{labels}}}"))
     }
 
     fn gauge(&self, name: &str) -> f64 {
-        f64::from_bits(self.raw(name, "tier=disk"))
-    }
-}
-
-impl metrics::Recorder for TestRecorder {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        metrics::Counter::from_arc(self.handle(key))
-    }
-
-    fn register_gauge(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::from_arc(self.handle(key))
-    }
-
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
+        self.0.gauge(&format!("{name}{{tier=disk}}"))
     }
 }
 
@@ -379,17 +315,17 @@ fn entry_file(directory: &Path, index: usize) -> PathBuf {
 
 #[test]
 fn disk_metrics_follow_the_tier() {
-    let recorder = TestRecorder::installed();
+    let recorder = DiskMetrics::installed();
     // A sync test holding the guard around the runtime: no lock is held across an await.
     let _serial = in_process_tiers();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(disk_metrics_scenario(recorder));
+    runtime.block_on(disk_metrics_scenario(&recorder));
 }
 
-async fn disk_metrics_scenario(recorder: &TestRecorder) {
+async fn disk_metrics_scenario(recorder: &DiskMetrics) {
     let counter = |name: &str| recorder.counter(name, "tier=disk");
     let errors = |operation: &str| {
         recorder.counter(ERRORS_TOTAL, &format!("operation={operation},tier=disk"))

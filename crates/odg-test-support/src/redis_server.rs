@@ -21,11 +21,19 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     directory: tempfile::TempDir,
+    /// Further arguments (cluster mode, say), kept for restarts.
+    extra_args: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts a server on a free port.
     pub async fn start() -> RedisServer {
+        RedisServer::start_with(&[]).await
+    }
+
+    /// Starts a server on a free port with further arguments; relative paths in them (a cluster
+    /// config file, say) land in the server's own directory.
+    pub async fn start_with(extra_args: &[&str]) -> RedisServer {
         let mut directory = tempfile::Builder::new()
             .prefix("odg-redis-")
             .tempdir()
@@ -37,6 +45,7 @@ impl RedisServer {
                 child: None,
                 port,
                 directory,
+                extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
             };
             match server.spawn().await {
                 Ok(()) => return server,
@@ -51,6 +60,29 @@ impl RedisServer {
             }
         }
         panic!("redis-server did not start; its log:\n{last_log}");
+    }
+
+    /// A free loopback port, held for a server started later with [`RedisServer::start_on`]
+    /// (a test of a client that connects before Redis is up).
+    pub fn reserve_port() -> u16 {
+        reserve_port()
+    }
+
+    /// Starts a server on `port` (from [`RedisServer::reserve_port`]).
+    pub async fn start_on(port: u16) -> RedisServer {
+        let mut server = RedisServer {
+            child: None,
+            port,
+            directory: tempfile::Builder::new()
+                .prefix("odg-redis-")
+                .tempdir()
+                .expect("create a temp dir for redis-server"),
+            extra_args: Vec::new(),
+        };
+        if let Err(log) = server.spawn().await {
+            panic!("redis-server did not start on port {port}; its log:\n{log}");
+        }
+        server
     }
 
     /// `redis://127.0.0.1:PORT`
@@ -120,6 +152,7 @@ impl RedisServer {
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .arg("--dir")
             .arg(self.directory.path())
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log handle"))
             .stderr(log)

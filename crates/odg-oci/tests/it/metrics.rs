@@ -1,98 +1,13 @@
 //! The metrics a retried request emits, captured by a test recorder installed once for this binary.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-
-use metrics::{
-    Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
-    SharedString, Unit,
-};
 use odg_oci::OciStore;
-use odg_test_support::{FakeRegistry, Fault, OciImageFixture, PathKind};
+use odg_test_support::{CapturingRecorder, FakeRegistry, Fault, OciImageFixture, PathKind};
 
 use crate::endpoint;
 
-pub(crate) type Values = Arc<Mutex<HashMap<String, f64>>>;
-
-#[derive(Debug, Default)]
-struct CapturingRecorder {
-    values: Values,
-}
-
-struct Handle {
-    key: String,
-    values: Values,
-}
-
-impl CounterFn for Handle {
-    fn increment(&self, value: u64) {
-        *self
-            .values
-            .lock()
-            .unwrap()
-            .entry(self.key.clone())
-            .or_default() += value as f64;
-    }
-    fn absolute(&self, value: u64) {
-        self.values
-            .lock()
-            .unwrap()
-            .insert(self.key.clone(), value as f64);
-    }
-}
-
-impl HistogramFn for Handle {
-    fn record(&self, _value: f64) {
-        // Histograms are captured as their sample count.
-        *self
-            .values
-            .lock()
-            .unwrap()
-            .entry(self.key.clone())
-            .or_default() += 1.0;
-    }
-}
-
-fn render(key: &Key) -> String {
-    let mut labels: Vec<String> = key
-        .labels()
-        .map(|label| format!("{}={}", label.key(), label.value()))
-        .collect();
-    labels.sort();
-    format!("{}{{{}}}", key.name(), labels.join(","))
-}
-
-impl Recorder for CapturingRecorder {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        Counter::from_arc(Arc::new(Handle {
-            key: render(key),
-            values: self.values.clone(),
-        }))
-    }
-    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::noop()
-    }
-    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::from_arc(Arc::new(Handle {
-            key: render(key),
-            values: self.values.clone(),
-        }))
-    }
-}
-
-pub(crate) fn values() -> Values {
-    static VALUES: OnceLock<Values> = OnceLock::new();
-    VALUES
-        .get_or_init(|| {
-            let recorder = CapturingRecorder::default();
-            let values = recorder.values.clone();
-            metrics::set_global_recorder(recorder).expect("no other recorder in this test binary");
-            values
-        })
-        .clone()
+/// The recorder of this test binary (shared with `tls.rs`).
+pub(crate) fn values() -> &'static CapturingRecorder {
+    CapturingRecorder::global()
 }
 
 #[tokio::test]
@@ -114,8 +29,8 @@ async fn retried_request_emits_counters_retries_and_durations() {
         .await
         .unwrap_err();
 
-    let values = values.lock().unwrap();
-    let get = |key: String| values.get(&key).copied().unwrap_or_default();
+    // a series is a counter or a histogram (its sample count); the other kind reads 0
+    let get = |key: String| (values.counter(&key) + values.histogram_count(&key)) as f64;
     assert_eq!(
         get(format!(
             "odg_registry_requests_total{{host={host},operation=manifest,outcome=unavailable}}"
@@ -181,8 +96,8 @@ async fn redirects_are_counted_as_followed_or_refused() {
         .await
         .unwrap_err();
 
-    let values = values.lock().unwrap();
-    let get = |key: String| values.get(&key).copied().unwrap_or_default();
+    // a series is a counter or a histogram (its sample count); the other kind reads 0
+    let get = |key: String| (values.counter(&key) + values.histogram_count(&key)) as f64;
     assert_eq!(
         get(format!(
             "odg_registry_redirects_total{{host={host},outcome=followed}}"
