@@ -256,7 +256,10 @@ fn json_footprint(value: &Value) -> usize {
     }
 }
 
-fn descriptor_footprint(fetched: &FetchedDescriptor) -> usize {
+/// What the memory tier is charged for a cached descriptor (before its per-entry overhead): the
+/// stored document, the model's JSON tree, the repository strings. Public so that the memory
+/// tests estimate RSS from the very weights the service uses.
+pub fn descriptor_footprint(fetched: &FetchedDescriptor) -> usize {
     let tree = serde_json::to_value(&fetched.descriptor)
         .map(|value| json_footprint(&value))
         .unwrap_or(0);

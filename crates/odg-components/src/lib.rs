@@ -24,8 +24,8 @@ mod walk;
 
 pub use answer::{ContentEncoding, RenderedAnswer, COMPRESSION_THRESHOLD_BYTES, INLINE_WORK_BYTES};
 pub use cache::{
-    default_policies, with_cache_mode, CachedComponentSource, ABSENT_DESCRIPTOR_FRESH_FOR,
-    KIND_ANSWER, KIND_DEPENDENCIES, KIND_DESCRIPTOR, KIND_VERSIONS,
+    default_policies, descriptor_footprint, with_cache_mode, CachedComponentSource,
+    ABSENT_DESCRIPTOR_FRESH_FOR, KIND_ANSWER, KIND_DEPENDENCIES, KIND_DESCRIPTOR, KIND_VERSIONS,
 };
 pub use error::{ComponentError, ComponentErrorKind};
 pub use oci_source::{OciComponentSource, OciSourceLimits};

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use odg_ocm::{parse_descriptor_document, DecodeLimits};
 use odg_test_support::RegistryServer;
 use reqwest::StatusCode;
-use serde_json::Value;
 
 use crate::cache_support::{descriptor, proc_status_kib, seed, start_pod, strings, Descriptor};
 use crate::harness::http_client;
@@ -50,30 +49,17 @@ const LARGE_LABEL_BYTES: usize = 100 * 1024;
 /// Requests in flight during the walks.
 const CONCURRENCY: usize = 4;
 
-/// What the service counts for a cached descriptor, recomputed here the same way
-/// (`odg-components` `descriptor_footprint` + `json_footprint`, and the memory tier's
-/// per-entry overhead): the stored document, the model's JSON tree, the repository strings.
+/// What the service counts for a cached descriptor: its own `descriptor_footprint`, the memory
+/// tier's per-entry overhead, and the key (at most 256 bytes here).
 fn estimated_weight(yaml: &str) -> u64 {
-    fn json_footprint(value: &Value) -> usize {
-        const VALUE: usize = std::mem::size_of::<Value>();
-        match value {
-            Value::String(text) => VALUE + text.capacity(),
-            Value::Array(items) => {
-                VALUE + items.capacity() * VALUE + items.iter().map(json_footprint).sum::<usize>()
-            }
-            Value::Object(map) => {
-                VALUE
-                    + map
-                        .iter()
-                        .map(|(key, child)| 48 + key.capacity() + json_footprint(child))
-                        .sum::<usize>()
-            }
-            _ => VALUE,
-        }
-    }
-    let parsed = parse_descriptor_document(yaml, &DecodeLimits::default()).expect("parses");
-    let tree = serde_json::to_value(&parsed).expect("serialises");
-    (yaml.len() + json_footprint(&tree) + odg_cache::MEMORY_ENTRY_OVERHEAD_BYTES + 256) as u64
+    let descriptor = parse_descriptor_document(yaml, &DecodeLimits::default()).expect("parses");
+    let fetched = odg_components::FetchedDescriptor {
+        descriptor,
+        document: yaml.to_string(),
+        repository: "localhost:5000/ocm".parse().expect("a repository URL"),
+    };
+    (odg_components::descriptor_footprint(&fetched) + odg_cache::MEMORY_ENTRY_OVERHEAD_BYTES + 256)
+        as u64
 }
 
 /// The descriptors a walk reads.
