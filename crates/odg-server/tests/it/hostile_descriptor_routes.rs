@@ -1,20 +1,18 @@
 //! Hostile descriptor layers in a real registry: refused with a JSON error, remembered as unreadable
 //! so that a retry costs the registry nothing, and forgotten when the cache route invalidates them.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use odg_components::{
-    ComponentService, ComponentServiceConfig, OciComponentSource, OciSourceLimits,
-    RepositoryStores, WalkOptions,
-};
+use odg_components::RepositoryStores;
 use odg_oci::{OciStore, RegistryClient, RegistryClientConfig};
-use odg_ocm::{OcmRepositoryUrl, RepositoryMapping, MEDIA_TYPE_DESCRIPTOR_YAML};
+use odg_ocm::{OcmRepositoryUrl, MEDIA_TYPE_DESCRIPTOR_YAML};
 use odg_test_support::{sha256_digest, DelayProxy, OciImageFixture, RegistryServer};
 
-use crate::support::{descriptor, rule, seed, test_authenticator, TestApp, ADMIN_TOKEN};
+use crate::support::{
+    cached_service_over, descriptor, seed, test_authenticator, TestApp, ADMIN_TOKEN,
+};
 
 const HOSTILE_COMPONENT: &str = "acme.org/hostile";
 
@@ -59,25 +57,7 @@ async fn push_document(
 
 /// The API with a memory cache over `stores`, and the admin token for `DELETE /cache`.
 async fn cached_app_over(stores: RepositoryStores, repository: OcmRepositoryUrl) -> TestApp {
-    let cache = odg_cache::TieredCache::new(odg_cache::CacheConfig {
-        memory_bytes: 16 << 20,
-        policies: odg_components::default_policies(),
-        ..odg_cache::CacheConfig::default()
-    })
-    .await
-    .unwrap();
-    let source = OciComponentSource::new(Arc::new(stores), OciSourceLimits::default());
-    let service = ComponentService::new(
-        ComponentServiceConfig {
-            mapping: RepositoryMapping {
-                rules: vec![rule(repository)],
-            },
-            allowed_hosts: vec![],
-            walk: WalkOptions::default(),
-        },
-        Arc::new(source),
-    )
-    .with_cache(cache.clone());
+    let (service, cache) = cached_service_over(stores, repository, 16 << 20).await;
     TestApp {
         router: odg_server::router(
             odg_server::AppState::new(service).with_auth(test_authenticator()),

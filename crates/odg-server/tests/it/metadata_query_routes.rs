@@ -2,22 +2,18 @@
 //! more entries than allowed is a 400 naming the limit; the largest request makes registry
 //! requests in proportion to its distinct component versions, never to its entries.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use odg_components::{
-    ComponentService, ComponentServiceConfig, OciComponentSource, OciSourceLimits,
-    RepositoryStores, WalkOptions,
-};
+use odg_components::RepositoryStores;
 use odg_oci::{RegistryClient, RegistryClientConfig};
-use odg_ocm::{OcmRepositoryUrl, RepositoryMapping};
+use odg_ocm::OcmRepositoryUrl;
 use odg_server::MetadataQueryLimits;
 use odg_test_support::{DelayProxy, RegistryServer};
 use serde_json::{json, Value};
 
-use crate::support::{descriptor, rule, seed, TestApp};
+use crate::support::{cached_service_over, descriptor, seed, TestApp};
 
 const PRESENT_COMPONENTS: usize = 50;
 const ABSENT_COMPONENTS: usize = 50;
@@ -42,28 +38,8 @@ async fn query_app(limits: MetadataQueryLimits) -> QueryApp {
     seed(&store, &repository, descriptors).await;
 
     let directory = tempfile::tempdir().unwrap();
-    let cache = odg_cache::TieredCache::new(odg_cache::CacheConfig {
-        memory_bytes: 16 << 20,
-        policies: odg_components::default_policies(),
-        ..odg_cache::CacheConfig::default()
-    })
-    .await
-    .unwrap();
-    let source = OciComponentSource::new(
-        Arc::new(RepositoryStores::new(client)),
-        OciSourceLimits::default(),
-    );
-    let components = ComponentService::new(
-        ComponentServiceConfig {
-            mapping: RepositoryMapping {
-                rules: vec![rule(repository)],
-            },
-            allowed_hosts: vec![],
-            walk: WalkOptions::default(),
-        },
-        Arc::new(source),
-    )
-    .with_cache(cache.clone());
+    let (components, cache) =
+        cached_service_over(RepositoryStores::new(client), repository, 16 << 20).await;
     let db = odg_delivery_db::DeliveryDb::connect(&odg_delivery_db::DatabaseConfig::sqlite_file(
         &directory.path().join("delivery.sqlite"),
     ))

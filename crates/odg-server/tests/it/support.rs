@@ -47,10 +47,20 @@ pub async fn cached_demo_service(
     directory: &std::path::Path,
 ) -> (ComponentService, odg_cache::TieredCache) {
     let (stores, repository) = demo_stores(directory).await;
+    cached_service_over(stores, repository, 64 << 20).await
+}
+
+/// The component service over `stores` (mapped to `repository`) behind a memory cache of
+/// `memory_bytes` with every kind's default policy (components and compliance summaries).
+pub async fn cached_service_over(
+    stores: RepositoryStores,
+    repository: OcmRepositoryUrl,
+    memory_bytes: u64,
+) -> (ComponentService, odg_cache::TieredCache) {
     let mut policies = odg_components::default_policies();
     policies.extend(odg_compliance::default_policies());
     let cache = odg_cache::TieredCache::new(odg_cache::CacheConfig {
-        memory_bytes: 64 << 20,
+        memory_bytes,
         policies,
         ..odg_cache::CacheConfig::default()
     })
