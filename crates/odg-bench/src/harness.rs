@@ -109,19 +109,7 @@ pub fn proc_number(pid: u32, file: &str, field: &str) -> u64 {
 
 /// Sums the samples of one metric family in Prometheus text, optionally only lines containing `filter`.
 pub fn metric_sum(text: &str, family: &str, filter: Option<&str>) -> f64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter(|line| {
-            line.strip_prefix(family)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter(|line| filter.is_none_or(|needle| line.contains(needle)))
-        .filter_map(|line| {
-            line.rsplit(' ')
-                .next()
-                .and_then(|value| value.parse::<f64>().ok())
-        })
-        .sum()
+    odg_test_support::prometheus::sum(text, family, filter.as_slice())
 }
 
 pub fn ensure_directory(path: &Path) -> anyhow::Result<()> {

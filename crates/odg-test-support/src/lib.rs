@@ -12,6 +12,7 @@ pub mod fake_registry;
 pub mod fixtures;
 pub mod jwt;
 pub mod postgres;
+pub mod prometheus;
 pub mod recorder;
 pub mod redis_server;
 pub mod registry_server;

@@ -14,6 +14,7 @@ use odg_components::{
 };
 use odg_ocm::{OcmRepositoryUrl, RepositoryMapping};
 use odg_server::{AdmissionConfig, AppState};
+use odg_test_support::prometheus::{samples, value_of};
 use tower::ServiceExt;
 
 use crate::support::{demo_stores, rule};
@@ -84,22 +85,6 @@ async fn get(router: &axum::Router, uri: &str) -> (StatusCode, axum::http::Heade
     )
     .unwrap();
     (status, headers, body)
-}
-
-/// The sample lines of `family` in Prometheus text.
-fn samples<'a>(text: &'a str, family: &str) -> Vec<&'a str> {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter(|line| {
-            line.strip_prefix(family).is_some_and(|rest| {
-                rest.starts_with('{') || rest.starts_with(' ') || rest.starts_with('_')
-            })
-        })
-        .collect()
-}
-
-fn value_of(line: &str) -> f64 {
-    line.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
 #[tokio::test]

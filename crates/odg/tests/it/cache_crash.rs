@@ -12,8 +12,9 @@ use odg_test_support::{DelayProxy, PathKind, RegistryServer};
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::cache_support::{answers_of, truth};
 use crate::cache_support::{
-    delete_cache, descriptor, every_request, fleet_tree, proc_status_kib, seed, shuffle, start_pod,
+    delete_cache, descriptor, every_request, fleet_tree, proc_status_kib, seed, shuffle,
     start_pod_in, strings, ApiRequest, Descriptor, ADMIN_TOKEN,
 };
 use crate::harness::{http_client, OdgServer};
@@ -87,55 +88,6 @@ fn disk_files(cache_dir: &Path) -> (usize, usize) {
         }
     }
     (entries, temporary)
-}
-
-/// Sends every request to `base` (`CONCURRENCY` at a time) and returns the 200 answers' bodies.
-async fn answers_of(base: &str, requests: &[ApiRequest]) -> HashMap<ApiRequest, Value> {
-    const CONCURRENCY: usize = 4;
-    let http = http_client();
-    let queue = Arc::new(std::sync::Mutex::new(requests.to_vec()));
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..CONCURRENCY {
-        let (http, queue, base) = (http.clone(), queue.clone(), base.to_owned());
-        workers.spawn(async move {
-            let mut answers = Vec::new();
-            loop {
-                let Some(request) = queue.lock().unwrap().pop() else {
-                    return answers;
-                };
-                let (status, body) = request
-                    .send(&http, &base, &[])
-                    .await
-                    .unwrap_or_else(|error| panic!("{request:?}: {error}"));
-                assert_eq!(status, StatusCode::OK, "{request:?}: {body}");
-                answers.push((request, body));
-            }
-        });
-    }
-    let mut answers = HashMap::new();
-    while let Some(result) = workers.join_next().await {
-        answers.extend(result.expect("a request worker"));
-    }
-    answers
-}
-
-/// What a fresh pod reading the registry directly, without disk tier, answers with
-/// `ignore_cache`, keyed by the request without `ignore_cache`.
-async fn truth(registry_repository: &str, requests: &[ApiRequest]) -> HashMap<ApiRequest, Value> {
-    let reference = start_pod(strings(&[
-        "--ocm-repo",
-        registry_repository,
-        "--disk-cache-bytes",
-        "0",
-    ]))
-    .await;
-    let uncached: Vec<ApiRequest> = requests.iter().map(ApiRequest::uncached).collect();
-    let mut answers = answers_of(reference.base_url(), &uncached).await;
-    requests
-        .iter()
-        .zip(&uncached)
-        .map(|(request, uncached)| (request.clone(), answers.remove(uncached).expect("answered")))
-        .collect()
 }
 
 /// Asks `pod` every request once and compares with the truth; panics on the first difference.

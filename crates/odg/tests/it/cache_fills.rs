@@ -7,25 +7,20 @@ use std::time::{Duration, Instant};
 use odg_test_support::{DelayProxy, PathKind, RegistryServer};
 use reqwest::StatusCode;
 
+use crate::cache_support::fleet_pod_args;
 use crate::cache_support::{
     delete_cache, descriptor, fleet_tree, odg_push_one, revision_of, seed, shared_redis_url,
-    start_pod, strings, ApiRequest, Descriptor, SharedRedisPrefix, ADMIN_TOKEN,
+    start_pod, ApiRequest, Descriptor, SharedRedisPrefix, ADMIN_TOKEN,
 };
 use crate::harness::http_client;
 
 fn pod_args(repository: &str, prefix: &str, pod: &str) -> Vec<String> {
-    strings(&[
-        "--ocm-repo",
-        repository,
-        "--redis-url",
-        &shared_redis_url(),
-        "--redis-key-prefix",
-        prefix,
-        "--pod-id",
+    fleet_pod_args(
         pod,
-        "--admin-token",
-        ADMIN_TOKEN,
-    ])
+        &shared_redis_url(),
+        Some(prefix),
+        &["--ocm-repo", repository],
+    )
 }
 
 async fn wait_until(what: &str, timeout: Duration, condition: impl Fn() -> bool) {

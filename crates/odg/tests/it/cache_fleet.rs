@@ -9,7 +9,7 @@
 //!   other within a second; `DELETE /cache` refuses the unauthenticated and wrong tokens (401) and
 //!   a JWT without the role (403), and accepts a JWT with `cache-admin`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use crate::cache_support::{
     poll_until, revision_of, seed, shared_redis_url, shuffle, start_pod, strings, tree_revisions,
     ApiRequest, SharedRedisPrefix, ADMIN_TOKEN, FLEET_ROOT, FLEET_ROOT_VERSION,
 };
+use crate::cache_support::{fleet_pod_args, truth};
 use crate::harness::http_client;
 
 /// One-way latency of pod B's link to Redis in the slow-link test (a Redis round trip costs twice that).
@@ -32,18 +33,7 @@ const SLOW_LINK_LATENCY: Duration = Duration::from_millis(30);
 const ORIGIN_LATENCY: Duration = Duration::from_millis(20);
 
 fn pod_args(repository: &str, redis_url: &str, prefix: &str, pod: &str) -> Vec<String> {
-    strings(&[
-        "--ocm-repo",
-        repository,
-        "--redis-url",
-        redis_url,
-        "--redis-key-prefix",
-        prefix,
-        "--pod-id",
-        pod,
-        "--admin-token",
-        ADMIN_TOKEN,
-    ])
+    fleet_pod_args(pod, redis_url, Some(prefix), &["--ocm-repo", repository])
 }
 
 /// The 200 requests of the burst: identical keys (the root's tree 40 times, each descriptor 3
@@ -99,33 +89,6 @@ async fn fire_burst(
         answers.push(result.expect("a request task"));
     }
     answers.sort_by_key(|(index, _)| *index);
-    answers
-}
-
-/// The truth: what a fresh pod without Redis or disk tier answers, reading the registry directly
-/// with `ignore_cache=true`.
-async fn truth(registry_repository: &str, requests: &[ApiRequest]) -> HashMap<ApiRequest, Value> {
-    let reference = start_pod(strings(&[
-        "--ocm-repo",
-        registry_repository,
-        "--disk-cache-bytes",
-        "0",
-    ]))
-    .await;
-    let http = http_client();
-    let mut answers = HashMap::new();
-    for request in requests {
-        if answers.contains_key(request) {
-            continue;
-        }
-        let (status, body) = request
-            .uncached()
-            .send(&http, reference.base_url(), &[])
-            .await
-            .expect("the reference pod answers");
-        assert_eq!(status, StatusCode::OK, "reference {request:?}: {body}");
-        answers.insert(request.clone(), body);
-    }
     answers
 }
 

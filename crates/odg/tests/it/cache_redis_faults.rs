@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 use odg_test_support::{DelayProxy, RedisServer, RegistryServer, TcpForwarder};
 use reqwest::StatusCode;
 
+use crate::cache_support::fleet_pod_args;
 use crate::cache_support::{
     component_names, delete_cache, descriptor, fleet_tree, log_count, odg_push_one, percentile,
-    poll_until, revision_of, seed, start_pod, strings, wait_for_log, ApiRequest, Descriptor,
-    ADMIN_TOKEN, FLEET_ROOT, FLEET_ROOT_VERSION,
+    poll_until, revision_of, seed, start_pod, wait_for_log, ApiRequest, Descriptor, ADMIN_TOKEN,
+    FLEET_ROOT, FLEET_ROOT_VERSION,
 };
 use crate::harness::{http_client, OdgServer};
 
@@ -26,16 +27,7 @@ const SUBSCRIBED: &str = "subscribed to shared cache invalidations";
 const SUBSCRIPTION_LOST: &str = "shared cache invalidation subscription lost";
 
 fn pod_args(repository: &str, redis_url: &str, pod: &str) -> Vec<String> {
-    strings(&[
-        "--ocm-repo",
-        repository,
-        "--redis-url",
-        redis_url,
-        "--pod-id",
-        pod,
-        "--admin-token",
-        ADMIN_TOKEN,
-    ])
+    fleet_pod_args(pod, redis_url, None, &["--ocm-repo", repository])
 }
 
 fn leaf(tree: &[Descriptor], name: &str, version: &str) -> Descriptor {

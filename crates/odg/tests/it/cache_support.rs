@@ -2,6 +2,7 @@
 //! pods started with cache flags, raw requests that may fail, Redis key prefixes that clean up
 //! after themselves, and small readers of logs and `/proc`.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use odg_ocm::{
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::harness::{odg_command, OdgServer};
+use crate::harness::{http_client, odg_command, OdgServer};
 
 /// The admin token every cache test pod accepts.
 pub const ADMIN_TOKEN: &str = "cache-test-admin-token";
@@ -514,4 +515,80 @@ pub fn shuffle<T>(items: &mut [T], seed: u64) {
         state ^= state << 17;
         items.swap(index, (state % (index as u64 + 1)) as usize);
     }
+}
+
+/// The arguments of a pod in a test fleet: its name, Redis (and key prefix, if any), the admin
+/// token, and what it serves (`extra`: `--ocm-repo ...`, `--database-url ...`).
+pub fn fleet_pod_args(
+    pod: &str,
+    redis_url: &str,
+    prefix: Option<&str>,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut args = strings(extra);
+    args.extend(strings(&[
+        "--redis-url",
+        redis_url,
+        "--pod-id",
+        pod,
+        "--admin-token",
+        ADMIN_TOKEN,
+    ]));
+    if let Some(prefix) = prefix {
+        args.extend(strings(&["--redis-key-prefix", prefix]));
+    }
+    args
+}
+
+/// Sends every request to `base` (`CONCURRENCY` at a time) and returns the 200 answers' bodies.
+pub async fn answers_of(base: &str, requests: &[ApiRequest]) -> HashMap<ApiRequest, Value> {
+    const CONCURRENCY: usize = 4;
+    let http = http_client();
+    let queue = Arc::new(std::sync::Mutex::new(requests.to_vec()));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENCY {
+        let (http, queue, base) = (http.clone(), queue.clone(), base.to_owned());
+        workers.spawn(async move {
+            let mut answers = Vec::new();
+            loop {
+                let Some(request) = queue.lock().unwrap().pop() else {
+                    return answers;
+                };
+                let (status, body) = request
+                    .send(&http, &base, &[])
+                    .await
+                    .unwrap_or_else(|error| panic!("{request:?}: {error}"));
+                assert_eq!(status, StatusCode::OK, "{request:?}: {body}");
+                answers.push((request, body));
+            }
+        });
+    }
+    let mut answers = HashMap::new();
+    while let Some(result) = workers.join_next().await {
+        answers.extend(result.expect("a request worker"));
+    }
+    answers
+}
+
+/// What a fresh pod reading the registry directly, without disk tier, answers with
+/// `ignore_cache`, keyed by the request without `ignore_cache`.
+pub async fn truth(
+    registry_repository: &str,
+    requests: &[ApiRequest],
+) -> HashMap<ApiRequest, Value> {
+    let reference = start_pod(strings(&[
+        "--ocm-repo",
+        registry_repository,
+        "--disk-cache-bytes",
+        "0",
+    ]))
+    .await;
+    let uncached: Vec<ApiRequest> = requests.iter().map(ApiRequest::uncached).collect();
+    // the requests may repeat (a burst asks for the same key many times): answers are shared
+    let answers = answers_of(reference.base_url(), &uncached).await;
+    requests
+        .iter()
+        .zip(&uncached)
+        .map(|(request, uncached)| (request.clone(), answers[uncached].clone()))
+        .collect()
 }

@@ -31,14 +31,7 @@ async fn query(server: &OdgServer) -> (StatusCode, Option<String>, Value) {
 }
 
 async fn db_up_gauge(server: &OdgServer) -> String {
-    let text = http_client()
-        .get(format!("{}/metrics", server.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics_text().await;
     text.lines()
         .find(|line| line.starts_with("odg_delivery_db_up "))
         .unwrap_or_else(|| panic!("no odg_delivery_db_up in\n{text}"))

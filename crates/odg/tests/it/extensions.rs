@@ -14,6 +14,7 @@ use odg_test_support::{DelayProxy, RegistryServer};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+use crate::cache_support::fleet_pod_args;
 use crate::cache_support::{
     fleet_tree, seed, shared_redis_url, start_pod, strings, SharedRedisPrefix, ADMIN_TOKEN,
     FLEET_ROOT, FLEET_ROOT_VERSION,
@@ -191,18 +192,12 @@ async fn a_prefill_through_one_pod_serves_a_fresh_pod_and_pruning_keeps_the_budg
     let prefix = SharedRedisPrefix::new("extensions");
     let redis_url = shared_redis_url();
     let pod_args = |pod: &str| {
-        strings(&[
-            "--ocm-repo",
-            &repository,
-            "--redis-url",
-            &redis_url,
-            "--redis-key-prefix",
-            &prefix.prefix,
-            "--pod-id",
+        fleet_pod_args(
             pod,
-            "--disk-cache-bytes",
-            "0",
-        ])
+            &redis_url,
+            Some(&prefix.prefix),
+            &["--ocm-repo", &repository, "--disk-cache-bytes", "0"],
+        )
     };
     let a = start_pod(pod_args("pod-a")).await;
     let (ok, stdout, stderr) = odg(

@@ -196,25 +196,30 @@ impl OdgServer {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// The pod's `/metrics` text.
+    pub async fn metrics_text(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base_url))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("the metrics text")
+    }
+
+    /// The sum of the samples of `family` whose lines contain every one of `fragments`.
+    pub async fn metric_sum(&self, family: &str, fragments: &[&str]) -> f64 {
+        odg_test_support::prometheus::sum(&self.metrics_text().await, family, fragments)
+    }
+
     /// Waits until every fill this pod has answered has also been written into the disk and
     /// shared tiers (`odg_cache_writebacks_in_flight` back at 0): a fill answers its waiters
     /// before it writes, so a test that reads another pod next must wait on this, not sleep.
     pub async fn writebacks_landed(&self) {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let text = self
-                .http
-                .get(format!("{}/metrics", self.base_url))
-                .send()
-                .await
-                .expect("GET /metrics")
-                .text()
-                .await
-                .expect("the metrics text");
-            let pending: f64 = text
-                .lines()
-                .find_map(|line| line.strip_prefix("odg_cache_writebacks_in_flight "))
-                .map_or(0.0, |value| value.trim().parse().unwrap_or(f64::NAN));
+            let pending = self.metric_sum("odg_cache_writebacks_in_flight", &[]).await;
             if pending == 0.0 {
                 return;
             }

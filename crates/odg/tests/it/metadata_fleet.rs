@@ -10,24 +10,19 @@
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::cache_support::{shared_redis_url, start_pod, strings, SharedRedisPrefix, ADMIN_TOKEN};
+use crate::cache_support::fleet_pod_args;
+use crate::cache_support::{shared_redis_url, start_pod, SharedRedisPrefix, ADMIN_TOKEN};
 use crate::harness::{http_client, OdgServer};
 
 const COMPONENT: &str = "acme.org/shop/cart";
 
 fn pod_args(database_url: &str, redis_url: &str, prefix: &str, pod: &str) -> Vec<String> {
-    strings(&[
-        "--database-url",
-        database_url,
-        "--redis-url",
-        redis_url,
-        "--redis-key-prefix",
-        prefix,
-        "--pod-id",
+    fleet_pod_args(
         pod,
-        "--admin-token",
-        ADMIN_TOKEN,
-    ])
+        redis_url,
+        Some(prefix),
+        &["--database-url", database_url],
+    )
 }
 
 async fn summary(pod: &OdgServer) -> Value {
@@ -74,23 +69,15 @@ async fn write(pod: &OdgServer, method: reqwest::Method, entries: Vec<Value>) {
 
 /// Memory-tier hits of summary parts on a pod, from its `/metrics`.
 async fn summary_memory_hits(pod: &OdgServer) -> f64 {
-    let text = http_client()
-        .get(format!("{}/metrics", pod.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|line| {
-            line.starts_with("odg_cache_lookups_total")
-                && line.contains(r#"kind="compliance-summary""#)
-                && line.contains(r#"tier="memory""#)
-                && line.contains(r#"result="hit""#)
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+    pod.metric_sum(
+        "odg_cache_lookups_total",
+        &[
+            r#"kind="compliance-summary""#,
+            r#"tier="memory""#,
+            r#"result="hit""#,
+        ],
+    )
+    .await
 }
 
 #[tokio::test]

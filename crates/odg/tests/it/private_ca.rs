@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use odg_test_support::{RegistryServer, TestCa};
 use reqwest::StatusCode;
 
-use crate::harness::{http_client, odg_command, run_bounded, OdgServer};
+use crate::harness::{odg_command, run_bounded, OdgServer};
 
 const COMPONENT: &str = "acme.org/private-ca/app";
 
@@ -81,22 +81,8 @@ async fn descriptor(odg: &OdgServer) -> (StatusCode, serde_json::Value) {
 
 /// The sum of a registry counter's samples for `host` whose labels contain `label`.
 async fn registry_counter(odg: &OdgServer, name: &str, host: &str, label: &str) -> f64 {
-    let text = http_client()
-        .get(format!("{}/metrics", odg.base_url()))
-        .send()
+    odg.metric_sum(name, &[&format!(r#"host="{host}""#), label])
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|line| {
-            line.starts_with(name)
-                && line.contains(&format!(r#"host="{host}""#))
-                && line.contains(label)
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 #[tokio::test]
