@@ -22,7 +22,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use odg_delivery_db::{ArtefactKind, ComponentArtefactId, DiscoveryDateReuse};
-use regex::Regex;
+use odg_ocm::FullMatchRegex;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -76,7 +76,7 @@ pub struct FindingFilter {
 struct FilterRule {
     include: bool,
     /// (field, full-match case-insensitive regex)
-    matchers: Vec<(FilterField, Regex)>,
+    matchers: Vec<(FilterField, FullMatchRegex)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -365,9 +365,11 @@ fn parse_duration(value: &serde_yaml_ng::Value) -> Result<ProcessingTime, String
     }
 }
 
-fn full_match(pattern: &str) -> Result<Regex, String> {
-    Regex::new(&format!("(?i)^(?:{pattern})$"))
-        .map_err(|error| format!("regex {pattern:?}: {error}"))
+/// A filter pattern: matched against the whole value, case-insensitively (the original's
+/// `re.fullmatch(pattern, value, re.IGNORECASE)`), through `FullMatchRegex` so that an
+/// unbalanced pattern such as `a)|(b` is refused instead of becoming an unanchored alternation.
+fn full_match(pattern: &str) -> Result<FullMatchRegex, String> {
+    FullMatchRegex::new_case_insensitive(pattern).map_err(|error| error.to_string())
 }
 
 impl FindingFile {

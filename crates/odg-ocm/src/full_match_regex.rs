@@ -23,6 +23,15 @@ pub struct FullMatchRegex {
 
 impl FullMatchRegex {
     pub fn new(pattern: &str) -> Result<FullMatchRegex, OcmError> {
+        FullMatchRegex::build(pattern, false)
+    }
+
+    /// Matching ASCII and Unicode letters regardless of case (the compliance filters' rule).
+    pub fn new_case_insensitive(pattern: &str) -> Result<FullMatchRegex, OcmError> {
+        FullMatchRegex::build(pattern, true)
+    }
+
+    fn build(pattern: &str, case_insensitive: bool) -> Result<FullMatchRegex, OcmError> {
         let invalid = |reason: String| OcmError::InvalidRegex {
             pattern: pattern.to_owned(),
             reason,
@@ -34,9 +43,9 @@ impl FullMatchRegex {
         }
         // Compile the bare pattern first: wrapping an unbalanced pattern such as `a)|(b` could turn
         // it into a valid regex that is no longer anchored.
-        compile(pattern).map_err(|error| invalid(error.to_string()))?;
-        let anchored =
-            compile(&format!(r"\A(?:{pattern})\z")).map_err(|error| invalid(error.to_string()))?;
+        compile(pattern, case_insensitive).map_err(|error| invalid(error.to_string()))?;
+        let anchored = compile(&format!(r"\A(?:{pattern})\z"), case_insensitive)
+            .map_err(|error| invalid(error.to_string()))?;
         Ok(FullMatchRegex {
             pattern: pattern.to_owned(),
             anchored,
@@ -58,8 +67,9 @@ impl FullMatchRegex {
     }
 }
 
-fn compile(pattern: &str) -> Result<Regex, regex::Error> {
+fn compile(pattern: &str, case_insensitive: bool) -> Result<Regex, regex::Error> {
     RegexBuilder::new(pattern)
+        .case_insensitive(case_insensitive)
         .size_limit(MAX_COMPILED_BYTES)
         .build()
 }
@@ -94,6 +104,14 @@ mod tests {
         assert!(!regex.is_match("abc"));
         assert!(!regex.is_match("xab"));
         assert!(!FullMatchRegex::new("a").unwrap().is_match("a\n"));
+    }
+
+    #[test]
+    fn case_insensitive_ones_are_anchored_too() {
+        let regex = FullMatchRegex::new_case_insensitive("Acme.*").unwrap();
+        assert!(regex.is_match("acme.org/a"));
+        assert!(!regex.is_match("x-acme.org/a"));
+        assert!(FullMatchRegex::new_case_insensitive("a)|(b").is_err());
     }
 
     #[test]
