@@ -401,6 +401,11 @@ struct OverloadFigures {
     capacity: Summary,
     overload: Summary,
     shed_by_reason: Vec<(&'static str, f64)>,
+    /// The lowest and highest limit seen during the overload.
+    limit_range: (f64, f64),
+    /// The pod's own p99 of admitted answers during the overload (admission wait and handler;
+    /// not the parse before it, nor the write after), as the upper bound of its histogram bucket.
+    server_p99_bound: f64,
     limit_after: f64,
 }
 
@@ -466,7 +471,42 @@ async fn overload(
             proxy,
             &[&pod],
         );
+        let server_duration = |text: &str| {
+            histogram_buckets(
+                text,
+                "http_server_request_duration_seconds_bucket",
+                &["route=\"/ocm/component\"", "status=\"200\""],
+            )
+        };
+        let before = server_duration(
+            &client
+                .get(format!("{}/metrics", pod.url))
+                .send()
+                .await?
+                .text()
+                .await?,
+        );
+        // The limit during the overload, from /metrics every 100 ms.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = tokio::spawn({
+            let (client, url, stop) =
+                (client.clone(), format!("{}/metrics", pod.url), stop.clone());
+            async move {
+                let mut limits = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok(response) = client.get(&url).send().await {
+                        if let Ok(text) = response.text().await {
+                            limits.push(metric_sum(&text, "odg_admission_limit", None));
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                limits
+            }
+        });
         let (samples, elapsed) = open_loop(&client, urls, rate, seconds).await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let limits = sampler.await.unwrap_or_default();
         let overload = summary(
             &format!("{mode}: overload ({rate}/s offered)"),
             &samples,
@@ -490,8 +530,15 @@ async fn overload(
                 )
             })
             .collect();
+        let limit_range = (
+            limits.iter().copied().fold(f64::INFINITY, f64::min),
+            limits.iter().copied().fold(0.0, f64::max),
+        );
+        let server_p99_bound = bucket_percentile_between(&before, &server_duration(&metrics), 0.99);
         figures.push(OverloadFigures {
             mode,
+            limit_range,
+            server_p99_bound,
             unloaded,
             capacity,
             overload,
@@ -510,7 +557,7 @@ async fn overload(
         args.overload_factor,
         args.seconds,
     );
-    description.push_str("| admission | unloaded p99 ms | overload admitted p50 / p99 ms | p99 / unloaded p99 | admitted/s | shed | shed by reason (queue_full / queue_timeout / codel, whole run) | errors (incl. hung) | limit after |\n|---|---|---|---|---|---|---|---|---|\n");
+    description.push_str("| admission | unloaded p99 ms | overload admitted p50 / p99 ms | p99 / unloaded p99 | pod's own p99 of admitted, ms (bucket bound) | admitted/s | shed | shed by reason (queue_full / queue_timeout / codel, whole run) | errors (incl. hung) | limit during overload (min-max) / after |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for figure in &figures {
         let overload = &figure.overload;
         let reasons: Vec<String> = figure
@@ -519,16 +566,19 @@ async fn overload(
             .map(|(_, count)| format!("{count:.0}"))
             .collect();
         description.push_str(&format!(
-            "| {} | {:.2} | {:.2} / {:.2} | {:.2}x | {:.1} | {:.1} % | {} | {} | {:.0} |\n",
+            "| {} | {:.2} | {:.2} / {:.2} | {:.2}x | <= {:.0} | {:.1} | {:.1} % | {} | {} | {:.0}-{:.0} / {:.0} |\n",
             figure.mode,
             figure.unloaded.p99_ms,
             overload.p50_ms,
             overload.p99_ms,
             overload.p99_ms / figure.unloaded.p99_ms.max(1e-9),
+            figure.server_p99_bound * 1000.0,
             overload.throughput_per_second,
             100.0 * overload.shed as f64 / overload.requests.max(1) as f64,
             reasons.join(" / "),
             overload.errors,
+            figure.limit_range.0,
+            figure.limit_range.1,
             figure.limit_after,
         ));
     }
@@ -729,9 +779,15 @@ async fn sustained_burst(
 
 /// Cumulative bucket counts of the queue wait histogram, by upper bound.
 fn queue_wait_buckets(text: &str) -> Vec<(f64, f64)> {
+    histogram_buckets(text, "odg_request_queue_wait_seconds_bucket", &[])
+}
+
+/// Cumulative bucket counts of a histogram's series whose lines contain every `filter`.
+fn histogram_buckets(text: &str, family: &str, filters: &[&str]) -> Vec<(f64, f64)> {
     let mut buckets: Vec<(f64, f64)> = text
         .lines()
-        .filter(|line| line.starts_with("odg_request_queue_wait_seconds_bucket"))
+        .filter(|line| line.starts_with(family))
+        .filter(|line| filters.iter().all(|filter| line.contains(filter)))
         .filter_map(|line| {
             let le = line.split("le=\"").nth(1)?.split('"').next()?;
             let bound = if le == "+Inf" {
@@ -750,6 +806,12 @@ fn queue_wait_buckets(text: &str) -> Vec<(f64, f64)> {
 /// The 95th percentile of the queue waits observed between two scrapes (as `histogram_quantile`
 /// over a rate would give), 0 when nothing waited in between.
 fn queue_wait_p95_between(before: &[(f64, f64)], after: &[(f64, f64)]) -> f64 {
+    bucket_percentile_between(before, after, 0.95)
+}
+
+/// The upper bound of the bucket holding the `fraction` percentile of the observations between
+/// two scrapes; 0 when there were none or it is beyond the last finite bound.
+fn bucket_percentile_between(before: &[(f64, f64)], after: &[(f64, f64)], fraction: f64) -> f64 {
     let delta: Vec<(f64, f64)> = after
         .iter()
         .map(|(bound, count)| {
@@ -766,7 +828,7 @@ fn queue_wait_p95_between(before: &[(f64, f64)], after: &[(f64, f64)]) -> f64 {
     }
     delta
         .iter()
-        .find(|(_, count)| *count >= total * 0.95)
+        .find(|(_, count)| *count >= total * fraction)
         .map_or(
             0.0,
             |(bound, _)| if bound.is_finite() { *bound } else { 0.0 },

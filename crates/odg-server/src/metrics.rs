@@ -26,7 +26,8 @@ pub const QUEUE_WAITING: &str = "odg_request_queue_waiting";
 pub const REQUESTS_SHED: &str = "odg_requests_shed_total";
 /// Gauge: the admission limit now (requests handled at once; fixed, or as adapted).
 pub const ADMISSION_LIMIT: &str = "odg_admission_limit";
-/// Gauge: adaptive admission's baseline, the median handler latency at low concurrency, seconds.
+/// Gauge: adaptive admission's baseline: the 90th percentile of handler times at low concurrency,
+/// seconds.
 pub const ADMISSION_BASELINE: &str = "odg_admission_latency_baseline_seconds";
 /// Gauge: requests admitted and being handled now.
 pub const ADMITTED_IN_FLIGHT: &str = "odg_request_admitted_in_flight";

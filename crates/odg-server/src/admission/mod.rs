@@ -169,6 +169,7 @@ impl Admission {
                     config.min_concurrent,
                     ceiling,
                     PROBE_INTERVAL + jitter,
+                    codel::nanos(config.queue_target),
                 );
                 (
                     controller.limit(),

@@ -425,7 +425,7 @@ mod tests {
 
     fn adaptive(max_queued: usize) -> Arc<Slots> {
         let epoch = Instant::now();
-        let controller = GradientController::new(2, 64, PROBE_INTERVAL);
+        let controller = GradientController::new(2, 64, PROBE_INTERVAL, 0);
         // No request completes in these tests, so the limiter never changes this limit.
         Arc::new(Slots::new(
             2,
