@@ -5,7 +5,8 @@
 //! Every window (at least 100 ms and 16 requests, at most 1 s) the 90th percentile of the time
 //! admitted requests spent in their handlers (the window's latency: the tail, which is what
 //! overload spoils first and what clients feel, while a median can sit still as the tail grows)
-//! is compared with the target, `TOLERANCE` times the baseline, and the
+//! is compared with the target, `TOLERANCE` times the baseline but at least the baseline plus a
+//! slack (the queue's target; see [`GradientController::new`]), and the
 //! limit is multiplied by the gradient `target / latency`: by at least 0.5 (one odd window cannot
 //! empty the pod) and, growing, by at most 2, and only if the limit is what held requests back
 //! (at least half of it was in use). When latency grows with concurrency (a CPU-bound pod), one
