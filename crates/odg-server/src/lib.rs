@@ -22,7 +22,7 @@ mod state;
 
 use axum::Router;
 
-pub use admission::{Admission, AdmissionConfig};
+pub use admission::{defaults as admission_defaults, Admission, AdmissionConfig, AdmissionMode};
 pub use auth::{
     AuthConfig, Authenticator, JwtAlgorithm, JwtConfig, Principal, ROLE_ADMIN, ROLE_CACHE_ADMIN,
     ROLE_METADATA_WRITER,

@@ -16,12 +16,19 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub const HTTP_REQUEST_DURATION: &str = "http_server_request_duration_seconds";
 pub const HTTP_ACTIVE_REQUESTS: &str = "http_server_active_requests";
-/// Histogram: seconds requests waited for admission.
+/// Histogram: seconds requests waited for admission (the queue's sojourn time; 0 for requests
+/// admitted at once, recorded also for requests shed after waiting).
 pub const QUEUE_WAIT: &str = "odg_request_queue_wait_seconds";
 /// Gauge: requests waiting for admission now.
 pub const QUEUE_WAITING: &str = "odg_request_queue_waiting";
-/// Counter: requests answered 503 by load shedding, by `reason` (queue_full, wait_timeout).
+/// Counter: requests answered 503 by load shedding, by `reason` (queue_full, queue_timeout,
+/// codel).
 pub const REQUESTS_SHED: &str = "odg_requests_shed_total";
+/// Gauge: the admission limit now (requests handled at once; fixed, or as adapted).
+pub const ADMISSION_LIMIT: &str = "odg_admission_limit";
+/// Gauge: adaptive admission's baseline: the 90th percentile of handler times at low concurrency,
+/// seconds.
+pub const ADMISSION_BASELINE: &str = "odg_admission_latency_baseline_seconds";
 /// Gauge: requests admitted and being handled now.
 pub const ADMITTED_IN_FLIGHT: &str = "odg_request_admitted_in_flight";
 pub const BUILD_INFO: &str = "odg_build_info";
@@ -76,8 +83,8 @@ pub fn install_recorder() -> PrometheusHandle {
             // Series that exist before the first event, so dashboards and alerts see zeros, not gaps.
             gauge!(QUEUE_WAITING).set(0.0);
             gauge!(ADMITTED_IN_FLIGHT).set(0.0);
-            for reason in ["queue_full", "wait_timeout"] {
-                counter!(REQUESTS_SHED, "reason" => reason).increment(0);
+            for reason in crate::admission::Shed::ALL {
+                counter!(REQUESTS_SHED, "reason" => reason.as_str()).increment(0);
             }
             metrics_process::Collector::default().describe();
             handle

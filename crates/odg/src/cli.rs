@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use odg_server::{admission_defaults, AdmissionMode};
 
 use crate::allocator::AllocatorMode;
 use crate::byte_size::ByteSize;
@@ -143,15 +145,38 @@ pub struct ServeArgs {
     /// A second listener serving only /metrics, /live and /ready (e.g. 0.0.0.0:9090).
     #[arg(long, env = "ODG_ADMIN_LISTEN")]
     pub admin_listen: Option<String>,
-    /// Requests handled at once; more wait in the queue [default: 256].
-    #[arg(long, env = "ODG_MAX_CONCURRENT_REQUESTS")]
+    // The admission flags' help names the defaults from odg-server, where they are defined.
+    #[arg(long, env = "ODG_ADMISSION_MODE", value_parser = PossibleValuesParser::new(AdmissionMode::NAMES), help = format!(
+        "How the concurrency limit is set: `adaptive` follows measured latency between --admission-min-limit and --max-concurrent-requests and sheds from a standing queue at once; `fixed` admits --max-concurrent-requests and sheds only a full queue or a wait of --max-queue-wait-ms [default: {}]",
+        admission_defaults::MODE
+    ))]
+    pub admission_mode: Option<String>,
+    #[arg(long, env = "ODG_MAX_CONCURRENT_REQUESTS", help = format!(
+        "Requests handled at once (adaptive mode: the ceiling of the limit); more wait in the queue [default: {}]",
+        admission_defaults::MAX_CONCURRENT
+    ))]
     pub max_concurrent_requests: Option<usize>,
-    /// Requests waiting for a slot; beyond that they are shed with 503 [default: 1024].
-    #[arg(long, env = "ODG_MAX_QUEUED_REQUESTS")]
+    #[arg(long, env = "ODG_ADMISSION_MIN_LIMIT", help = format!(
+        "Adaptive mode: the floor of the concurrency limit [default: the CPUs available, at least 2; here {}]",
+        admission_defaults::min_concurrent()
+    ))]
+    pub admission_min_limit: Option<usize>,
+    #[arg(long, env = "ODG_MAX_QUEUED_REQUESTS", help = format!(
+        "Requests waiting for a slot; beyond that they are shed with 503 [default: {}]",
+        admission_defaults::MAX_QUEUED
+    ))]
     pub max_queued_requests: Option<usize>,
-    /// Longest wait for a slot before a 503 [default: 2000].
-    #[arg(long, env = "ODG_MAX_QUEUE_WAIT_MS")]
+    #[arg(long, env = "ODG_MAX_QUEUE_WAIT_MS", help = format!(
+        "Longest wait for a slot before a 503 [default: {}]",
+        admission_defaults::MAX_WAIT_MS
+    ))]
     pub max_queue_wait_ms: Option<u64>,
+    #[arg(long, env = "ODG_ADMISSION_QUEUE_TARGET_MS", help = format!(
+        "Adaptive mode: a queue whose oldest waiter waited longer than this throughout {} ms is overloaded; then it serves the newest first and sheds waiters after twice this [default: {}]",
+        admission_defaults::QUEUE_INTERVAL_MS,
+        admission_defaults::QUEUE_TARGET_MS
+    ))]
+    pub admission_queue_target_ms: Option<u64>,
     /// Entries one POST /artefacts/metadata/query may hold; more is a 400 [default: 1000].
     #[arg(long, env = "ODG_MAX_METADATA_QUERY_ENTRIES")]
     pub max_metadata_query_entries: Option<usize>,

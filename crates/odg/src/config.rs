@@ -16,8 +16,8 @@ use odg_cache::{CacheConfig, DiskConfig, KindPolicy, SharedTierConfig};
 use odg_compliance::FindingConfigs;
 use odg_delivery_db::DatabaseConfig;
 use odg_server::{
-    AdmissionConfig, AuthConfig, ConnectionLimits, CorsConfig, JwtAlgorithm, JwtConfig,
-    MetadataQueryLimits, DEFAULT_CORS_MAX_AGE,
+    AdmissionConfig, AdmissionMode, AuthConfig, ConnectionLimits, CorsConfig, JwtAlgorithm,
+    JwtConfig, MetadataQueryLimits, DEFAULT_CORS_MAX_AGE,
 };
 
 use crate::byte_size::ByteSize;
@@ -88,12 +88,18 @@ pub const DEFAULT_DATABASE_FILE: &str = "delivery-db.sqlite";
 pub struct ServerFileConfig {
     /// A second listener for /metrics, /live and /ready only.
     pub admin_listen: Option<String>,
-    /// Requests handled at once [default: 256].
+    /// `adaptive` or `fixed` (see `odg serve --help`) [default: adaptive].
+    pub admission_mode: Option<AdmissionMode>,
+    /// Requests handled at once; in adaptive mode the ceiling of the limit [default: 256].
     pub max_concurrent_requests: Option<usize>,
+    /// Adaptive mode: the floor of the limit [default: the CPUs available, at least 2].
+    pub admission_min_limit: Option<usize>,
     /// Requests waiting for a slot before shedding [default: 1024].
     pub max_queued_requests: Option<usize>,
     /// Longest wait for a slot [default: 2000].
     pub max_queue_wait_ms: Option<u64>,
+    /// Adaptive mode: CoDel's target wait of the queue [default: 5].
+    pub admission_queue_target_ms: Option<u64>,
     /// Entries one metadata query may hold [default: 1000].
     pub max_metadata_query_entries: Option<usize>,
     /// Longest time for a request head to arrive [default: 10000].
@@ -329,12 +335,32 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         })
         .transpose()?;
     let admission_defaults = AdmissionConfig::default();
+    let admission_mode = match args.admission_mode {
+        Some(mode) => mode
+            .parse::<AdmissionMode>()
+            .map_err(|error| anyhow::anyhow!("--admission-mode: {error}"))?,
+        None => file
+            .server
+            .admission_mode
+            .unwrap_or(admission_defaults.mode),
+    };
+    let max_concurrent = args
+        .max_concurrent_requests
+        .or(file.server.max_concurrent_requests)
+        .unwrap_or(admission_defaults.max_concurrent)
+        .max(1);
+    let min_concurrent = match args.admission_min_limit.or(file.server.admission_min_limit) {
+        Some(floor) if admission_mode == AdmissionMode::Adaptive && floor > max_concurrent => bail!(
+            "the admission limit's floor ({floor}) is above its ceiling, the maximum of concurrent requests ({max_concurrent})"
+        ),
+        Some(floor) => floor.max(1),
+        // The default floor (the CPUs) yields to a lower ceiling.
+        None => admission_defaults.min_concurrent.min(max_concurrent),
+    };
     let admission = AdmissionConfig {
-        max_concurrent: args
-            .max_concurrent_requests
-            .or(file.server.max_concurrent_requests)
-            .unwrap_or(admission_defaults.max_concurrent)
-            .max(1),
+        mode: admission_mode,
+        max_concurrent,
+        min_concurrent,
         max_queued: args
             .max_queued_requests
             .or(file.server.max_queued_requests)
@@ -343,6 +369,13 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             .max_queue_wait_ms
             .or(file.server.max_queue_wait_ms)
             .map_or(admission_defaults.max_wait, Duration::from_millis),
+        queue_target: args
+            .admission_queue_target_ms
+            .or(file.server.admission_queue_target_ms)
+            .map_or(admission_defaults.queue_target, |ms| {
+                Duration::from_millis(ms.max(1))
+            }),
+        ..admission_defaults
     };
     let metadata_query_defaults = MetadataQueryLimits::default();
     let metadata_query = MetadataQueryLimits {
@@ -646,9 +679,12 @@ mod tests {
             cors_allowed_origins: vec![],
             cors_max_age_seconds: None,
             admin_listen: None,
+            admission_mode: None,
             max_concurrent_requests: None,
+            admission_min_limit: None,
             max_queued_requests: None,
             max_queue_wait_ms: None,
+            admission_queue_target_ms: None,
             max_metadata_query_entries: None,
             header_read_timeout_ms: None,
             idle_timeout_ms: None,
@@ -761,6 +797,48 @@ mod tests {
         bad.cors_allowed_origins = vec!["*".into()];
         let error = format!("{:#}", resolve(bad).unwrap_err());
         assert!(error.contains("CORS origin"), "{error}");
+    }
+
+    #[test]
+    fn admission_defaults_once_and_flags_win_over_the_file() {
+        let defaults = AdmissionConfig::default();
+        let config = resolve(args()).unwrap();
+        assert_eq!(config.admission.mode, AdmissionMode::Adaptive);
+        assert_eq!(config.admission.max_concurrent, defaults.max_concurrent);
+        assert_eq!(config.admission.min_concurrent, defaults.min_concurrent);
+        assert_eq!(config.admission.queue_target, defaults.queue_target);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odg.yaml");
+        std::fs::write(
+            &path,
+            "server:\n  admission_mode: fixed\n  max_concurrent_requests: 8\n  admission_min_limit: 3\n  admission_queue_target_ms: 20\n",
+        )
+        .unwrap();
+        let mut from_file = args();
+        from_file.config = Some(path.clone());
+        let config = resolve(from_file).unwrap();
+        assert_eq!(config.admission.mode, AdmissionMode::Fixed);
+        assert_eq!(config.admission.max_concurrent, 8);
+        assert_eq!(config.admission.min_concurrent, 3);
+        assert_eq!(config.admission.queue_target, Duration::from_millis(20));
+
+        let mut overridden = args();
+        overridden.config = Some(path);
+        overridden.admission_mode = Some("adaptive".into());
+        overridden.admission_min_limit = Some(2);
+        let config = resolve(overridden).unwrap();
+        assert_eq!(config.admission.mode, AdmissionMode::Adaptive);
+        assert_eq!(config.admission.min_concurrent, 2);
+
+        // A floor above the ceiling is a mistake; the default floor yields to a low ceiling.
+        let mut inverted = args();
+        inverted.max_concurrent_requests = Some(4);
+        inverted.admission_min_limit = Some(8);
+        assert!(resolve(inverted).is_err());
+        let mut low = args();
+        low.max_concurrent_requests = Some(1);
+        assert_eq!(resolve(low).unwrap().admission.min_concurrent, 1);
     }
 
     #[test]

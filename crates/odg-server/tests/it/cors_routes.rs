@@ -9,7 +9,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
-use odg_server::{AdmissionConfig, AppState, CorsConfig};
+use odg_server::{AdmissionConfig, AdmissionMode, AppState, CorsConfig};
 use tower::ServiceExt;
 
 use crate::support::{cached_demo_service, test_authenticator, ADMIN_TOKEN};
@@ -172,9 +172,11 @@ async fn preflights_pass_a_full_admission_queue() {
     let (router, _directory) = app(
         dashboard_only(),
         AdmissionConfig {
+            mode: AdmissionMode::Fixed,
             max_concurrent: 1,
             max_queued: 0,
             max_wait: Duration::from_secs(1),
+            ..AdmissionConfig::default()
         },
     )
     .await;

@@ -13,7 +13,7 @@ use odg_components::{
     FetchedDescriptor, OciComponentSource, OciSourceLimits, WalkOptions,
 };
 use odg_ocm::{OcmRepositoryUrl, RepositoryMapping};
-use odg_server::{AdmissionConfig, AppState};
+use odg_server::{AdmissionConfig, AdmissionMode, AppState};
 use odg_test_support::prometheus::{samples, value_of};
 use tower::ServiceExt;
 
@@ -182,14 +182,32 @@ async fn metrics_cover_every_family_with_bounded_labels_and_in_flight_returns_to
 }
 
 #[tokio::test]
-async fn overload_sheds_with_503_and_retry_after_while_admitted_requests_succeed() {
+async fn overload_sheds_with_503_and_retry_after_while_admitted_requests_succeed_fixed() {
+    overload_sheds_with_503_and_retry_after_while_admitted_requests_succeed(AdmissionMode::Fixed)
+        .await;
+}
+
+#[tokio::test]
+async fn overload_sheds_with_503_and_retry_after_while_admitted_requests_succeed_adaptive() {
+    overload_sheds_with_503_and_retry_after_while_admitted_requests_succeed(
+        AdmissionMode::Adaptive,
+    )
+    .await;
+}
+
+async fn overload_sheds_with_503_and_retry_after_while_admitted_requests_succeed(
+    mode: AdmissionMode,
+) {
     let directory = tempfile::tempdir().unwrap();
     let state = slow_state(Duration::from_millis(400), &directory)
         .await
         .with_admission(AdmissionConfig {
+            mode,
             max_concurrent: 2,
+            min_concurrent: 1,
             max_queued: 2,
             max_wait: Duration::from_millis(200),
+            ..AdmissionConfig::default()
         });
     let router = odg_server::router(state);
     let started = Instant::now();
@@ -230,8 +248,10 @@ async fn overload_sheds_with_503_and_retry_after_while_admitted_requests_succeed
     for (_, headers, body) in shed {
         assert!(headers.contains_key("retry-after"));
         let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert!(body["error"].is_string(), "{body}");
         assert!(
-            body["error"].is_string() && body["reason"].is_string(),
+            ["queue_full", "queue_timeout", "codel"]
+                .contains(&body["reason"].as_str().unwrap_or("")),
             "{body}"
         );
     }
