@@ -70,12 +70,12 @@ async fn responsibles_come_from_the_label_in_the_original_shape() {
 
     // `greatest` by default, like every component route.
     let (status, greatest) = app
-        .get("/ocm/component/responsibles?component_name=acme.org/shop/checkout")
+        .get("/ocm/component/responsibles?component_name=acme.org/shop/cart")
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         greatest["responsibles"][0][1]["source"],
-        "acme.org/shop/checkout:1.3.0"
+        "acme.org/shop/cart:1.3.0"
     );
 }
 
