@@ -38,7 +38,7 @@ pub struct HttpArgs {
     /// Concurrent clients of the ceiling scenario (odg beside a bare axum server sending the same bytes).
     #[arg(long, default_value_t = 64)]
     ceiling_clients: usize,
-    /// Only these scenarios (comma-separated): warm-component, warm-dependencies, cold-dependencies, scan-burst, overload, ceiling.
+    /// Only these scenarios (comma-separated): warm-component, warm-dependencies, cold-dependencies, scan-burst, overload, ceiling, responsibles-diff.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the scan-burst metric series here (for the autoscaling replay test).
@@ -212,6 +212,31 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
             modes,
             series: vec![],
         });
+    }
+
+    if wanted("responsibles-diff") {
+        eprintln!("scenario responsibles-diff");
+        let level_one = fixture
+            .level_one
+            .first()
+            .context("the benchmark tree has a level-one component")?;
+        reports.extend(
+            crate::answer_scenarios::run(
+                &client,
+                &crate::answer_scenarios::AnswerFixture {
+                    pod_args: repo_args(&proxy),
+                    proxy: &proxy,
+                    components: &fixture.components,
+                    root: &fixture.root,
+                    level_one,
+                    clients: args.clients,
+                    seconds,
+                    latency_ms: args.latency_ms,
+                    tree_components: TREE_COMPONENTS,
+                },
+            )
+            .await?,
+        );
     }
 
     if wanted("ceiling") {
