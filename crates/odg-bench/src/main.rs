@@ -1,6 +1,7 @@
 //! `odg-bench`: benchmark scenarios against a real registry (Debian's docker-registry) behind a
 //! latency-injecting proxy, each measured beside its baseline in the same run.
 
+mod answer_scenarios;
 mod ceiling;
 mod ceiling_scenarios;
 mod compliance;

@@ -43,7 +43,7 @@ pub struct HttpArgs {
     /// Concurrent clients of the ceiling scenario (odg beside a bare axum server sending the same bytes).
     #[arg(long, default_value_t = 64)]
     ceiling_clients: usize,
-    /// Only these scenarios (comma-separated): warm-component, warm-dependencies, cold-dependencies, scan-burst, overload, ceiling.
+    /// Only these scenarios (comma-separated): warm-component, warm-dependencies, cold-dependencies, scan-burst, overload, ceiling, responsibles-diff.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the scan-burst metric series here (for the autoscaling replay test).
@@ -65,6 +65,7 @@ struct Fixture {
     _registry: RegistryServer,
     components: Vec<String>,
     root: String,
+    level_one: Vec<String>,
 }
 
 const TREE_COMPONENTS: usize = 300;
@@ -88,10 +89,16 @@ async fn fixture() -> anyhow::Result<Fixture> {
         .iter()
         .map(|d| d.component.name.clone())
         .collect();
+    let level_one = components
+        .iter()
+        .filter(|name| name.contains("/level1/"))
+        .cloned()
+        .collect();
     Ok(Fixture {
         _registry: registry,
         components,
         root: tree.root_name,
+        level_one,
     })
 }
 
@@ -210,6 +217,31 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
             modes,
             series: vec![],
         });
+    }
+
+    if wanted("responsibles-diff") {
+        eprintln!("scenario responsibles-diff");
+        let level_one = fixture
+            .level_one
+            .first()
+            .context("the benchmark tree has a level-one component")?;
+        reports.extend(
+            crate::answer_scenarios::run(
+                &client,
+                &crate::answer_scenarios::AnswerFixture {
+                    pod_args: repo_args(&proxy),
+                    proxy: &proxy,
+                    components: &fixture.components,
+                    root: &fixture.root,
+                    level_one,
+                    clients: args.clients,
+                    seconds,
+                    latency_ms: args.latency_ms,
+                    tree_components: TREE_COMPONENTS,
+                },
+            )
+            .await?,
+        );
     }
 
     if wanted("ceiling") {

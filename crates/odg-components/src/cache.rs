@@ -17,6 +17,14 @@
 //!   registry round trip; re-rendering from them takes microseconds to milliseconds, about what
 //!   reading megabytes back from disk or Redis would, and would double the shared tier's bytes.
 //!   Dropped with the trees (an answer embeds every descriptor of its tree).
+//! - `responsibles` — the rendered responsibles of a pinned version (and artefact), read from
+//!   one descriptor's labels. Memory only, like `answer`: the descriptor below is what costs a
+//!   registry round trip. Scoped to its component version, so invalidating that version (or
+//!   the component) drops it precisely; other descriptor invalidations (by id or kind) drop all.
+//! - `diff` — the rendered difference of two pinned versions' trees (see [`crate::diff`]).
+//!   Kept in every tier: a miss costs both trees, each possibly thousands of elements, while
+//!   a diff is usually small. Scoped to the left version, and dropped with the trees, since it
+//!   depends on every descriptor of both.
 //!
 //! [`ComponentService::invalidate`]: crate::ComponentService::invalidate
 
@@ -37,6 +45,8 @@ pub const KIND_DESCRIPTOR: &str = "descriptor";
 pub const KIND_VERSIONS: &str = "versions";
 pub const KIND_DEPENDENCIES: &str = "dependencies";
 pub const KIND_ANSWER: &str = "answer";
+pub const KIND_RESPONSIBLES: &str = "responsibles";
+pub const KIND_DIFF: &str = "diff";
 
 /// How long "this version is not in this repository" is believed.
 pub const ABSENT_DESCRIPTOR_FRESH_FOR: Duration = Duration::from_secs(60);
@@ -60,6 +70,15 @@ pub fn default_policies() -> HashMap<String, KindPolicy> {
                 ..KindPolicy::immutable()
             },
         ),
+        (
+            KIND_RESPONSIBLES.to_string(),
+            KindPolicy {
+                disk: false,
+                shared: false,
+                ..KindPolicy::immutable()
+            },
+        ),
+        (KIND_DIFF.to_string(), KindPolicy::immutable()),
     ])
 }
 

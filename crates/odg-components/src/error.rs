@@ -12,7 +12,7 @@ pub enum ComponentErrorKind {
     InvalidInput,
     /// The caller named a repository that is neither mapped nor allowed (HTTP 403).
     Forbidden,
-    /// The component or version does not exist in any candidate repository (HTTP 404).
+    /// The component, version or artefact does not exist in any candidate repository (HTTP 404).
     NotFound,
     /// A descriptor inside a dependency tree is missing or broken (HTTP 424).
     BrokenDependency,
@@ -39,6 +39,12 @@ pub enum ComponentError {
     VersionNotFound { name: String, version: String },
     #[error("no versions of component {name} found")]
     ComponentNotFound { name: String },
+    #[error("{name}:{version} has no artefact named {artefact:?}")]
+    ArtefactNotFound {
+        name: String,
+        version: String,
+        artefact: String,
+    },
     #[error("descriptor {name}:{version} in the dependency tree is unavailable: {source}")]
     BrokenDependency {
         name: String,
@@ -81,9 +87,9 @@ impl ComponentError {
         match self {
             ComponentError::InvalidInput(_) => ComponentErrorKind::InvalidInput,
             ComponentError::Forbidden(_) => ComponentErrorKind::Forbidden,
-            ComponentError::VersionNotFound { .. } | ComponentError::ComponentNotFound { .. } => {
-                ComponentErrorKind::NotFound
-            }
+            ComponentError::VersionNotFound { .. }
+            | ComponentError::ComponentNotFound { .. }
+            | ComponentError::ArtefactNotFound { .. } => ComponentErrorKind::NotFound,
             // A registry failure deep in a tree is still a registry failure (502/504), not a broken tree.
             ComponentError::BrokenDependency { source, .. } => match source.kind() {
                 kind @ (ComponentErrorKind::Upstream | ComponentErrorKind::UpstreamTimeout) => kind,

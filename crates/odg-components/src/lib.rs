@@ -13,10 +13,12 @@
 mod answer;
 mod answers;
 mod cache;
+mod diff;
 mod error;
 mod oci_source;
 mod publish;
 mod render;
+mod responsibles;
 mod service;
 mod source;
 mod stores;
@@ -25,12 +27,15 @@ mod walk;
 pub use answer::{ContentEncoding, RenderedAnswer, COMPRESSION_THRESHOLD_BYTES, INLINE_WORK_BYTES};
 pub use cache::{
     default_policies, descriptor_footprint, with_cache_mode, CachedComponentSource,
-    ABSENT_DESCRIPTOR_FRESH_FOR, KIND_ANSWER, KIND_DEPENDENCIES, KIND_DESCRIPTOR, KIND_VERSIONS,
+    ABSENT_DESCRIPTOR_FRESH_FOR, KIND_ANSWER, KIND_DEPENDENCIES, KIND_DESCRIPTOR, KIND_DIFF,
+    KIND_RESPONSIBLES, KIND_VERSIONS,
 };
+pub use diff::diff_json;
 pub use error::{ComponentError, ComponentErrorKind};
 pub use oci_source::{OciComponentSource, OciSourceLimits};
 pub use publish::{push_descriptor, with_repository_context, PushedDescriptor};
 pub use render::Populate;
+pub use responsibles::{responsibles_json, RESPONSIBLES_LABEL};
 pub use service::{is_iso_date, ComponentService, ComponentServiceConfig, VersionQuery, GREATEST};
 pub use source::{ComponentId, ComponentSource, FetchedDescriptor};
 pub use stores::{RepositoryStores, StoreProvider};

@@ -14,7 +14,7 @@ use odg_ocm::{
 
 use crate::cache::{
     current_cache_mode, kind, CachedComponentSource, TreeShape, KIND_ANSWER, KIND_DEPENDENCIES,
-    KIND_DESCRIPTOR,
+    KIND_DESCRIPTOR, KIND_DIFF, KIND_RESPONSIBLES,
 };
 use crate::source::{ComponentId, ComponentSource, FetchedDescriptor};
 use crate::walk::{walk_dependencies, DependencyNode, WalkOptions};
@@ -139,6 +139,15 @@ impl ComponentService {
         }
         if touches_trees {
             dependents.push(KIND_ANSWER);
+            // A diff depends on every descriptor of two trees.
+            dependents.push(KIND_DIFF);
+        }
+        // Responsibles depend on their own descriptor only: a component (version) selector
+        // reaches them through their scope; a descriptor named by id or kind could be any.
+        if matches!(selector, Selector::Id(_))
+            || matches!(selector, Selector::Kind(kind) if kind.as_str() == KIND_DESCRIPTOR)
+        {
+            dependents.push(KIND_RESPONSIBLES);
         }
         for dependent in dependents {
             let dropped = cache.invalidate(&Selector::Kind(kind(dependent))).await?;

@@ -1,6 +1,7 @@
 //! The demo landscape: 58 components in five tiers (libraries, platform, services, products,
 //! one root), several versions each, with shared subtrees, a `+` version, a `v`-prefixed version
-//! and a pre-release, so every route has something realistic to show.
+//! and a pre-release, and responsibles labels on the platform, service and product components,
+//! so every route has something realistic to show.
 
 use odg_ocm::ComponentDescriptor;
 use serde_json::json;
@@ -186,13 +187,19 @@ pub fn demo_landscape() -> Vec<ComponentDescriptor> {
                 }
                 references.sort();
                 references.dedup();
+                // Libraries are left without owners, so the dashboard shows both cases.
+                let labels = if dependencies.is_empty() {
+                    vec![]
+                } else {
+                    vec![responsibles_label(name)]
+                };
                 descriptors.push(descriptor(
                     name,
                     version,
                     &creation_time(version_index),
                     vec![image_resource(name, version), chart_resource(name, version)],
                     references,
-                    vec![],
+                    labels,
                 ));
             }
         }
@@ -226,6 +233,36 @@ pub fn demo_landscape() -> Vec<ComponentDescriptor> {
         ));
     }
     descriptors
+}
+
+/// The label naming a component's responsibles (read by `/ocm/component/responsibles`).
+pub const RESPONSIBLES_LABEL: &str = "cloud.gardener.cnudie/responsibles";
+
+/// Made-up owners: (GitHub user, first name, last name).
+const PEOPLE: &[(&str, &str, &str)] = &[
+    ("ada-l", "Ada", "Lovelace"),
+    ("alan-t", "Alan", "Turing"),
+    ("grace-h", "Grace", "Hopper"),
+    ("edsger-d", "Edsger", "Dijkstra"),
+    ("barbara-l", "Barbara", "Liskov"),
+    ("donald-k", "Donald", "Knuth"),
+    ("frances-a", "Frances", "Allen"),
+];
+
+/// Two owners per component (a GitHub user and a person with an address), chosen from the
+/// name, the same in every version.
+fn responsibles_label(name: &str) -> serde_json::Value {
+    let first = (fnv1a(name) % PEOPLE.len() as u64) as usize;
+    let (user, _, _) = PEOPLE[first];
+    let (_, first_name, last_name) = PEOPLE[(first + 1) % PEOPLE.len()];
+    json!({
+        "name": RESPONSIBLES_LABEL,
+        "value": [
+            {"type": "githubUser", "username": user, "github_hostname": "github.com"},
+            {"type": "personalName", "firstName": first_name, "lastName": last_name},
+            {"type": "emailAddress", "email": format!("{}@acme.invalid", first_name.to_lowercase())},
+        ],
+    })
 }
 
 /// Newer versions of a component depend on newer versions of its dependencies.
@@ -275,6 +312,23 @@ mod tests {
             }
         }
         assert!(by_id.contains_key(&("acme.org/lib/openssl".into(), "3.0.15+fips.1".into())));
+    }
+
+    #[test]
+    fn platform_services_and_products_name_their_responsibles() {
+        let descriptors = demo_landscape();
+        let labelled = |name: &str| {
+            descriptors
+                .iter()
+                .filter(|d| d.component.name == name)
+                .all(|d| d.component.find_label(RESPONSIBLES_LABEL).is_some())
+        };
+        assert!(labelled("acme.org/shop/checkout"));
+        assert!(labelled("acme.org/platform/vault"));
+        assert!(labelled("acme.org/products/storefront"));
+        assert!(!labelled("acme.org/lib/openssl"));
+        let label = responsibles_label("acme.org/shop/checkout");
+        assert_eq!(label["value"].as_array().map(Vec::len), Some(3));
     }
 
     /// The decoder's limits (the flow-nesting pre-scan among them) refuse none of the demo

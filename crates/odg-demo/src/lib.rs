@@ -9,7 +9,7 @@ mod benchmark_tree;
 mod landscape;
 
 pub use benchmark_tree::{benchmark_tree, BenchmarkTree};
-pub use landscape::{demo_landscape, DEMO_ROOT_COMPONENT};
+pub use landscape::{demo_landscape, DEMO_ROOT_COMPONENT, RESPONSIBLES_LABEL};
 
 use odg_ocm::ComponentDescriptor;
 use serde_json::{json, Value};

@@ -2,11 +2,13 @@
 
 mod cache;
 mod compliance;
+mod diff;
 mod health;
 mod json_errors;
 mod metadata;
 mod ocm;
 mod request_encoding;
+mod responsibles;
 
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -30,6 +32,11 @@ pub fn router(state: AppState) -> Router {
         .route("/ocm/component", get(ocm::component))
         .route("/ocm/component/versions", get(ocm::versions))
         .route("/ocm/component/dependencies", get(ocm::dependencies))
+        .route(
+            "/ocm/component/responsibles",
+            get(responsibles::responsibles),
+        )
+        .route("/components/diff", post(diff::diff))
         .route("/cache", delete(cache::invalidate))
         .route(
             "/artefacts/metadata",

@@ -13,4 +13,5 @@ mod metadata_query_routes;
 mod metadata_routes;
 mod registry_redirects;
 mod registry_routes;
+mod responsibles_diff_routes;
 mod support;
