@@ -129,6 +129,11 @@ impl Authenticator {
         })
     }
 
+    /// Whether users can log in (`/auth`): the `authentication` feature.
+    pub fn login_available(&self) -> bool {
+        false
+    }
+
     /// The caller, if its bearer credentials hold `role`: 401 without valid credentials, 403 without the role.
     pub fn authorize(&self, headers: &HeaderMap, role: &str) -> Result<Principal, ApiError> {
         if self.admin_token_digests.is_empty() && self.jwt.is_none() {

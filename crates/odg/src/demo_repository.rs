@@ -15,7 +15,10 @@ pub const DEMO_REPOSITORY: &str = "demo.odg.invalid/ocm";
 /// Bumped whenever the demo landscape changes, so an old directory is rewritten.
 const DEMO_LAYOUT_VERSION: &str = "demo-landscape-1";
 
-#[allow(clippy::expect_used, reason = "a constant URL, parsed by the demo tests")]
+#[allow(
+    clippy::expect_used,
+    reason = "a constant URL, parsed by the demo tests"
+)]
 pub fn demo_repository_url() -> OcmRepositoryUrl {
     DEMO_REPOSITORY
         .parse()

@@ -2,6 +2,7 @@
 
 mod cache;
 mod compliance;
+mod features;
 mod health;
 mod json_errors;
 mod metadata;
@@ -37,6 +38,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/artefacts/metadata/query", post(metadata::query))
         .route("/components/compliance-summary", get(compliance::summary))
+        .route("/features", get(features::features))
+        .route("/profiles", get(features::profiles))
         .layer(axum::extract::DefaultBodyLimit::max(
             metadata::MAX_BODY_BYTES,
         ))

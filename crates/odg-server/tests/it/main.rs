@@ -6,6 +6,7 @@ mod cache_routes;
 mod compressed_bodies;
 mod cors_routes;
 mod demo_routes;
+mod feature_routes;
 mod hostile_descriptor_routes;
 mod http_limits;
 mod load_routes;
