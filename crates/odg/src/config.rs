@@ -318,6 +318,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
     let auth = AuthConfig {
         admin_tokens,
         jwt: file.auth.jwt.map(jwt_config).transpose()?,
+        login: None,
     };
     let admin_listen = args
         .admin_listen

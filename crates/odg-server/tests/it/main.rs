@@ -10,6 +10,7 @@ mod feature_routes;
 mod hostile_descriptor_routes;
 mod http_limits;
 mod load_routes;
+mod login_routes;
 mod metadata_query_routes;
 mod metadata_routes;
 mod registry_redirects;
