@@ -1,13 +1,15 @@
 //! `odg serve` with `auth.login` in its configuration file, against a fake GitHub on 127.0.0.1:
 //! the login `odg_client` does (`/auth/configs`, then `/auth?access_token=...&api_url=...`, the
 //! session in the `bearer_token` cookie), metadata written and queried with that cookie, refresh,
-//! logout, and the published key verifying the session token.
+//! logout, the published key verifying the session token, and the original's Python client
+//! (`odg_client` from PyPI, unchanged) doing all of it.
 
 use odg_test_support::{jwt::TEST_RSA_PRIVATE_KEY, FakeGithub, FakeGithubUser};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::harness::OdgServer;
+use crate::python::PythonLibrary;
 
 const CLIENT_SECRET: &str = "client-secret-for-the-fake";
 
@@ -187,6 +189,22 @@ async fn a_github_token_login_writes_and_queries_metadata_with_the_session_cooki
             .unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
+    // the original's Python client, unchanged: token login, gzipped writes, queries, deletes
+    let outcome = PythonLibrary::locate()
+        .odg_client_login(&[
+            &base,
+            "ghp_fake_scanner",
+            &api_url,
+            "example.org/python-client",
+        ])
+        .await;
+    assert_eq!(
+        outcome,
+        json!({"logged_in": true, "written": ["CVE-2023-0286"], "after_delete": 0}),
+        "{}",
+        server.log()
+    );
+
     // no secret in the log
     let log = server.log();
     for secret in [
