@@ -120,14 +120,14 @@ impl DeliveryDb {
                     self.json_param(3)
                 ))
                 .bind(new_id.to_string())
-                .bind(bindings)
+                .bind(bindings.clone())
                 .bind("[]".to_string())
                 .execute(&mut *transaction)
                 .await
                 .map_err(|e| self.error(e))?;
-                sqlx::query(&format!(
+                let inserted = sqlx::query(&format!(
                     "INSERT INTO user_identifiers (user_id, type, identifier_normalised_digest, identifier) \
-                     VALUES ($1, $2, $3, {})",
+                     VALUES ($1, $2, $3, {}) ON CONFLICT (type, identifier_normalised_digest) DO NOTHING",
                     self.json_param(4)
                 ))
                 .bind(new_id.to_string())
@@ -136,7 +136,30 @@ impl DeliveryDb {
                 .bind(identifier.to_string())
                 .execute(&mut *transaction)
                 .await
-                .map_err(|e| self.error(e))?;
+                .map_err(|e| self.error(e))?
+                .rows_affected();
+                if inserted == 0 {
+                    // The same identity's first login ran at the same time and won: drop our
+                    // user, bind the roles to the winner's.
+                    transaction.rollback().await.map_err(|e| self.error(e))?;
+                    drop(_guard);
+                    let id = self
+                        .user_id_by_identifier(idp_type, digest)
+                        .await?
+                        .ok_or_else(|| {
+                            corrupt(new_id, "user_identifiers", "the identity vanished")
+                        })?;
+                    sqlx::query(&format!(
+                        "UPDATE users SET role_bindings = {} WHERE id = $2",
+                        self.json_param(1)
+                    ))
+                    .bind(bindings)
+                    .bind(id.clone())
+                    .execute(&self.inner().pool)
+                    .await
+                    .map_err(|e| self.error(e))?;
+                    return Ok(id);
+                }
                 new_id.to_string()
             }
         };

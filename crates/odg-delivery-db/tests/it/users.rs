@@ -117,3 +117,28 @@ async fn users_are_created_once_per_identity_and_refresh_tokens_rotate_once() {
         );
     }
 }
+
+#[tokio::test]
+async fn concurrent_first_logins_of_one_identity_make_one_user() {
+    for backend in both("users_race").await {
+        let db = &backend.db;
+        let digest = "76543210fedcba9876543210fedcba9876543210";
+        let identifier =
+            json!({"username": "bob", "email_address": null, "hostname": "github.example"});
+        let bindings = vec![json!({"name": "reader", "origin": {"type": "github"}})];
+        let ids = [
+            "aaaaaaaa-0000-4000-8000-000000000001",
+            "aaaaaaaa-0000-4000-8000-000000000002",
+        ];
+        let (first, second) = tokio::join!(
+            db.upsert_user(ids[0], "github", digest, &identifier, &bindings),
+            db.upsert_user(ids[1], "github", digest, &identifier, &bindings),
+        );
+        let (first, second) = (first.unwrap(), second.unwrap());
+        assert_eq!(first, second, "{}", backend.name);
+        assert_eq!(
+            db.user_id_by_identifier("github", digest).await.unwrap(),
+            Some(first)
+        );
+    }
+}
