@@ -1,5 +1,5 @@
 //! `FakeGithub`: the parts of the GitHub API odg's login uses, on 127.0.0.1 — the OAuth code
-//! exchange (`POST /login/oauth/access_token`), `/user`, `/user/orgs`, `/user/teams` — for
+//! exchange (`POST /login/oauth/access_token`), `/user`, `/user/orgs`, `/user/teams`, `/app` — for
 //! users with a token (and optionally an OAuth code) each. Nothing leaves the machine.
 
 use std::collections::HashMap;
@@ -25,6 +25,8 @@ pub struct FakeGithubUser {
     pub orgs: Vec<String>,
     /// `(org, team slug)`
     pub teams: Vec<(String, String)>,
+    /// Makes this a GitHub App: `/app` answers this slug for `token` (a JWT, `ey...`).
+    pub app_slug: Option<String>,
 }
 
 struct Shared {
@@ -65,6 +67,7 @@ impl FakeGithub {
             .route("/user", get(user))
             .route("/user/orgs", get(orgs))
             .route("/user/teams", get(teams))
+            .route("/app", get(app))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -154,6 +157,13 @@ async fn teams(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respons
             .map(|(org, slug)| json!({"slug": slug, "name": slug, "organization": {"login": org}}))
             .collect::<Vec<_>>()))
         .into_response(),
+        None => bad_credentials(),
+    }
+}
+
+async fn app(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    match caller(&shared, &headers).and_then(|user| user.app_slug.as_ref()) {
+        Some(slug) => Json(json!({"slug": slug, "name": slug})).into_response(),
         None => bad_credentials(),
     }
 }

@@ -32,11 +32,18 @@ async fn login_app() -> LoginApp {
                 code: Some("code-alice".into()),
                 orgs: vec!["acme".into()],
                 teams: vec![],
+                app_slug: None,
             },
             FakeGithubUser {
                 login: "bob".into(),
                 token: "gh-token-bob".into(),
                 teams: vec![("acme".into(), "readers".into())],
+                ..FakeGithubUser::default()
+            },
+            FakeGithubUser {
+                login: "acme-scanner[bot]".into(),
+                token: "eyFakeGithubAppJwt".into(),
+                app_slug: Some("acme-scanner".into()),
                 ..FakeGithubUser::default()
             },
             FakeGithubUser {
@@ -48,7 +55,7 @@ async fn login_app() -> LoginApp {
     )
     .await;
     let role_bindings: Vec<odg_server::RoleBindingConfig> = serde_yaml_ng::from_str(
-        "- {roles: [writer], subjects: [{type: github-org, name: acme}]}\n- {roles: [reader], subjects: [{type: github-team, name: acme/readers}]}\n",
+        "- {roles: [writer], subjects: [{type: github-org, name: acme}]}\n- {roles: [reader], subjects: [{type: github-team, name: acme/readers}]}\n- {roles: [writer], subjects: [{type: github-app, name: 'acme-.*'}]}\n",
     )
     .unwrap();
     let login = odg_server::LoginConfig {
@@ -432,6 +439,28 @@ async fn rbac_roles_come_from_teams_and_orgs_and_guard_writes() {
         ))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // a GitHub App logs in with its JWT (`ey...`) and is bound by its slug
+    let (status, headers, claims) = app
+        .send(request(
+            "GET",
+            &token_login_uri(&github, "eyFakeGithubAppJwt", false),
+            None,
+            None,
+            json!(null),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{claims}");
+    assert_eq!(claims["roles"], json!(["writer"]));
+    let bot = format!("bearer_token={}", cookie(&headers, "bearer_token").unwrap());
+    let (status, _, user) = app
+        .send(request("GET", "/auth/user", Some(&bot), None, json!(null)))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        user["identifiers"][0]["identifier"]["app_name"],
+        "acme-scanner"
+    );
 
     // carol has no role here: no session
     let (status, headers, body) = app
