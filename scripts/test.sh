@@ -29,8 +29,8 @@ fi
 
 # The independent OCM client the interoperability tests compare against, in its own venv.
 venv=target/python-venv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import ocm, oci' >/dev/null 2>&1; then
-  log "installing gardener-ocm into $venv"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import ocm, oci, odg_client' >/dev/null 2>&1; then
+  log "installing gardener-ocm and odg-client into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q -r tests/python/requirements.txt
 fi

@@ -146,6 +146,8 @@ pub struct Profile {
 pub struct FindingConfigs {
     pub findings: Vec<FindingConfig>,
     pub profiles: Vec<Profile>,
+    /// Each finding's configuration as written (JSON), in file order: what `/features` reports.
+    pub raw_findings: Vec<Value>,
 }
 
 impl FindingConfigs {
@@ -174,6 +176,17 @@ impl FindingConfigs {
             FileLayout::List(findings) => (findings, Vec::new()),
             FileLayout::Document { findings, profiles } => (findings, profiles),
         };
+        // The file parsed again as plain data: the layout above already accepted it.
+        let raw: Value = serde_yaml_ng::from_str(text)
+            .map_err(|error| ComplianceError::Config(error.to_string()))?;
+        let raw_findings = match raw {
+            Value::Array(items) => items,
+            Value::Object(mut document) => match document.remove("findings") {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
         let mut seen = HashMap::new();
         let findings = findings
             .into_iter()
@@ -196,7 +209,11 @@ impl FindingConfigs {
                 finding_types: profile.finding_types,
             })
             .collect();
-        Ok(FindingConfigs { findings, profiles })
+        Ok(FindingConfigs {
+            findings,
+            profiles,
+            raw_findings,
+        })
     }
 
     pub fn get(&self, finding_type: &str) -> Option<&FindingConfig> {

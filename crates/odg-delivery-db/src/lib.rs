@@ -20,6 +20,7 @@ mod payload;
 mod query;
 mod store;
 mod time;
+mod users;
 
 pub use entry::{prepare_entries, PreparedEntry, REFERENCING_TYPES};
 pub use error::{StoreError, StoreErrorKind};
@@ -36,3 +37,4 @@ pub use store::{
     StoredMetadata,
 };
 pub use time::{local_now, normalise_timestamp, sort_millis};
+pub use users::{RefreshToken, Rotation, UserRecord};

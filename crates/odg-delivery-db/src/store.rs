@@ -141,7 +141,7 @@ pub struct DeliveryDb {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
     acquire_timeout: Duration,
     max_connections: u32,
@@ -165,13 +165,26 @@ fn migrator(backend: Backend) -> Migrator {
         Backend::Postgres => include_str!("../migrations/postgres/0001_artefact_metadata.sql"),
         Backend::Sqlite => include_str!("../migrations/sqlite/0001_artefact_metadata.sql"),
     };
-    let migrations = vec![Migration::new(
-        1,
-        "artefact metadata".into(),
-        MigrationType::Simple,
-        sql.into(),
-        false,
-    )];
+    let users = match backend {
+        Backend::Postgres => include_str!("../migrations/postgres/0002_users.sql"),
+        Backend::Sqlite => include_str!("../migrations/sqlite/0002_users.sql"),
+    };
+    let migrations = vec![
+        Migration::new(
+            1,
+            "artefact metadata".into(),
+            MigrationType::Simple,
+            sql.into(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "users".into(),
+            MigrationType::Simple,
+            users.into(),
+            false,
+        ),
+    ];
     Migrator {
         migrations: migrations.into(),
         ignore_missing: false,
@@ -271,6 +284,10 @@ impl DeliveryDb {
         })
     }
 
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
     pub(crate) fn from_inner(inner: Arc<Inner>) -> DeliveryDb {
         DeliveryDb { inner }
     }
@@ -334,7 +351,7 @@ impl DeliveryDb {
 
     /// Every operation's first step: nothing runs before the schema is migrated, nor while the
     /// database is known to be unreachable.
-    fn require_available(&self) -> Result<(), StoreError> {
+    pub(crate) fn require_available(&self) -> Result<(), StoreError> {
         self.inner.health.check_available()
     }
 
@@ -363,14 +380,14 @@ impl DeliveryDb {
     }
 
     /// Classifies a driver error and lets the health state know of connection failures.
-    fn error(&self, error: sqlx::Error) -> StoreError {
+    pub(crate) fn error(&self, error: sqlx::Error) -> StoreError {
         let pool_full = self.inner.pool.size() >= self.inner.max_connections;
         let error = StoreError::from_sqlx(error, self.inner.acquire_timeout, pool_full);
         self.inner.health.record_failure(&error);
         error
     }
 
-    async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    pub(crate) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match self.inner.backend {
             Backend::Sqlite => Some(self.inner.write_lock.lock().await),
             Backend::Postgres => None,

@@ -1,5 +1,7 @@
-//! Authentication and roles for routes that change state: static bearer tokens (admins) and JWTs
-//! (HS256 or RS256) whose roles claim grants roles.
+//! Authentication and roles: static bearer tokens (admins), externally signed JWTs (HS256 or
+//! RS256) whose roles claim grants odg's roles, and session tokens odg issued at login
+//! (`session.rs`), whose roles are RBAC roles checked against the route and method (`rbac.rs`).
+//! A token comes as `Authorization: Bearer` or, failing that, the `bearer_token` cookie.
 //!
 //! With nothing configured, every state-changing route answers 401: there is no open default.
 //! Tokens are compared as SHA-256 digests, so the comparison time says nothing about the token,
@@ -10,6 +12,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use std::sync::Arc;
+
+use crate::rbac::{Rbac, RbacConfig};
+use crate::session::{cookie_value, LoginConfig, Sessions, SESSION_COOKIE};
 use crate::ApiError;
 
 /// Grants every role.
@@ -41,6 +47,8 @@ pub struct AuthConfig {
     /// Bearer tokens with every role.
     pub admin_tokens: Vec<String>,
     pub jwt: Option<JwtConfig>,
+    /// Login (`/auth`) and the session tokens odg issues.
+    pub login: Option<LoginConfig>,
 }
 
 /// Who made a request, once authenticated.
@@ -48,6 +56,8 @@ pub struct AuthConfig {
 pub struct Principal {
     pub subject: String,
     pub roles: Vec<String>,
+    /// A session token odg issued: its roles are RBAC roles, checked per route and method.
+    pub session: bool,
 }
 
 impl Principal {
@@ -62,6 +72,9 @@ impl Principal {
 pub struct Authenticator {
     admin_token_digests: Vec<[u8; 32]>,
     jwt: Option<(DecodingKey, Validation, String)>,
+    sessions: Option<Arc<Sessions>>,
+    /// The login's RBAC, or the built-in roles without login.
+    rbac: Arc<Rbac>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -69,6 +82,7 @@ impl std::fmt::Debug for Authenticator {
         f.debug_struct("Authenticator")
             .field("admin_tokens", &self.admin_token_digests.len())
             .field("jwt", &self.jwt.is_some())
+            .field("sessions", &self.sessions)
             .finish()
     }
 }
@@ -123,62 +137,180 @@ impl Authenticator {
                 Some((key, validation, jwt.roles_claim.clone()))
             }
         };
+        let sessions = config
+            .login
+            .as_ref()
+            .map(Sessions::new)
+            .transpose()?
+            .map(Arc::new);
+        let rbac = match &sessions {
+            Some(sessions) => Arc::new(sessions.rbac.clone()),
+            None => Arc::new(Rbac::new(&RbacConfig::default())?),
+        };
         Ok(Authenticator {
             admin_token_digests,
             jwt,
+            sessions,
+            rbac,
         })
     }
 
-    /// The caller, if its bearer credentials hold `role`: 401 without valid credentials, 403 without the role.
-    pub fn authorize(&self, headers: &HeaderMap, role: &str) -> Result<Principal, ApiError> {
-        if self.admin_token_digests.is_empty() && self.jwt.is_none() {
-            return Err(unauthorized(
-                "this route needs authentication, and no admin token or JWT key is configured",
-            ));
-        }
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                let (scheme, token) = value.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            })
-            .filter(|token| !token.is_empty())
-            .ok_or_else(|| unauthorized("missing bearer token (Authorization: Bearer <token>)"))?;
+    pub(crate) fn sessions(&self) -> Option<&Sessions> {
+        self.sessions.as_deref()
+    }
 
-        let principal = if self.admin_token_digests.contains(&digest(token)) {
-            Principal {
+    pub(crate) fn rbac(&self) -> &Rbac {
+        &self.rbac
+    }
+
+    /// The caller, if it presented a token (`None` if not): 401 for a token that does not verify.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Option<Principal>, ApiError> {
+        let token = match headers.get(header::AUTHORIZATION) {
+            Some(value) => Some(
+                value
+                    .to_str()
+                    .ok()
+                    .and_then(|value| {
+                        let (scheme, token) = value.trim().split_once(' ')?;
+                        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+                    })
+                    .filter(|token| !token.is_empty())
+                    .ok_or_else(|| {
+                        unauthorized(
+                            "malformed Authorization header (Authorization: Bearer <token>)",
+                        )
+                    })?
+                    .to_string(),
+            ),
+            None => cookie_value(headers, SESSION_COOKIE),
+        };
+        let Some(token) = token else {
+            return Ok(None);
+        };
+        self.principal_of(&token).map(Some)
+    }
+
+    fn principal_of(&self, token: &str) -> Result<Principal, ApiError> {
+        if self.admin_token_digests.contains(&digest(token)) {
+            return Ok(Principal {
                 subject: "admin-token".into(),
                 roles: vec![ROLE_ADMIN.into()],
+                session: false,
+            });
+        }
+        if let Some(sessions) = &self.sessions {
+            let kid = jsonwebtoken::decode_header(token)
+                .ok()
+                .and_then(|header| header.kid);
+            if let Some(kid) = kid.filter(|kid| sessions.knows_key(kid)) {
+                let claims = sessions.verify(token, &kid)?;
+                return Ok(Principal {
+                    subject: claims.subject,
+                    roles: claims.roles,
+                    session: true,
+                });
             }
-        } else if let Some((key, validation, roles_claim)) = &self.jwt {
-            let claims =
-                jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, key, validation)
-                    .map_err(|_| unauthorized("invalid or expired token"))?
-                    .claims;
-            let roles = match claims.get(roles_claim) {
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .filter_map(|item| item.as_str().map(str::to_string))
-                    .collect(),
-                Some(Value::String(text)) => text.split_whitespace().map(str::to_string).collect(),
-                _ => Vec::new(),
-            };
-            let subject = claims
-                .get("sub")
-                .and_then(Value::as_str)
-                .unwrap_or("jwt")
-                .to_string();
-            Principal { subject, roles }
-        } else {
+        }
+        let Some((key, validation, roles_claim)) = &self.jwt else {
             return Err(unauthorized("invalid token"));
         };
-        if principal.has_role(role) {
+        let claims = jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, key, validation)
+            .map_err(|_| unauthorized("invalid or expired token"))?
+            .claims;
+        let roles = match claims.get(roles_claim) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|item| item.as_str().map(str::to_string))
+                .collect(),
+            Some(Value::String(text)) => text.split_whitespace().map(str::to_string).collect(),
+            _ => Vec::new(),
+        };
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or("jwt")
+            .to_string();
+        Ok(Principal {
+            subject,
+            roles,
+            session: false,
+        })
+    }
+
+    /// Whether `principal` may use `method` on `path`: session tokens by RBAC, the others by
+    /// odg's `role`.
+    fn permits(&self, principal: &Principal, method: &str, path: &str, role: &str) -> bool {
+        if principal.session {
+            self.rbac.allows(&principal.roles, method, path)
+        } else {
+            principal.has_role(role)
+        }
+    }
+
+    /// Whether users can log in (`/auth`): the `authentication` feature.
+    pub fn login_available(&self) -> bool {
+        self.sessions.is_some()
+    }
+
+    /// The caller, if its credentials allow `method` on `path` (session tokens, by RBAC) or hold
+    /// `role` (admin tokens and external JWTs): 401 without valid credentials, 403 without the grant.
+    pub fn authorize(
+        &self,
+        headers: &HeaderMap,
+        method: &str,
+        path: &str,
+        role: &str,
+    ) -> Result<Principal, ApiError> {
+        if self.admin_token_digests.is_empty() && self.jwt.is_none() && self.sessions.is_none() {
+            return Err(unauthorized(
+                "this route needs authentication, and no admin token, JWT key or login is configured",
+            ));
+        }
+        let principal = self.authenticate(headers)?.ok_or_else(|| {
+            unauthorized(
+                "missing bearer token (Authorization: Bearer <token> or the bearer_token cookie)",
+            )
+        })?;
+        if self.permits(&principal, method, path, role) {
             Ok(principal)
+        } else if principal.session {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("your roles do not allow {method} {path}"),
+            ))
         } else {
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 format!("this route needs the role {role}"),
+            ))
+        }
+    }
+
+    /// For reads: with a login that requires it, a session (allowed by RBAC) or any other valid
+    /// credential; otherwise open.
+    pub(crate) fn authorize_read(
+        &self,
+        headers: &HeaderMap,
+        method: &str,
+        path: &str,
+    ) -> Result<(), ApiError> {
+        let Some(sessions) = &self.sessions else {
+            return Ok(());
+        };
+        if !sessions.require_for_reads {
+            return Ok(());
+        }
+        let principal = self.authenticate(headers)?.ok_or_else(|| {
+            unauthorized(
+                "log in first (/auth), then send the session token as bearer token or cookie",
+            )
+        })?;
+        if !principal.session || self.rbac.allows(&principal.roles, method, path) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("your roles do not allow {method} {path}"),
             ))
         }
     }

@@ -15,9 +15,11 @@ mod cors;
 mod error;
 pub mod metrics;
 pub mod params;
+mod rbac;
 mod representation;
 mod routes;
 mod serving;
+mod session;
 mod state;
 
 use axum::Router;
@@ -29,7 +31,12 @@ pub use auth::{
 };
 pub use cors::{CorsConfig, DEFAULT_CORS_MAX_AGE};
 pub use error::ApiError;
+pub use rbac::{OneOrMany, PermissionConfig, RbacConfig, RoleConfig};
 pub use serving::{serve, ConnectionLimits};
+pub use session::{
+    GithubLoginConfig, LoginConfig, RoleBindingConfig, SigningKeyConfig, SubjectConfig,
+    SubjectType, DEFAULT_REFRESH_MAX_AGE, DEFAULT_SESSION_MAX_AGE, REFRESH_COOKIE, SESSION_COOKIE,
+};
 pub use state::{AppState, MetadataQueryLimits, Readiness};
 
 /// All routes of the service over `state`.

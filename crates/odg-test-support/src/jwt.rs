@@ -34,6 +34,36 @@ pub fn hs256_jwt(secret: &str, claims: &serde_json::Value) -> String {
     format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
+/// An RSA private key (PKCS#1 PEM) for tests only: signing session tokens in login tests.
+pub const TEST_RSA_PRIVATE_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----
+MIIEowIBAAKCAQEAwxa4lBrdtTGz71JejJWYUe+srLom5w6BOmSLUQBMnhiaRF0D
+HsckLBAo88dXn/1VIvSLgCrVZjVWsXg72kx2nRRBrPqrbj+YcxxWr+UN/ihHTHX6
+pa9fjEXnHSFi7bdTaC2KFTyUJDlyHiV4z1GSrdNeI6tdHJYaGRQWidK1L1kf3/r8
+BbVgJn2bg8ZrQ3JTsKMWLRfPy75YQXyBUEzDShKMpoNlxqj42iDnyOVg7IxFEB+D
+Sr4AzaDvozWCf7ZU/LVGi4xy9+MCVF4zsSYdMVuqjZUQp0H3/lx18R/zJsQ7ynNV
+HCa7zirsiBiRV9fp9ejq/LOaq5mY4X79VnMZjwIDAQABAoIBAANxBmIGSCl+iCKR
++RuLEdnMLjyoYsh9+afeXFdH64XmvSick4j3oJxfPUZGsxcwdeg87hnssKickPwd
+Y4/1gipyaHxhNCSoxbv3Qkab17QiyMP4CeIGmpIdFOgyVss3kCa0lmIUPNtao/sh
+Wm35FANcebHJDvEh/WhlChAUT51popiV0g4HKZoZGysfdflUKJQTqhrTGlju1dnK
+oE1e1MoXoHrhA7MswI2hViD1dTjp2YxiKrxNZQamgQ1DndYHzrPA3Jxz6kOPmW++
+DzRI3IqUpDL/P+xluD7KQ6IoEKc8+X0GV2ew5k32CfMuzajvw5xTheGRXfjJIZ2n
+a81yYqkCgYEA6BgPuU0HDihE++J0EHnqWY9aK12VK99MFOyce/tubLsGYBbSCKct
+OK+/cmnxEDlj97Sfx6vrwYflut59UWk8jINlJGDQrx5C+TWg0nfaSWjS9H71/d3+
+AeZKaKZdz9Q52JaJPrGRGyZJy1a2CcxdMKHM/fOk9EB4kqyXqHi2uMcCgYEA1y7k
+YDXiJf9JnAKcnNHypIw5YdT2kuWsX4Z5sErb2IzWAfzDrs9cz4Mxh6x5Bc+dykAk
+OrkYYONiE+fbqAw5/GguIF410fVa9d6cNWpFP8/il5ceRBHB7c8uTnfYE0qLyYUG
+++U/XDujzXV7YAOJs8R7WSGfi+Re+QgZFCHboPkCgYB0k5FiS7RdghCUTDxsAjCZ
+540s9wZ0UOaQJAC9rZ7bcl1TamL5Aa+PJ4eL2nbA5XK2+ry+uDXksXPMlvBvMeK9
+2Um2KgLn0tVlA3DSBm1YLhS3xgWdDCIHpjp9sgKw3zJm/cXV/a6a6nJqdhVdeo7c
+XIjwja6vGKr3UUWj025EBQKBgDmvj3efWlX3XyNcq+F6gwLLuKJadhOhUJl3Mm4p
+U1B1SPXVbhwR6P6UXBXUDcmaA+HxWgUIE9n9exB9Cqy9QlpBD4SL3P/BN7ZMDDJh
+n9jggQ1EbM+wtv1qmi5dAGcDh//pEps6tMakEmCFCyMNL8AqfyrA0cWt3iwCmL6F
+6Rv5AoGBAMKlRlof4GvJvraZhhTM60SdiGPYyWK0/gAO460BUbjfPZMf7nZfzArC
+PoxwLEl+tmOgqotyDDoOzk7EvAdr6kUlydh01q82U1GsIowfRON7T7UzXBZBSUY+
+G9Ba9Wc9YpYRXdBuas+kwBjYq6azhXftSWC2z7T93lH8gWIZkFgh
+-----END RSA PRIVATE KEY-----
+";
+
 #[cfg(test)]
 mod tests {
     use super::*;

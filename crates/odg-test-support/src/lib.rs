@@ -8,6 +8,7 @@
 
 pub mod counters;
 pub mod delay_proxy;
+pub mod fake_github;
 pub mod fake_registry;
 pub mod fixtures;
 pub mod jwt;
@@ -21,6 +22,7 @@ pub mod test_ca;
 
 pub use crate::counters::{classify_path, PathKind, RequestCounters};
 pub use crate::delay_proxy::DelayProxy;
+pub use crate::fake_github::{FakeGithub, FakeGithubUser};
 pub use crate::fake_registry::{
     BearerAuth, FakeRegistry, FakeRegistryBuilder, Fault, FaultResponse,
 };

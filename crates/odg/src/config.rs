@@ -16,8 +16,9 @@ use odg_cache::{CacheConfig, DiskConfig, KindPolicy, SharedTierConfig};
 use odg_compliance::FindingConfigs;
 use odg_delivery_db::DatabaseConfig;
 use odg_server::{
-    AdmissionConfig, AdmissionMode, AuthConfig, ConnectionLimits, CorsConfig, JwtAlgorithm,
-    JwtConfig, MetadataQueryLimits, DEFAULT_CORS_MAX_AGE,
+    AdmissionConfig, AdmissionMode, AuthConfig, ConnectionLimits, CorsConfig, GithubLoginConfig,
+    JwtAlgorithm, JwtConfig, LoginConfig, MetadataQueryLimits, SigningKeyConfig,
+    DEFAULT_CORS_MAX_AGE, DEFAULT_REFRESH_MAX_AGE, DEFAULT_SESSION_MAX_AGE,
 };
 
 use crate::byte_size::ByteSize;
@@ -152,6 +153,54 @@ pub struct AuthFileConfig {
     #[serde(default)]
     pub admin_tokens: Vec<String>,
     pub jwt: Option<JwtFileConfig>,
+    /// Login through GitHub and session tokens issued by odg (the original's authentication).
+    pub login: Option<LoginFileConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginFileConfig {
+    /// This service's base URL as clients reach it: the tokens' issuer.
+    pub issuer: String,
+    /// Whether reads need a session too [default: true, as the original].
+    pub require_for_reads: Option<bool>,
+    /// [default: 300, the original's]
+    pub session_max_age_seconds: Option<u64>,
+    /// [default: 183 days, the original's]
+    pub refresh_max_age_seconds: Option<u64>,
+    pub signing_keys: Vec<SigningKeyFileConfig>,
+    pub github: Vec<GithubFileConfig>,
+    #[serde(default)]
+    pub rbac: odg_server::RbacConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeyFileConfig {
+    pub id: String,
+    /// `HS256` or `RS256`.
+    pub algorithm: String,
+    /// The HS256 secret or the RS256 private key (PEM) itself ...
+    pub private_key: Option<String>,
+    /// ... or a file holding it.
+    pub private_key_file: Option<PathBuf>,
+    /// The highest signs [default: 0].
+    #[serde(default)]
+    pub priority: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubFileConfig {
+    pub name: String,
+    pub api_url: String,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub oauth_url: Option<String>,
+    pub token_url: Option<String>,
+    #[serde(default)]
+    pub role_bindings: Vec<odg_server::RoleBindingConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -324,6 +373,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
     let auth = AuthConfig {
         admin_tokens,
         jwt: file.auth.jwt.map(jwt_config).transpose()?,
+        login: file.auth.login.map(login_config).transpose()?,
     };
     let admin_listen = args
         .admin_listen
@@ -560,6 +610,77 @@ fn cache_config(
         state_directory: Some(cache_dir.to_path_buf()),
         pod_id,
         ..defaults
+    })
+}
+
+/// A secret given inline or as a file (trailing white space of a file is dropped).
+fn secret(what: &str, inline: Option<String>, file: Option<PathBuf>) -> anyhow::Result<String> {
+    match (inline, file) {
+        (Some(value), None) => Ok(value),
+        (None, Some(path)) => Ok(std::fs::read_to_string(&path)
+            .with_context(|| format!("{what}_file {}", path.display()))?
+            .trim_end()
+            .to_string()),
+        _ => bail!("{what}: give exactly one of {what}, {what}_file"),
+    }
+}
+
+fn algorithm(what: &str, name: &str) -> anyhow::Result<JwtAlgorithm> {
+    match name.to_ascii_uppercase().as_str() {
+        "HS256" => Ok(JwtAlgorithm::Hs256),
+        "RS256" => Ok(JwtAlgorithm::Rs256),
+        other => bail!("{what} {other:?}: use HS256 or RS256"),
+    }
+}
+
+fn login_config(file: LoginFileConfig) -> anyhow::Result<LoginConfig> {
+    let signing_keys = file
+        .signing_keys
+        .into_iter()
+        .map(|key| {
+            Ok(SigningKeyConfig {
+                algorithm: algorithm("auth.login.signing_keys.algorithm", &key.algorithm)?,
+                private_key: secret(
+                    &format!("auth.login.signing_keys[{}].private_key", key.id),
+                    key.private_key,
+                    key.private_key_file,
+                )?,
+                id: key.id,
+                priority: key.priority,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let github = file
+        .github
+        .into_iter()
+        .map(|github| {
+            Ok(GithubLoginConfig {
+                client_secret: secret(
+                    &format!("auth.login.github[{}].client_secret", github.api_url),
+                    github.client_secret,
+                    github.client_secret_file,
+                )?,
+                name: github.name,
+                api_url: github.api_url,
+                client_id: github.client_id,
+                oauth_url: github.oauth_url,
+                token_url: github.token_url,
+                role_bindings: github.role_bindings,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(LoginConfig {
+        issuer: file.issuer,
+        signing_keys,
+        github,
+        rbac: file.rbac,
+        require_for_reads: file.require_for_reads.unwrap_or(true),
+        session_max_age: file
+            .session_max_age_seconds
+            .map_or(DEFAULT_SESSION_MAX_AGE, Duration::from_secs),
+        refresh_max_age: file
+            .refresh_max_age_seconds
+            .map_or(DEFAULT_REFRESH_MAX_AGE, Duration::from_secs),
     })
 }
 
@@ -856,6 +977,39 @@ mod tests {
 
         let mut bad = args();
         bad.allowed_ocm_repo_hosts = vec!["evil.example/path".into()];
+        assert!(resolve(bad).is_err());
+    }
+
+    #[test]
+    fn login_from_the_file_with_secrets_in_files_and_the_original_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_path = dir.path().join("client-secret");
+        std::fs::write(&secret_path, "s3cret\n").unwrap();
+        let path = dir.path().join("odg.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "auth:\n  login:\n    issuer: https://odg.example.org\n    signing_keys:\n      - {{id: k1, algorithm: hs256, private_key: an-hs256-secret-of-at-least-32-bytes!}}\n    github:\n      - name: GitHub\n        api_url: https://api.github.com\n        client_id: abc\n        client_secret_file: {}\n        role_bindings:\n          - {{roles: [admin], subjects: [{{type: github-user, name: alice}}]}}\n    rbac:\n      roles: [{{name: auditor, permissions: [read-all]}}]\n",
+                secret_path.display()
+            ),
+        )
+        .unwrap();
+        let mut with_file = args();
+        with_file.config = Some(path.clone());
+        let login = resolve(with_file).unwrap().auth.login.unwrap();
+        assert_eq!(login.github[0].client_secret, "s3cret");
+        assert_eq!(login.signing_keys[0].algorithm, JwtAlgorithm::Hs256);
+        assert!(login.require_for_reads);
+        assert_eq!(login.session_max_age, DEFAULT_SESSION_MAX_AGE);
+        assert_eq!(login.rbac.roles[0].name, "auditor");
+
+        std::fs::write(
+            &path,
+            "auth:\n  login:\n    issuer: https://odg.example.org\n    signing_keys: []\n    github: []\n    extra: 1\n",
+        )
+        .unwrap();
+        let mut bad = args();
+        bad.config = Some(path);
         assert!(resolve(bad).is_err());
     }
 

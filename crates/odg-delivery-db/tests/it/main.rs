@@ -9,4 +9,5 @@
 mod pool;
 mod queries;
 mod support;
+mod users;
 mod writes;

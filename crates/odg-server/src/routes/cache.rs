@@ -65,7 +65,9 @@ pub async fn invalidate(
     headers: HeaderMap,
     Params(params): Params<InvalidateParams>,
 ) -> Result<Json<Value>, ApiError> {
-    let principal = state.auth.authorize(&headers, ROLE_CACHE_ADMIN)?;
+    let principal = state
+        .auth
+        .authorize(&headers, "DELETE", "/cache", ROLE_CACHE_ADMIN)?;
     let selector = selector(&params)?;
     tracing::info!(subject = %principal.subject, selector = ?selector, "cache invalidation");
     let selector_json =

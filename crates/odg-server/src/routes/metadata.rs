@@ -103,7 +103,10 @@ async fn put_inner(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(StatusCode, Value), ApiError> {
-    let principal = state.auth.authorize(headers, ROLE_METADATA_WRITER)?;
+    let principal =
+        state
+            .auth
+            .authorize(headers, "PUT", "/artefacts/metadata", ROLE_METADATA_WRITER)?;
     let compliance = compliance(state)?;
     let entries = entries_of(body)?;
     if entries.is_empty() {
@@ -142,7 +145,12 @@ pub async fn delete(
 }
 
 async fn delete_inner(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Result<(), ApiError> {
-    let principal = state.auth.authorize(headers, ROLE_METADATA_WRITER)?;
+    let principal = state.auth.authorize(
+        headers,
+        "DELETE",
+        "/artefacts/metadata",
+        ROLE_METADATA_WRITER,
+    )?;
     let compliance = compliance(state)?;
     let prepared = prepare_entries(&entries_of(body)?)?;
     let deleted = compliance.db().delete(&prepared).await?;

@@ -3,8 +3,10 @@
 mod cache;
 mod compliance;
 mod diff;
+mod features;
 mod health;
 mod json_errors;
+mod login;
 mod metadata;
 mod ocm;
 mod request_encoding;
@@ -44,6 +46,23 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/artefacts/metadata/query", post(metadata::query))
         .route("/components/compliance-summary", get(compliance::summary))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_read_auth,
+        ))
+        .route("/features", get(features::features))
+        .route("/profiles", get(features::profiles))
+        .route("/auth/configs", get(login::configs))
+        .route("/auth", get(login::login))
+        .route("/auth/refresh", post(login::refresh))
+        .route("/auth/logout", get(login::logout))
+        .route("/auth/user", get(login::user))
+        .route("/auth/rbac", get(login::rbac))
+        .route(
+            "/.well-known/openid-configuration",
+            get(login::openid_configuration),
+        )
+        .route("/openid/v1/jwks", get(login::jwks))
         .layer(axum::extract::DefaultBodyLimit::max(
             metadata::MAX_BODY_BYTES,
         ))
@@ -99,6 +118,23 @@ fn request_span(request: &Request) -> tracing::Span {
         .and_then(|value| value.to_str().ok())
         .unwrap_or("-");
     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
+}
+
+/// The routes above it need a session when the login requires one for reads (the original's
+/// rule); state-changing routes check their grant in the handler as well.
+async fn require_read_auth(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match state.auth.authorize_read(
+        request.headers(),
+        request.method().as_str(),
+        request.uri().path(),
+    ) {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {

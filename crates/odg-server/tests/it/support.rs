@@ -92,6 +92,7 @@ pub fn test_authenticator() -> odg_server::Authenticator {
             issuer: None,
             audience: None,
         }),
+        login: None,
     })
     .unwrap()
 }

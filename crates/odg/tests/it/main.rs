@@ -31,6 +31,7 @@ mod fixtures;
 mod harness;
 mod interop_odg_pushed;
 mod interop_python_seeded;
+mod login;
 mod metadata_fleet;
 mod private_ca;
 mod python;

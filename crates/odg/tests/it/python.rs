@@ -181,6 +181,31 @@ impl PythonLibrary {
             .clone()
     }
 
+    /// `tests/python/odg_client_login.py ARGS...`: the original's `odg_client`, unchanged, logging
+    /// in with a GitHub token and writing, querying and deleting metadata; returns what it printed.
+    pub async fn odg_client_login(&self, args: &[&str]) -> Value {
+        let script = self
+            .script
+            .parent()
+            .expect("the script has a directory")
+            .join("odg_client_login.py");
+        let mut command = self.command();
+        command.arg(&script).args(args);
+        let output = run_bounded(command, "odg_client_login.py").await;
+        assert!(
+            output.status.success(),
+            "odg_client_login.py failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+            panic!(
+                "odg_client_login.py printed no JSON ({error}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
+    }
+
     /// Runs every query against `repository` in one interpreter; outcomes in query order.
     pub async fn run(&self, repository: &str, queries: &[Query]) -> Vec<Outcome> {
         let argvs: Vec<Vec<String>> = queries.iter().map(|q| q.argv(repository)).collect();
