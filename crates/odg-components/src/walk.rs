@@ -228,3 +228,208 @@ fn emit_preorder(
     }
     Ok(nodes)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use odg_ocm::ComponentDescriptor;
+    use serde_json::json;
+
+    use super::*;
+
+    /// A descriptor `name` 1.0.0 referencing `children` (each at 1.0.0).
+    fn descriptor(name: &str, children: &[&str]) -> Arc<FetchedDescriptor> {
+        let references: Vec<_> = children
+            .iter()
+            .map(|child| {
+                json!({"name": child, "componentName": child, "version": "1.0.0", "extraIdentity": {}, "labels": []})
+            })
+            .collect();
+        let descriptor: ComponentDescriptor = serde_json::from_value(json!({
+            "meta": {"schemaVersion": "v2"},
+            "component": {
+                "name": name, "version": "1.0.0", "provider": "acme", "repositoryContexts": [],
+                "labels": [], "sources": [], "resources": [], "componentReferences": references,
+            },
+        }))
+        .unwrap();
+        Arc::new(FetchedDescriptor {
+            descriptor,
+            document: String::new(),
+            repository: "localhost:5000/ocm".parse().unwrap(),
+        })
+    }
+
+    /// A graph of descriptors by name; fetches are counted, and a fetch of `held` waits until
+    /// `release_on` has been fetched (to make one branch of the discovery finish last).
+    struct Graph {
+        descriptors: HashMap<String, Arc<FetchedDescriptor>>,
+        fetched: Mutex<Vec<String>>,
+        held: Option<(String, String, Arc<tokio::sync::Notify>)>,
+    }
+
+    impl Graph {
+        fn new(edges: &[(&str, &[&str])]) -> Graph {
+            Graph {
+                descriptors: edges
+                    .iter()
+                    .map(|(name, children)| (name.to_string(), descriptor(name, children)))
+                    .collect(),
+                fetched: Mutex::new(Vec::new()),
+                held: None,
+            }
+        }
+
+        fn holding(mut self, held: &str, until_fetched: &str) -> Graph {
+            self.held = Some((
+                held.to_string(),
+                until_fetched.to_string(),
+                Arc::new(tokio::sync::Notify::new()),
+            ));
+            self
+        }
+
+        async fn fetch(&self, id: ComponentId) -> Result<Arc<FetchedDescriptor>, ComponentError> {
+            if let Some((held, release_on, notify)) = &self.held {
+                if id.name == *held {
+                    notify.notified().await;
+                } else if id.name == *release_on {
+                    // a stored permit, if the held fetch has not started waiting yet
+                    notify.notify_one();
+                }
+            }
+            self.fetched.lock().unwrap().push(id.name.clone());
+            self.descriptors
+                .get(&id.name)
+                .cloned()
+                .ok_or_else(|| ComponentError::InvalidInput(format!("{} is missing", id.name)))
+        }
+
+        async fn walk(
+            &self,
+            root: &str,
+            options: &WalkOptions,
+        ) -> Result<Vec<String>, ComponentError> {
+            let nodes =
+                walk_dependencies(self.descriptors[root].clone(), options, |id| self.fetch(id))
+                    .await?;
+            Ok(nodes
+                .iter()
+                .map(|node| {
+                    node.path
+                        .iter()
+                        .map(|step| step.descriptor.component.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
+                .collect())
+        }
+    }
+
+    fn depth(max_depth: Option<usize>) -> WalkOptions {
+        WalkOptions {
+            max_depth,
+            ..WalkOptions::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn emits_depth_first_with_paths_and_fetches_shared_components_once() {
+        let graph = Graph::new(&[
+            ("root", &["a", "b"]),
+            ("a", &["c"]),
+            ("b", &["c"]),
+            ("c", &[]),
+        ]);
+        let paths = graph.walk("root", &depth(None)).await.unwrap();
+        assert_eq!(paths, ["root", "root/a", "root/a/c", "root/b", "root/b/c"]);
+        let mut fetched = graph.fetched.lock().unwrap().clone();
+        fetched.sort();
+        assert_eq!(fetched, ["a", "b", "c"], "c once, the root never");
+    }
+
+    /// `b` is first found at depth 3 (through `a/p`), where the bound stops its children; then
+    /// at depth 2 (through `x`, whose fetch finishes last): its subtree must be followed again,
+    /// or `c` would be missing under `root/x/b`.
+    #[tokio::test]
+    async fn a_shorter_path_found_later_re_expands_the_subtree() {
+        let graph = Graph::new(&[
+            ("root", &["a", "x"]),
+            ("a", &["p"]),
+            ("p", &["b"]),
+            ("x", &["b"]),
+            ("b", &["c"]),
+            ("c", &[]),
+        ])
+        .holding("x", "b");
+        let paths = graph.walk("root", &depth(Some(3))).await.unwrap();
+        assert_eq!(
+            paths,
+            [
+                "root",
+                "root/a",
+                "root/a/p",
+                "root/a/p/b",
+                "root/x",
+                "root/x/b",
+                "root/x/b/c"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn depth_zero_is_the_root_alone() {
+        let graph = Graph::new(&[("root", &["a"]), ("a", &[])]);
+        assert_eq!(graph.walk("root", &depth(Some(0))).await.unwrap(), ["root"]);
+        assert!(graph.fetched.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn more_elements_than_max_nodes_is_a_tree_too_large() {
+        // 5 elements: root, a, a/c, b, b/c (shared subtrees repeat per path)
+        let graph = Graph::new(&[
+            ("root", &["a", "b"]),
+            ("a", &["c"]),
+            ("b", &["c"]),
+            ("c", &[]),
+        ]);
+        let at_limit = WalkOptions {
+            max_nodes: 5,
+            ..WalkOptions::default()
+        };
+        assert_eq!(graph.walk("root", &at_limit).await.unwrap().len(), 5);
+        let below = WalkOptions {
+            max_nodes: 4,
+            ..WalkOptions::default()
+        };
+        match graph.walk("root", &below).await {
+            Err(ComponentError::TreeTooLarge { limit, .. }) => assert_eq!(limit, 4),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cycle_is_reported_with_its_members() {
+        let graph = Graph::new(&[("root", &["a"]), ("a", &["b"]), ("b", &["a"])]);
+        match graph.walk("root", &depth(None)).await {
+            Err(ComponentError::Cycle { cycle }) => {
+                assert_eq!(cycle, ["a:1.0.0", "b:1.0.0", "a:1.0.0"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_dependency_names_the_path_to_it() {
+        let graph = Graph::new(&[("root", &["a"]), ("a", &["gone"])]);
+        match graph.walk("root", &depth(None)).await {
+            Err(ComponentError::BrokenDependency { name, path, .. }) => {
+                assert_eq!(name, "gone");
+                assert_eq!(path, ["root:1.0.0", "a:1.0.0", "gone:1.0.0"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
