@@ -315,3 +315,142 @@ impl Authenticator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+    use jsonwebtoken::{encode, EncodingKey, Header};
+    use odg_test_support::jwt::{OTHER_RSA_PRIVATE_KEY, TEST_RSA_PRIVATE_KEY, TEST_RSA_PUBLIC_KEY};
+    use serde_json::json;
+
+    use super::*;
+
+    fn rs256_authenticator() -> Authenticator {
+        Authenticator::new(&AuthConfig {
+            jwt: Some(JwtConfig {
+                algorithm: JwtAlgorithm::Rs256,
+                key: TEST_RSA_PUBLIC_KEY.into(),
+                roles_claim: "roles".into(),
+                issuer: Some("https://issuer.example.org".into()),
+                audience: Some("odg".into()),
+            }),
+            ..AuthConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    fn claims(roles: Value, expires_in: i64) -> Value {
+        json!({
+            "sub": "scanner",
+            "iss": "https://issuer.example.org",
+            "aud": "odg",
+            "exp": (now() as i64 + expires_in),
+            "roles": roles,
+        })
+    }
+
+    fn rs256(private_pem: &str, claims: &Value) -> String {
+        let key = EncodingKey::from_rsa_pem(private_pem.as_bytes()).unwrap();
+        encode(&Header::new(Algorithm::RS256), claims, &key).unwrap()
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        headers
+    }
+
+    #[test]
+    fn an_rs256_token_signed_by_the_configured_key_grants_its_roles() {
+        let auth = rs256_authenticator();
+        let token = rs256(
+            TEST_RSA_PRIVATE_KEY,
+            &claims(json!(["metadata-writer"]), 60),
+        );
+        let principal = auth.authenticate(&bearer(&token)).unwrap().unwrap();
+        assert_eq!(principal.subject, "scanner");
+        assert!(principal.has_role(ROLE_METADATA_WRITER));
+        assert!(!principal.has_role(ROLE_CACHE_ADMIN));
+        // a space-separated string works as well as a list
+        let token = rs256(
+            TEST_RSA_PRIVATE_KEY,
+            &claims(json!("cache-admin other"), 60),
+        );
+        let principal = auth.authenticate(&bearer(&token)).unwrap().unwrap();
+        assert!(principal.has_role(ROLE_CACHE_ADMIN));
+    }
+
+    #[test]
+    fn rs256_tokens_that_must_not_verify_are_401() {
+        let auth = rs256_authenticator();
+        let refused = |token: String, why: &str| {
+            let error = auth.authenticate(&bearer(&token)).unwrap_err();
+            assert_eq!(error.status(), StatusCode::UNAUTHORIZED, "{why}");
+        };
+        refused(
+            rs256(OTHER_RSA_PRIVATE_KEY, &claims(json!(["admin"]), 60)),
+            "signed by another key",
+        );
+        refused(
+            rs256(TEST_RSA_PRIVATE_KEY, &claims(json!(["admin"]), -120)),
+            "expired (beyond the leeway)",
+        );
+        let mut foreign = claims(json!(["admin"]), 60);
+        foreign["iss"] = json!("https://elsewhere.example.org");
+        refused(rs256(TEST_RSA_PRIVATE_KEY, &foreign), "another issuer");
+        let mut other_audience = claims(json!(["admin"]), 60);
+        other_audience["aud"] = json!("someone-else");
+        refused(
+            rs256(TEST_RSA_PRIVATE_KEY, &other_audience),
+            "another audience",
+        );
+        // algorithm confusion: an HS256 token whose secret is the public key must not pass
+        let confused = encode(
+            &Header::new(Algorithm::HS256),
+            &claims(json!(["admin"]), 60),
+            &EncodingKey::from_secret(TEST_RSA_PUBLIC_KEY.as_bytes()),
+        )
+        .unwrap();
+        refused(confused, "HS256 with the public key as secret");
+        // alg none
+        let unsigned = format!(
+            "{}.{}.",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                br#"{"alg":"none","typ":"JWT"}"#
+            ),
+            base64::Engine::encode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                claims(json!(["admin"]), 60).to_string()
+            )
+        );
+        refused(unsigned, "alg none");
+    }
+
+    #[test]
+    fn a_public_key_that_is_not_pem_is_refused_at_start() {
+        let error = Authenticator::new(&AuthConfig {
+            jwt: Some(JwtConfig {
+                algorithm: JwtAlgorithm::Rs256,
+                key: "not a key".into(),
+                roles_claim: "roles".into(),
+                issuer: None,
+                audience: None,
+            }),
+            ..AuthConfig::default()
+        })
+        .err()
+        .unwrap();
+        assert!(error.contains("RS256"), "{error}");
+    }
+}
