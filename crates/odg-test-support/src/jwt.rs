@@ -64,30 +64,6 @@ G9Ba9Wc9YpYRXdBuas+kwBjYq6azhXftSWC2z7T93lH8gWIZkFgh
 -----END RSA PRIVATE KEY-----
 ";
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hmac_matches_rfc_4231_and_tokens_have_three_parts() {
-        // RFC 4231, test case 2.
-        assert_eq!(
-            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-        // RFC 4231, test case 6 (a key longer than the block).
-        assert_eq!(
-            hex::encode(hmac_sha256(
-                &[0xaa; 131],
-                b"Test Using Larger Than Block-Size Key - Hash Key First"
-            )),
-            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
-        );
-        let token = hs256_jwt("secret", &serde_json::json!({"sub": "t"}));
-        assert_eq!(token.split('.').count(), 3);
-    }
-}
-
 /// The public half of [`TEST_RSA_PRIVATE_KEY`] (SubjectPublicKeyInfo PEM), for verifying.
 pub const TEST_RSA_PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----
 MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAwxa4lBrdtTGz71JejJWY
@@ -130,3 +106,27 @@ zGbFItEMkmpLFr3J4MCqIBjGheJAjoElBCX6L7og2ZZid5hwzBABCX4mTMeYR5zc
 1bvl6Mgdc0RCpD9y0zk7uBM=
 -----END PRIVATE KEY-----
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_matches_rfc_4231_and_tokens_have_three_parts() {
+        // RFC 4231, test case 2.
+        assert_eq!(
+            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // RFC 4231, test case 6 (a key longer than the block).
+        assert_eq!(
+            hex::encode(hmac_sha256(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        let token = hs256_jwt("secret", &serde_json::json!({"sub": "t"}));
+        assert_eq!(token.split('.').count(), 3);
+    }
+}
