@@ -113,9 +113,9 @@ pub struct ServeArgs {
     /// Shared cache tier (Redis or Valkey): `redis://host:6379/0`; with --redis-cluster, comma-separated nodes.
     #[arg(long, env = "ODG_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
-    /// The Redis URL names a cluster.
-    #[arg(long, env = "ODG_REDIS_CLUSTER")]
-    pub redis_cluster: bool,
+    /// The Redis URL names a cluster (`--redis-cluster=false` overrides a `true` in the file).
+    #[arg(long, env = "ODG_REDIS_CLUSTER", num_args = 0..=1, default_missing_value = "true")]
+    pub redis_cluster: Option<bool>,
     /// Turn every cache tier off (a baseline for benchmarks; `ignore_cache` for every request).
     #[arg(long, env = "ODG_DISABLE_CACHE")]
     pub disable_cache: bool,

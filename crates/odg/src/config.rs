@@ -120,8 +120,8 @@ pub struct CacheFileConfig {
     pub disk_bytes: Option<ByteSize>,
     /// Shared tier: Redis or Valkey URL (comma-separated nodes with `redis_cluster`).
     pub redis_url: Option<String>,
-    #[serde(default)]
-    pub redis_cluster: bool,
+    /// The Redis URL names a cluster [default: false].
+    pub redis_cluster: Option<bool>,
     /// Prefix of every Redis key and channel [default: odg].
     pub redis_key_prefix: Option<String>,
     /// Values larger than this stay out of Redis [default: 512KiB].
@@ -532,7 +532,8 @@ struct CacheFlags {
     memory_bytes: Option<ByteSize>,
     disk_bytes: Option<ByteSize>,
     redis_url: Option<String>,
-    redis_cluster: bool,
+    /// `Some(false)` turns off a `true` from the file.
+    redis_cluster: Option<bool>,
     redis_key_prefix: Option<String>,
 }
 
@@ -567,7 +568,7 @@ fn cache_config(
         .filter(|url| !url.trim().is_empty());
     let shared = redis_url.map(|url| {
         let mut shared = SharedTierConfig::new(url);
-        shared.cluster = flags.redis_cluster || file.redis_cluster;
+        shared.cluster = flags.redis_cluster.or(file.redis_cluster).unwrap_or(false);
         if let Some(prefix) = flags
             .redis_key_prefix
             .clone()
@@ -793,7 +794,7 @@ mod tests {
             memory_cache_bytes: None,
             disk_cache_bytes: None,
             redis_url: None,
-            redis_cluster: false,
+            redis_cluster: None,
             redis_key_prefix: None,
             disable_cache: false,
             admin_tokens: vec![],
@@ -924,7 +925,7 @@ mod tests {
     fn admission_defaults_once_and_flags_win_over_the_file() {
         let defaults = AdmissionConfig::default();
         let config = resolve(args()).unwrap();
-        assert_eq!(config.admission.mode, AdmissionMode::Adaptive);
+        assert_eq!(config.admission.mode, AdmissionMode::Fixed);
         assert_eq!(config.admission.max_concurrent, defaults.max_concurrent);
         assert_eq!(config.admission.min_concurrent, defaults.min_concurrent);
         assert_eq!(config.admission.queue_target, defaults.queue_target);
@@ -954,12 +955,34 @@ mod tests {
 
         // A floor above the ceiling is a mistake; the default floor yields to a low ceiling.
         let mut inverted = args();
+        inverted.admission_mode = Some("adaptive".into());
         inverted.max_concurrent_requests = Some(4);
         inverted.admission_min_limit = Some(8);
         assert!(resolve(inverted).is_err());
         let mut low = args();
         low.max_concurrent_requests = Some(1);
         assert_eq!(resolve(low).unwrap().admission.min_concurrent, 1);
+    }
+
+    #[test]
+    fn a_false_flag_turns_off_a_true_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odg.yaml");
+        std::fs::write(
+            &path,
+            "cache:\n  redis_url: redis://127.0.0.1:7000\n  redis_cluster: true\n",
+        )
+        .unwrap();
+        let cluster = |flag: Option<bool>| {
+            let mut arguments = args();
+            arguments.config = Some(path.clone());
+            arguments.redis_cluster = flag;
+            let cache = resolve(arguments).unwrap().cache.unwrap();
+            cache.shared.unwrap().cluster
+        };
+        assert!(cluster(None), "the file's true");
+        assert!(!cluster(Some(false)), "--redis-cluster=false");
+        assert!(cluster(Some(true)));
     }
 
     #[test]

@@ -86,7 +86,10 @@ impl FromStr for AdmissionMode {
 pub mod defaults {
     use super::AdmissionMode;
 
-    pub const MODE: AdmissionMode = AdmissionMode::Adaptive;
+    /// Fixed until adaptive mode is tuned: in the end-to-end tests its CoDel queue shed requests
+    /// of a pod serving four uncached requests at once (a 5 ms queue target against 100 ms
+    /// handlers and a floor of two), which an operator would call an outage, not protection.
+    pub const MODE: AdmissionMode = AdmissionMode::Fixed;
     /// The hard ceiling of requests handled at once (in adaptive mode, of the limit).
     pub const MAX_CONCURRENT: usize = 256;
     pub const MAX_QUEUED: usize = 1024;
