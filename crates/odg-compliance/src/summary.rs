@@ -249,3 +249,185 @@ pub fn summarise(
     }
     Ok(summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use odg_delivery_db::ArtefactMetadata;
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::{FindingConfigs, VULNERABILITY};
+
+    fn artefact(name: &str) -> ComponentArtefactId {
+        ComponentArtefactId::from_json(
+            &json!({
+                "component_name": "acme.org/app",
+                "component_version": "1.0.0",
+                "artefact_kind": "resource",
+                "artefact": {
+                    "artefact_name": name, "artefact_version": "1.0.0",
+                    "artefact_type": "ociImage", "artefact_extra_id": {},
+                },
+            }),
+            true,
+        )
+        .unwrap()
+    }
+
+    fn row(
+        id: &str,
+        about: &ComponentArtefactId,
+        r#type: &str,
+        data: Value,
+        updated: i64,
+    ) -> StoredMetadata {
+        StoredMetadata {
+            id: id.into(),
+            metadata: ArtefactMetadata::from_json(&json!({
+                "artefact": about.to_json(),
+                "meta": {"type": r#type, "datasource": "bdba"},
+                "data": data,
+            }))
+            .unwrap(),
+            data_key_hash: None,
+            last_update_ms: Some(updated),
+            referenced_type: None,
+        }
+    }
+
+    fn scanned(about: &ComponentArtefactId) -> StoredMetadata {
+        row("scan", about, SCAN_INFO, json!({}), 1)
+    }
+
+    fn vulnerability(about: &ComponentArtefactId, cve: &str, severity: &str) -> StoredMetadata {
+        row(
+            cve,
+            about,
+            VULNERABILITY,
+            json!({"package_name": "openssl", "package_version": "1.0", "cve": cve, "cvss_v3_score": 5.0, "severity": severity}),
+            1,
+        )
+    }
+
+    fn rescoring(
+        about: &ComponentArtefactId,
+        cve: &str,
+        severity: &str,
+        updated: i64,
+    ) -> StoredMetadata {
+        let mut rescoring = row(
+            &format!("rescoring-{severity}"),
+            about,
+            "rescorings",
+            json!({"finding": {"package_name": "openssl", "cve": cve}, "referenced_type": VULNERABILITY, "severity": severity, "matching_rules": ["original-severity"]}),
+            updated,
+        );
+        rescoring.referenced_type = Some(VULNERABILITY.into());
+        rescoring
+    }
+
+    fn summarise_vulnerabilities(
+        artefacts: &[ComponentArtefactId],
+        rows: &[StoredMetadata],
+        rescorings: &[StoredMetadata],
+    ) -> Result<TypeSummary, ComplianceError> {
+        let configs = FindingConfigs::defaults();
+        summarise(
+            configs.get(VULNERABILITY).unwrap(),
+            artefacts,
+            rows,
+            rescorings,
+        )
+    }
+
+    fn entry_of(summary: &TypeSummary, index: usize) -> (&str, i64, &str) {
+        let entry = &summary.artefacts[index].1;
+        (
+            entry.categorisation.as_str(),
+            entry.value,
+            entry.scan_status.as_str(),
+        )
+    }
+
+    #[test]
+    fn an_artefact_without_a_scan_is_unknown_and_one_without_findings_clean() {
+        let (image, chart) = (artefact("image"), artefact("chart"));
+        let summary =
+            summarise_vulnerabilities(&[image.clone(), chart.clone()], &[scanned(&chart)], &[])
+                .unwrap();
+        assert_eq!(entry_of(&summary, 0), (UNKNOWN, -1, "no_data"));
+        assert_eq!(entry_of(&summary, 1), (CLEAN, 0, "ok"));
+        let component = summary.component.unwrap();
+        assert_eq!(
+            (component.categorisation.as_str(), component.value),
+            (CLEAN, 0)
+        );
+    }
+
+    #[test]
+    fn findings_without_a_scan_info_do_not_count() {
+        let image = artefact("image");
+        let summary = summarise_vulnerabilities(
+            std::slice::from_ref(&image),
+            &[vulnerability(&image, "CVE-1", "CRITICAL")],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(entry_of(&summary, 0), (UNKNOWN, -1, "no_data"));
+    }
+
+    #[test]
+    fn the_worst_finding_wins_per_artefact_and_the_worst_artefact_for_the_component() {
+        let (image, chart) = (artefact("image"), artefact("chart"));
+        let rows = [
+            scanned(&image),
+            scanned(&chart),
+            vulnerability(&image, "CVE-1", "LOW"),
+            vulnerability(&image, "CVE-2", "HIGH"),
+            vulnerability(&chart, "CVE-3", "MEDIUM"),
+        ];
+        let summary =
+            summarise_vulnerabilities(&[image.clone(), chart.clone()], &rows, &[]).unwrap();
+        assert_eq!(entry_of(&summary, 0), ("HIGH", 4, "ok"));
+        assert_eq!(entry_of(&summary, 1), ("MEDIUM", 2, "ok"));
+        assert_eq!(summary.component.unwrap().categorisation, "HIGH");
+    }
+
+    #[test]
+    fn the_newest_applicable_rescoring_decides_and_others_findings_are_untouched() {
+        let image = artefact("image");
+        let rows = [
+            scanned(&image),
+            vulnerability(&image, "CVE-1", "CRITICAL"),
+            vulnerability(&image, "CVE-2", "LOW"),
+        ];
+        let rescorings = [
+            rescoring(&image, "CVE-1", "HIGH", 10),
+            rescoring(&image, "CVE-1", "NONE", 20),
+        ];
+        let summary =
+            summarise_vulnerabilities(std::slice::from_ref(&image), &rows, &rescorings).unwrap();
+        // CVE-1 rescored to NONE (the newer one), CVE-2 stays LOW
+        assert_eq!(entry_of(&summary, 0), ("LOW", 1, "ok"));
+        // a rescoring of another CVE leaves CRITICAL in place
+        let other = [rescoring(&image, "CVE-9", "NONE", 30)];
+        let summary =
+            summarise_vulnerabilities(std::slice::from_ref(&image), &rows, &other).unwrap();
+        assert_eq!(entry_of(&summary, 0), ("CRITICAL", 8, "ok"));
+    }
+
+    #[test]
+    fn a_severity_the_configuration_does_not_define_is_a_data_error() {
+        let image = artefact("image");
+        let rows = [
+            scanned(&image),
+            vulnerability(&image, "CVE-1", "APOCALYPTIC"),
+        ];
+        match summarise_vulnerabilities(std::slice::from_ref(&image), &rows, &[]) {
+            Err(ComplianceError::Data(message)) => {
+                assert!(message.contains("APOCALYPTIC"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
