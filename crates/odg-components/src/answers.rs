@@ -37,18 +37,30 @@ fn answer_key(
 
 impl ComponentService {
     /// `/ocm/component` of a pinned version: the descriptor as JSON, or with `raw` the stored
-    /// document as a JSON string.
+    /// document as a JSON string. With `ignore_lookup` only `preferred` is asked (the original's
+    /// `ignore_lookup`), and it must be given.
     pub async fn descriptor_answer(
         &self,
         component: &ComponentId,
         preferred: Option<&OcmRepositoryUrl>,
         raw: bool,
+        ignore_lookup: bool,
     ) -> Result<Arc<RenderedAnswer>, ComponentError> {
+        if ignore_lookup && preferred.is_none() {
+            return Err(ComponentError::InvalidInput(
+                "if `ignore_lookup` is true, an `ocm_repo_url` must be specified explicitly".into(),
+            ));
+        }
         let render = {
             let service = self.clone();
             let (component, preferred) = (component.clone(), preferred.cloned());
             move || async move {
-                let fetched = service.descriptor(&component, preferred.as_ref()).await?;
+                let fetched = match (&preferred, ignore_lookup) {
+                    (Some(repository), true) => {
+                        service.descriptor_in(&component, repository).await?
+                    }
+                    _ => service.descriptor(&component, preferred.as_ref()).await?,
+                };
                 // The stored document's length stands for the answer's: both grow together.
                 let inline = fetched.document.len() <= INLINE_WORK_BYTES;
                 let serialise = move || {
@@ -73,7 +85,10 @@ impl ComponentService {
             "component",
             preferred,
             component,
-            &[if raw { "raw" } else { "json" }],
+            &[
+                if raw { "raw" } else { "json" },
+                if ignore_lookup { "only" } else { "lookup" },
+            ],
         );
         cache.get_or_load(&key, current_cache_mode(), render).await
     }

@@ -265,6 +265,25 @@ impl ComponentService {
         })
     }
 
+    /// The descriptor from `repository` alone, the mapping's candidates not consulted (the
+    /// original's `ignore_lookup`).
+    pub async fn descriptor_in(
+        &self,
+        component: &ComponentId,
+        repository: &OcmRepositoryUrl,
+    ) -> Result<Arc<FetchedDescriptor>, ComponentError> {
+        validate_component_name(&component.name)?;
+        validate_version(&component.version)?;
+        self.inner
+            .source
+            .descriptor(repository, component)
+            .await?
+            .ok_or_else(|| ComponentError::VersionNotFound {
+                name: component.name.clone(),
+                version: component.version.clone(),
+            })
+    }
+
     /// `/ocm/component/versions`: see [`VersionQuery`] for the semantics kept from the original.
     pub async fn versions(
         &self,

@@ -25,6 +25,10 @@ pub struct ComponentParams {
     /// The stored document as a JSON string instead of the descriptor as JSON.
     #[serde(default)]
     raw: bool,
+    /// Only `ocm_repo_url` is asked for the descriptor, not the repository mapping's candidates
+    /// (the original's rule; `ocm_repo_url` is then required).
+    #[serde(default)]
+    ignore_lookup: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +116,11 @@ pub async fn component(
     Params(params): Params<ComponentParams>,
 ) -> Result<Response, ApiError> {
     let repository = requested_repository(&state, params.ocm_repo_url.as_deref())?;
+    if params.ignore_lookup && repository.is_none() {
+        return Err(ApiError::bad_request(
+            "if `ignore_lookup` is true, an `ocm_repo_url` must be specified explicitly",
+        ));
+    }
     let (component, freshness) = requested_component(
         &state,
         &params.component_name,
@@ -121,7 +130,12 @@ pub async fn component(
     .await?;
     let answer = state
         .components
-        .descriptor_answer(&component, repository.as_ref(), params.raw)
+        .descriptor_answer(
+            &component,
+            repository.as_ref(),
+            params.raw,
+            params.ignore_lookup,
+        )
         .await?;
     answer_response(&headers, &answer, freshness).await
 }
