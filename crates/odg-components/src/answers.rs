@@ -13,7 +13,9 @@ use odg_ocm::OcmRepositoryUrl;
 use crate::answer::{RenderedAnswer, INLINE_WORK_BYTES};
 use crate::cache::{current_cache_mode, kind, KIND_ANSWER};
 use crate::render::{dependencies_json, descriptor_json, raw_document_json, Populate};
-use crate::{ComponentError, ComponentId, ComponentService, WalkOptions};
+use crate::{
+    ComponentError, ComponentId, ComponentService, WalkOptions, IGNORE_LOOKUP_NEEDS_REPOSITORY,
+};
 
 /// Trees up to this many elements are rendered inline; a larger one is megabytes of JSON.
 const INLINE_TREE_ELEMENTS: usize = 32;
@@ -48,19 +50,16 @@ impl ComponentService {
     ) -> Result<Arc<RenderedAnswer>, ComponentError> {
         if ignore_lookup && preferred.is_none() {
             return Err(ComponentError::InvalidInput(
-                "if `ignore_lookup` is true, an `ocm_repo_url` must be specified explicitly".into(),
+                IGNORE_LOOKUP_NEEDS_REPOSITORY.into(),
             ));
         }
         let render = {
             let service = self.clone();
             let (component, preferred) = (component.clone(), preferred.cloned());
             move || async move {
-                let fetched = match (&preferred, ignore_lookup) {
-                    (Some(repository), true) => {
-                        service.descriptor_in(&component, repository).await?
-                    }
-                    _ => service.descriptor(&component, preferred.as_ref()).await?,
-                };
+                let fetched = service
+                    .descriptor_looked_up(&component, preferred.as_ref(), ignore_lookup)
+                    .await?;
                 // The stored document's length stands for the answer's: both grow together.
                 let inline = fetched.document.len() <= INLINE_WORK_BYTES;
                 let serialise = move || {

@@ -7,7 +7,10 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use odg_components::{ComponentId, Populate, RenderedAnswer, VersionQuery, WalkOptions, GREATEST};
+use odg_components::{
+    ComponentId, Populate, RenderedAnswer, VersionQuery, WalkOptions, GREATEST,
+    IGNORE_LOOKUP_NEEDS_REPOSITORY,
+};
 use odg_ocm::{OcmRepositoryUrl, VersionFilter};
 use serde::Deserialize;
 
@@ -87,6 +90,17 @@ pub(crate) fn requested_repository(
         .map_err(ApiError::from)
 }
 
+/// The original refuses `ignore_lookup` without `ocm_repo_url` before looking anything up.
+pub(crate) fn check_ignore_lookup(
+    ignore_lookup: bool,
+    repository: Option<&OcmRepositoryUrl>,
+) -> Result<(), ApiError> {
+    if ignore_lookup && repository.is_none() {
+        return Err(ApiError::bad_request(IGNORE_LOOKUP_NEEDS_REPOSITORY));
+    }
+    Ok(())
+}
+
 /// Resolves a name + version (default `greatest`) to a concrete component version, and says how
 /// long an answer about it holds: a pinned version's forever, `greatest`'s only until the
 /// version list changes.
@@ -116,11 +130,7 @@ pub async fn component(
     Params(params): Params<ComponentParams>,
 ) -> Result<Response, ApiError> {
     let repository = requested_repository(&state, params.ocm_repo_url.as_deref())?;
-    if params.ignore_lookup && repository.is_none() {
-        return Err(ApiError::bad_request(
-            "if `ignore_lookup` is true, an `ocm_repo_url` must be specified explicitly",
-        ));
-    }
+    check_ignore_lookup(params.ignore_lookup, repository.as_ref())?;
     let (component, freshness) = requested_component(
         &state,
         &params.component_name,

@@ -279,7 +279,7 @@ async fn every_route_reads_parameters_alike_and_names_the_wrong_one() {
     );
 }
 
-/// The original's `ignore_lookup` on `/ocm/component`: when true, the descriptor is looked up in
+/// The original's `ignore_lookup` on `/ocm/component` (and `/ocm/component/responsibles`): when true, the descriptor is looked up in
 /// `ocm_repo_url` alone instead of there and then in the repository mapping's candidates, and
 /// `ocm_repo_url` must be given (400 otherwise). Read as a boolean like every flag.
 #[tokio::test]
@@ -315,4 +315,21 @@ async fn ignore_lookup_asks_only_the_given_repository() {
 
     let (status, body) = app.get(&format!("{mapped}&ignore_lookup=maybe")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // `/ocm/component/responsibles` reads the descriptor the same way.
+    let responsibles =
+        format!("/ocm/component/responsibles?component_name=acme.org/shop/cart&version={version}");
+    let (status, body) = app.get(&format!("{responsibles}&ignore_lookup=1")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = app
+        .get(&format!(
+            "{responsibles}&ignore_lookup=1&ocm_repo_url=demo.odg.invalid/ocm"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let elsewhere = format!("{responsibles}&ocm_repo_url=demo.odg.invalid/elsewhere");
+    let (status, body) = app.get(&elsewhere).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.get(&format!("{elsewhere}&ignore_lookup=1")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
 }
