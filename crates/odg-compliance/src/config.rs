@@ -222,17 +222,20 @@ impl FindingConfigs {
             .find(|finding| finding.r#type == finding_type)
     }
 
-    /// The findings a summary covers: all, or a profile's (by name, else the first profile).
+    /// The profile a `profile` parameter selects, by the delivery service's rule: no name (or an
+    /// empty one) selects the first configured profile; a name selects the profile of that name,
+    /// and an unknown name selects none (so nothing is filtered by profile).
+    pub fn profile(&self, name: Option<&str>) -> Option<&Profile> {
+        match name {
+            None | Some("") => self.profiles.first(),
+            Some(name) => self.profiles.iter().find(|profile| profile.name == name),
+        }
+    }
+
+    /// The findings a summary covers: those of the profile [`FindingConfigs::profile`] selects,
+    /// or all when it selects none.
     pub fn for_profile(&self, profile: Option<&str>) -> Vec<&FindingConfig> {
-        let chosen = match profile {
-            Some(name) => self
-                .profiles
-                .iter()
-                .find(|candidate| candidate.name == name)
-                .or(self.profiles.first()),
-            None => None,
-        };
-        match chosen {
+        match self.profile(profile) {
             Some(profile) => self
                 .findings
                 .iter()
@@ -571,6 +574,40 @@ mod tests {
         assert_eq!(datasource_of(IP), "blackduck");
     }
 
+    /// The delivery service's rule (`FeatureProfiles.find_profile`): no `profile` (or an empty
+    /// one) means the first configured profile; an unknown name means no profile, so every
+    /// configured finding type counts; without profiles, everything counts.
+    #[test]
+    fn profile_defaults_to_the_first_and_unknown_means_all_findings() {
+        let configs = FindingConfigs::from_yaml(
+            "findings:\n  - type: finding/malware\n    categorisations: [{id: NONE, value: 0}]\n  - type: finding/vulnerability\n    categorisations: [{id: NONE, value: 0}]\nprofiles:\n  - {name: malware-only, finding_types: [finding/malware]}\n  - {name: vulnerabilities, finding_types: [finding/vulnerability]}\n",
+        )
+        .unwrap();
+        let types = |profile: Option<&str>| -> Vec<String> {
+            configs
+                .for_profile(profile)
+                .into_iter()
+                .map(|finding| finding.r#type.clone())
+                .collect()
+        };
+        assert_eq!(types(None), [MALWARE], "no profile: the first one");
+        assert_eq!(types(Some("")), [MALWARE], "empty profile: the first one");
+        assert_eq!(types(Some("vulnerabilities")), ["finding/vulnerability"]);
+        assert_eq!(
+            types(Some("nonesuch")),
+            [MALWARE, "finding/vulnerability"],
+            "unknown profile: all findings"
+        );
+        assert!(configs.profile(Some("nonesuch")).is_none());
+
+        let without_profiles = FindingConfigs::from_yaml(
+            "- type: finding/malware\n  categorisations: [{id: NONE, value: 0}]\n",
+        )
+        .unwrap();
+        assert_eq!(without_profiles.for_profile(None).len(), 1);
+        assert_eq!(without_profiles.for_profile(Some("any")).len(), 1);
+    }
+
     #[test]
     fn filters_and_profiles() {
         let configs = FindingConfigs::from_yaml(
@@ -600,12 +637,6 @@ mod tests {
             Some(Duration::from_secs(14 * 86_400))
         );
         assert_eq!(configs.for_profile(Some("malware-only")).len(), 1);
-        assert_eq!(
-            configs.for_profile(Some("unknown")).len(),
-            1,
-            "falls back to the first profile"
-        );
-        assert_eq!(configs.for_profile(None).len(), 2);
         assert!(FindingConfigs::from_yaml(
             "- type: finding/vulnerability\n  categorisations: [{id: LOW, value: 1}]\n"
         )

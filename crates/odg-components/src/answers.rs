@@ -13,7 +13,9 @@ use odg_ocm::OcmRepositoryUrl;
 use crate::answer::{RenderedAnswer, INLINE_WORK_BYTES};
 use crate::cache::{current_cache_mode, kind, KIND_ANSWER};
 use crate::render::{dependencies_json, descriptor_json, raw_document_json, Populate};
-use crate::{ComponentError, ComponentId, ComponentService, WalkOptions};
+use crate::{
+    ComponentError, ComponentId, ComponentService, WalkOptions, IGNORE_LOOKUP_NEEDS_REPOSITORY,
+};
 
 /// Trees up to this many elements are rendered inline; a larger one is megabytes of JSON.
 const INLINE_TREE_ELEMENTS: usize = 32;
@@ -37,18 +39,27 @@ fn answer_key(
 
 impl ComponentService {
     /// `/ocm/component` of a pinned version: the descriptor as JSON, or with `raw` the stored
-    /// document as a JSON string.
+    /// document as a JSON string. With `ignore_lookup` only `preferred` is asked (the original's
+    /// `ignore_lookup`), and it must be given.
     pub async fn descriptor_answer(
         &self,
         component: &ComponentId,
         preferred: Option<&OcmRepositoryUrl>,
         raw: bool,
+        ignore_lookup: bool,
     ) -> Result<Arc<RenderedAnswer>, ComponentError> {
+        if ignore_lookup && preferred.is_none() {
+            return Err(ComponentError::InvalidInput(
+                IGNORE_LOOKUP_NEEDS_REPOSITORY.into(),
+            ));
+        }
         let render = {
             let service = self.clone();
             let (component, preferred) = (component.clone(), preferred.cloned());
             move || async move {
-                let fetched = service.descriptor(&component, preferred.as_ref()).await?;
+                let fetched = service
+                    .descriptor_looked_up(&component, preferred.as_ref(), ignore_lookup)
+                    .await?;
                 // The stored document's length stands for the answer's: both grow together.
                 let inline = fetched.document.len() <= INLINE_WORK_BYTES;
                 let serialise = move || {
@@ -73,7 +84,10 @@ impl ComponentService {
             "component",
             preferred,
             component,
-            &[if raw { "raw" } else { "json" }],
+            &[
+                if raw { "raw" } else { "json" },
+                if ignore_lookup { "only" } else { "lookup" },
+            ],
         );
         cache.get_or_load(&key, current_cache_mode(), render).await
     }

@@ -36,7 +36,10 @@ pub use oci_source::{OciComponentSource, OciSourceLimits};
 pub use publish::{push_descriptor, with_repository_context, PushedDescriptor};
 pub use render::Populate;
 pub use responsibles::{responsibles_json, RESPONSIBLES_LABEL};
-pub use service::{is_iso_date, ComponentService, ComponentServiceConfig, VersionQuery, GREATEST};
+pub use service::{
+    is_iso_date, ComponentService, ComponentServiceConfig, VersionQuery, GREATEST,
+    IGNORE_LOOKUP_NEEDS_REPOSITORY,
+};
 pub use source::{ComponentId, ComponentSource, FetchedDescriptor};
 pub use stores::{RepositoryStores, StoreProvider};
 pub use walk::{DependencyNode, WalkOptions};

@@ -18,7 +18,10 @@ use serde_json::{json, Map, Value};
 
 use crate::answer::RenderedAnswer;
 use crate::cache::{current_cache_mode, kind, KIND_RESPONSIBLES};
-use crate::{ComponentError, ComponentId, ComponentService, FetchedDescriptor};
+use crate::{
+    ComponentError, ComponentId, ComponentService, FetchedDescriptor,
+    IGNORE_LOOKUP_NEEDS_REPOSITORY,
+};
 
 /// The label naming a component's or an artefact's responsibles.
 pub const RESPONSIBLES_LABEL: &str = "cloud.gardener.cnudie/responsibles";
@@ -227,14 +230,25 @@ impl ComponentService {
         component: &ComponentId,
         preferred: Option<&OcmRepositoryUrl>,
         artefact_name: Option<&str>,
+        ignore_lookup: bool,
     ) -> Result<Arc<RenderedAnswer>, ComponentError> {
+        if ignore_lookup && preferred.is_none() {
+            return Err(ComponentError::InvalidInput(
+                IGNORE_LOOKUP_NEEDS_REPOSITORY.into(),
+            ));
+        }
         let render = {
             let service = self.clone();
             let (component, preferred) = (component.clone(), preferred.cloned());
             let artefact_name = artefact_name.map(str::to_string);
             move || async move {
                 service
-                    .render_responsibles(&component, preferred.as_ref(), artefact_name.as_deref())
+                    .render_responsibles(
+                        &component,
+                        preferred.as_ref(),
+                        artefact_name.as_deref(),
+                        ignore_lookup,
+                    )
                     .await
             }
         };
@@ -250,6 +264,7 @@ impl ComponentService {
                 &component.version,
                 // A leading marker keeps "no artefact" apart from an artefact named "".
                 &artefact_name.map_or_else(String::new, |name| format!("={name}")),
+                if ignore_lookup { "only" } else { "lookup" },
             ],
             Scope::component_version(&component.name, &component.version),
         );
@@ -262,8 +277,11 @@ impl ComponentService {
         component: &ComponentId,
         preferred: Option<&OcmRepositoryUrl>,
         artefact_name: Option<&str>,
+        ignore_lookup: bool,
     ) -> Result<RenderedAnswer, ComponentError> {
-        let fetched = self.descriptor(component, preferred).await?;
+        let fetched = self
+            .descriptor_looked_up(component, preferred, ignore_lookup)
+            .await?;
         // A label is a few entries: rendering takes microseconds, inline.
         responsibles_json(&fetched, artefact_name).map(RenderedAnswer::new)
     }

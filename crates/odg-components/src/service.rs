@@ -20,6 +20,10 @@ use crate::source::{ComponentId, ComponentSource, FetchedDescriptor};
 use crate::walk::{walk_dependencies, DependencyNode, WalkOptions};
 use crate::ComponentError;
 
+/// The original's answer to `ignore_lookup` without `ocm_repo_url`.
+pub const IGNORE_LOOKUP_NEEDS_REPOSITORY: &str =
+    "if `ignore_lookup` is true, an `ocm_repo_url` must be specified explicitly";
+
 /// The version parameter value that asks for the greatest version.
 pub const GREATEST: &str = "greatest";
 
@@ -263,6 +267,42 @@ impl ComponentService {
             name: component.name.clone(),
             version: component.version.clone(),
         })
+    }
+
+    /// The descriptor from `repository` alone, the mapping's candidates not consulted (the
+    /// original's `ignore_lookup`).
+    pub async fn descriptor_in(
+        &self,
+        component: &ComponentId,
+        repository: &OcmRepositoryUrl,
+    ) -> Result<Arc<FetchedDescriptor>, ComponentError> {
+        validate_component_name(&component.name)?;
+        validate_version(&component.version)?;
+        self.inner
+            .source
+            .descriptor(repository, component)
+            .await?
+            .ok_or_else(|| ComponentError::VersionNotFound {
+                name: component.name.clone(),
+                version: component.version.clone(),
+            })
+    }
+
+    /// [`Self::descriptor`], or with `ignore_lookup` [`Self::descriptor_in`] `preferred`, which
+    /// must then be given (the original refuses `ignore_lookup` without `ocm_repo_url`).
+    pub async fn descriptor_looked_up(
+        &self,
+        component: &ComponentId,
+        preferred: Option<&OcmRepositoryUrl>,
+        ignore_lookup: bool,
+    ) -> Result<Arc<FetchedDescriptor>, ComponentError> {
+        match (preferred, ignore_lookup) {
+            (_, false) => self.descriptor(component, preferred).await,
+            (Some(repository), true) => self.descriptor_in(component, repository).await,
+            (None, true) => Err(ComponentError::InvalidInput(
+                IGNORE_LOOKUP_NEEDS_REPOSITORY.into(),
+            )),
+        }
     }
 
     /// `/ocm/component/versions`: see [`VersionQuery`] for the semantics kept from the original.

@@ -98,6 +98,11 @@ impl RelaxedVersion {
         !self.pre_release.is_empty()
     }
 
+    /// A release in the delivery service's sense: no pre-release part and no build metadata.
+    pub fn is_release(&self) -> bool {
+        self.pre_release.is_empty() && self.build.is_empty()
+    }
+
     /// Build metadata without the `+`; empty when there is none. Never part of comparisons.
     pub fn build_metadata(&self) -> &str {
         &self.build
@@ -206,9 +211,11 @@ pub enum VersionFilter {
     Any,
     /// `semver_any`: every parsable version.
     SemverAny,
-    /// `semver_releases`: parsable versions without a pre-release part.
+    /// `semver_releases`: parsable versions with neither a pre-release part nor build metadata
+    /// (plain `MAJOR.MINOR.PATCH`, as the delivery service has it).
     SemverReleases,
-    /// `semver_non_releases`: parsable versions with a pre-release part.
+    /// `semver_non_releases`: parsable versions with a pre-release part or build metadata (the
+    /// complement of `semver_releases` among parsable versions, as in the delivery service).
     SemverNonReleases,
     /// Anything else: a regular expression that must match the whole version.
     Regex(FullMatchRegex),
@@ -220,10 +227,10 @@ impl VersionFilter {
             VersionFilter::Any => true,
             VersionFilter::SemverAny => RelaxedVersion::parse(version).is_some(),
             VersionFilter::SemverReleases => {
-                RelaxedVersion::parse(version).is_some_and(|parsed| !parsed.is_pre_release())
+                RelaxedVersion::parse(version).is_some_and(|parsed| parsed.is_release())
             }
             VersionFilter::SemverNonReleases => {
-                RelaxedVersion::parse(version).is_some_and(|parsed| parsed.is_pre_release())
+                RelaxedVersion::parse(version).is_some_and(|parsed| !parsed.is_release())
             }
             VersionFilter::Regex(regex) => regex.is_match(version),
         }

@@ -186,10 +186,10 @@ fn every_filter_matches_what_it_says() {
     let expectations: [(&str, [bool; 6]); 6] = [
         ("any", [true, true, true, true, true, true]),
         ("semver_any", [true, true, true, true, false, false]),
-        ("semver_releases", [true, true, false, true, false, false]),
+        ("semver_releases", [true, true, false, false, false, false]),
         (
             "semver_non_releases",
-            [false, false, true, false, false, false],
+            [false, false, true, true, false, false],
         ),
         (r"1\.0\.0.*", [true, false, true, true, false, false]),
         ("1", [false, false, false, false, false, false]), // full match: `1` does not match `1.0.0`
@@ -280,5 +280,27 @@ fn parsed_versions_survive_the_tag_mapping_with_equal_precedence() {
                 assert_eq!(RelaxedVersion::parse(&back), Some(parsed), "{text:?}");
             }
         }
+    }
+}
+
+/// The delivery service's rule (`lookups.py`, `iter_matching_versions`): `semver_releases` keeps
+/// only versions with neither a pre-release part nor build metadata; `semver_non_releases` keeps
+/// the parsable rest.
+#[test]
+fn semver_releases_drops_build_metadata_like_the_original() {
+    let releases: VersionFilter = "semver_releases".parse().unwrap();
+    let non_releases: VersionFilter = "semver_non_releases".parse().unwrap();
+    for version in [
+        "1.0.0+build.5",
+        "1.0.0+20260101",
+        "1.0.0-rc.1+build-7",
+        "v2.1+meta",
+    ] {
+        assert!(!releases.matches(version), "{version}");
+        assert!(non_releases.matches(version), "{version}");
+    }
+    for version in ["1.0.0", "v2.1", "3"] {
+        assert!(releases.matches(version), "{version}");
+        assert!(!non_releases.matches(version), "{version}");
     }
 }

@@ -55,10 +55,7 @@ pub async fn features(
         .map(|compliance| compliance.configs())
     {
         Some(configs) => {
-            let profile = match params.profile.as_deref() {
-                None => configs.profiles.first(),
-                Some(name) => configs.profiles.iter().find(|profile| profile.name == name),
-            };
+            let profile = configs.profile(params.profile.as_deref());
             let finding_cfgs: Vec<&Value> = configs
                 .raw_findings
                 .iter()

@@ -7,7 +7,10 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use odg_components::{ComponentId, Populate, RenderedAnswer, VersionQuery, WalkOptions, GREATEST};
+use odg_components::{
+    ComponentId, Populate, RenderedAnswer, VersionQuery, WalkOptions, GREATEST,
+    IGNORE_LOOKUP_NEEDS_REPOSITORY,
+};
 use odg_ocm::{OcmRepositoryUrl, VersionFilter};
 use serde::Deserialize;
 
@@ -25,6 +28,10 @@ pub struct ComponentParams {
     /// The stored document as a JSON string instead of the descriptor as JSON.
     #[serde(default)]
     raw: bool,
+    /// Only `ocm_repo_url` is asked for the descriptor, not the repository mapping's candidates
+    /// (the original's rule; `ocm_repo_url` is then required).
+    #[serde(default)]
+    ignore_lookup: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,6 +90,17 @@ pub(crate) fn requested_repository(
         .map_err(ApiError::from)
 }
 
+/// The original refuses `ignore_lookup` without `ocm_repo_url` before looking anything up.
+pub(crate) fn check_ignore_lookup(
+    ignore_lookup: bool,
+    repository: Option<&OcmRepositoryUrl>,
+) -> Result<(), ApiError> {
+    if ignore_lookup && repository.is_none() {
+        return Err(ApiError::bad_request(IGNORE_LOOKUP_NEEDS_REPOSITORY));
+    }
+    Ok(())
+}
+
 /// Resolves a name + version (default `greatest`) to a concrete component version, and says how
 /// long an answer about it holds: a pinned version's forever, `greatest`'s only until the
 /// version list changes.
@@ -112,6 +130,7 @@ pub async fn component(
     Params(params): Params<ComponentParams>,
 ) -> Result<Response, ApiError> {
     let repository = requested_repository(&state, params.ocm_repo_url.as_deref())?;
+    check_ignore_lookup(params.ignore_lookup, repository.as_ref())?;
     let (component, freshness) = requested_component(
         &state,
         &params.component_name,
@@ -121,7 +140,12 @@ pub async fn component(
     .await?;
     let answer = state
         .components
-        .descriptor_answer(&component, repository.as_ref(), params.raw)
+        .descriptor_answer(
+            &component,
+            repository.as_ref(),
+            params.raw,
+            params.ignore_lookup,
+        )
         .await?;
     answer_response(&headers, &answer, freshness).await
 }

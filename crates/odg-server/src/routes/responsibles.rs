@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::params::{Params, VersionParam};
 use crate::representation::answer_response;
-use crate::routes::ocm::{requested_component, requested_repository};
+use crate::routes::ocm::{check_ignore_lookup, requested_component, requested_repository};
 use crate::{ApiError, AppState};
 
 #[derive(Debug, Deserialize)]
@@ -23,6 +23,9 @@ pub struct ResponsiblesParams {
     artifact_name: Option<String>,
     #[serde(default)]
     ocm_repo_url: Option<String>,
+    /// Only `ocm_repo_url` is asked for the descriptor (the original's rule, as on `/ocm/component`).
+    #[serde(default)]
+    ignore_lookup: bool,
 }
 
 pub async fn responsibles(
@@ -31,6 +34,7 @@ pub async fn responsibles(
     Params(params): Params<ResponsiblesParams>,
 ) -> Result<Response, ApiError> {
     let repository = requested_repository(&state, params.ocm_repo_url.as_deref())?;
+    check_ignore_lookup(params.ignore_lookup, repository.as_ref())?;
     let (component, freshness) = requested_component(
         &state,
         &params.component_name,
@@ -44,6 +48,7 @@ pub async fn responsibles(
             &component,
             repository.as_ref(),
             params.artifact_name.as_deref(),
+            params.ignore_lookup,
         )
         .await?;
     answer_response(&headers, &answer, freshness).await

@@ -278,3 +278,58 @@ async fn every_route_reads_parameters_alike_and_names_the_wrong_one() {
         "{body}"
     );
 }
+
+/// The original's `ignore_lookup` on `/ocm/component` (and `/ocm/component/responsibles`): when true, the descriptor is looked up in
+/// `ocm_repo_url` alone instead of there and then in the repository mapping's candidates, and
+/// `ocm_repo_url` must be given (400 otherwise). Read as a boolean like every flag.
+#[tokio::test]
+async fn ignore_lookup_asks_only_the_given_repository() {
+    let app = demo_app().await;
+    let base = "/ocm/component?component_name=acme.org/shop/cart&version=";
+    let (_, body) = app
+        .get("/ocm/component?component_name=acme.org/shop/cart")
+        .await;
+    let version = body["component"]["version"].as_str().unwrap().to_owned();
+    let base = format!("{base}{version}");
+
+    // Without ocm_repo_url: refused, as the original refuses it.
+    let (status, body) = app.get(&format!("{base}&ignore_lookup=true")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // A false flag changes nothing.
+    let (status, body) = app.get(&format!("{base}&ignore_lookup=false")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The mapped repository holds it, with or without the lookup.
+    let mapped = format!("{base}&ocm_repo_url=demo.odg.invalid/ocm");
+    for flag in ["", "&ignore_lookup=true", "&ignore_lookup=yes"] {
+        let (status, body) = app.get(&format!("{mapped}{flag}")).await;
+        assert_eq!(status, StatusCode::OK, "{flag}: {body}");
+    }
+
+    // A repository without it: the lookup falls back to the mapping, ignore_lookup does not.
+    let elsewhere = format!("{base}&ocm_repo_url=demo.odg.invalid/elsewhere");
+    let (status, body) = app.get(&elsewhere).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.get(&format!("{elsewhere}&ignore_lookup=true")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    let (status, body) = app.get(&format!("{mapped}&ignore_lookup=maybe")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // `/ocm/component/responsibles` reads the descriptor the same way.
+    let responsibles =
+        format!("/ocm/component/responsibles?component_name=acme.org/shop/cart&version={version}");
+    let (status, body) = app.get(&format!("{responsibles}&ignore_lookup=1")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = app
+        .get(&format!(
+            "{responsibles}&ignore_lookup=1&ocm_repo_url=demo.odg.invalid/ocm"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let elsewhere = format!("{responsibles}&ocm_repo_url=demo.odg.invalid/elsewhere");
+    let (status, body) = app.get(&elsewhere).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.get(&format!("{elsewhere}&ignore_lookup=1")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
