@@ -149,8 +149,10 @@ def cmd_versions(args, client: oci.client.Client, ocm_repo: str):
         'versions': parsable,
         'unparsable': [t for t in tags if t not in parsable],
         'greatest': versionutil.greatest_version(parsable, invalid_semver_ok=True),
+        # the delivery service's `semver_releases` (lookups.py): neither prerelease nor build metadata
         'greatestRelease': versionutil.greatest_version(
-            parsable, ignore_prerelease_versions=True, invalid_semver_ok=True,
+            [t for t in parsable if not versionutil.parse_to_semver(t, invalid_semver_ok=True).build],
+            ignore_prerelease_versions=True, invalid_semver_ok=True,
         ),
     }
 
