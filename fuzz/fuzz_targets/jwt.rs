@@ -23,6 +23,7 @@ fn authenticator() -> Authenticator {
             issuer: None,
             audience: None,
         }),
+        ..AuthConfig::default()
     })
     .expect("a valid configuration")
 }
@@ -33,7 +34,7 @@ fn authorize(authenticator: &Authenticator, header: &[u8]) {
     };
     let mut headers = HeaderMap::new();
     headers.insert(AUTHORIZATION, value);
-    let _ = authenticator.authorize(&headers, ROLE_METADATA_WRITER);
+    let _ = authenticator.authorize(&headers, "PUT", "/artefacts/metadata", ROLE_METADATA_WRITER);
 }
 
 fuzz_target!(|input: &[u8]| {

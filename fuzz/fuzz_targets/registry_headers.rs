@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use odg_oci::digest::parse_digest;
 use odg_oci::pagination::parse_next_link;
 use odg_oci::reference::{validate_reference, validate_repository, validate_tag};
-use odg_oci::retry::parse_retry_after;
+use odg_retry::parse_retry_after;
 
 fuzz_target!(|text: &str| {
     let base = url::Url::parse("https://registry.example/v2/acme/tags/list?n=100")
