@@ -2,22 +2,19 @@
 //! parameter and body errors, and, over a real registry behind a counting proxy, warm answers
 //! without registry requests and invalidation through `DELETE /cache` that reaches both kinds.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use odg_components::{
-    ComponentService, ComponentServiceConfig, OciComponentSource, OciSourceLimits,
-    RepositoryStores, WalkOptions, RESPONSIBLES_LABEL,
-};
+use odg_components::{RepositoryStores, RESPONSIBLES_LABEL};
 use odg_oci::{RegistryClient, RegistryClientConfig};
-use odg_ocm::{ComponentDescriptor, OcmRepositoryUrl, RepositoryMapping};
+use odg_ocm::{ComponentDescriptor, OcmRepositoryUrl};
 use odg_test_support::{DelayProxy, RegistryServer};
 use serde_json::{json, Value};
 
 use crate::support::{
-    cached_demo_app, descriptor, rule, seed, test_authenticator, TestApp, ADMIN_TOKEN,
+    cached_demo_app, cached_service_over, descriptor, seed, test_authenticator, TestApp,
+    ADMIN_TOKEN,
 };
 
 fn diff_request(body: &str) -> Request<Body> {
@@ -296,27 +293,9 @@ async fn landscape() -> Landscape {
     let proxy = DelayProxy::start(&registry.host(), Duration::ZERO).await;
     push(&registry, tree("first")).await;
     let repository: OcmRepositoryUrl = format!("http://{}/ocm", proxy.host()).parse().unwrap();
-    let cache = odg_cache::TieredCache::new(odg_cache::CacheConfig {
-        memory_bytes: 64 << 20,
-        policies: odg_components::default_policies(),
-        ..odg_cache::CacheConfig::default()
-    })
-    .await
-    .unwrap();
     let stores =
         RepositoryStores::new(RegistryClient::new(RegistryClientConfig::default()).unwrap());
-    let source = OciComponentSource::new(Arc::new(stores), OciSourceLimits::default());
-    let service = ComponentService::new(
-        ComponentServiceConfig {
-            mapping: RepositoryMapping {
-                rules: vec![rule(repository)],
-            },
-            allowed_hosts: vec![],
-            walk: WalkOptions::default(),
-        },
-        Arc::new(source),
-    )
-    .with_cache(cache.clone());
+    let (service, cache) = cached_service_over(stores, repository, 64 << 20).await;
     let app = TestApp {
         router: odg_server::router(
             odg_server::AppState::new(service).with_auth(test_authenticator()),
