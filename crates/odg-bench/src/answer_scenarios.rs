@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use odg_test_support::DelayProxy;
 
 use crate::harness::Pod;
-use crate::load::{closed_loop, request, Sample, Summary};
+use crate::load::{closed_loop, request, send_timed, Sample, Summary};
 use crate::report::ScenarioReport;
 
 /// Pods started per cold mode; each measures its first request.
@@ -29,27 +29,13 @@ fn diff_body(root: &str, other: &str) -> String {
 }
 
 async fn post(client: &reqwest::Client, url: &str, body: &str) -> Sample {
-    let started = Instant::now();
-    let status = match client
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-    {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            match response.bytes().await {
-                Ok(_) => status,
-                Err(_) => 0,
-            }
-        }
-        Err(_) => 0,
-    };
-    Sample {
-        latency: started.elapsed(),
-        status,
-    }
+    send_timed(
+        client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_string()),
+    )
+    .await
 }
 
 /// `clients` tasks posting `body` until `duration` passes.

@@ -105,15 +105,20 @@ pub async fn request_with(
     url: &str,
     headers: &[(String, String)],
 ) -> Sample {
-    let started = Instant::now();
     let mut request = client.get(url);
     for (name, value) in headers {
         request = request.header(name, value);
     }
+    send_timed(request).await
+}
+
+/// Sends `request` and reads the whole answer (a request is done when its answer has arrived):
+/// its status, or 0 for a transport error, and the time it took.
+pub async fn send_timed(request: reqwest::RequestBuilder) -> Sample {
+    let started = Instant::now();
     let status = match request.send().await {
         Ok(response) => {
             let status = response.status().as_u16();
-            // Read the whole body: a request is done when its answer has arrived.
             match response.bytes().await {
                 Ok(_) => status,
                 Err(_) => 0,
