@@ -27,10 +27,18 @@ KUBE_VERSION = kubernetes_validate.latest_version()
 CRD_SCHEMAS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor.monitoring.coreos.com_v1.json",
     ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject.keda.sh_v1alpha1.json",
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): "httproute.gateway.networking.k8s.io_v1.json",
 }
 
 # The values files of each autoscaling mode (chart-testing's convention: charts/odg/ci/*-values.yaml).
 MODES = ["hpa", "keda", "none"]
+# Every CI values file: the modes, the single-pod SQLite trial, and the exposed, policed release.
+VALUE_FILES = MODES + ["sqlite", "exposed"]
+
+# What an installation must set at least: the Secret with the database URL (the default
+# database.mode is postgres, and the chart refuses to render without it). `render` and
+# `objects` merge it under the values they are given unless asked for the bare defaults.
+REQUIRED_VALUES = {"secrets": {"existingSecret": "odg-secrets"}}
 
 
 def helm():
@@ -58,19 +66,22 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
-def render(values: dict[str, Any] | None = None) -> dict[str, str]:
-    """Template path -> rendered text, by Helm's engine."""
+def render(values: dict[str, Any] | None = None, bare: bool = False) -> dict[str, str]:
+    """Template path -> rendered text, by Helm's engine; `values` over REQUIRED_VALUES unless `bare`."""
+    values = values or {}
+    if not bare:
+        values = deep_merge(REQUIRED_VALUES, values)
     chart = helm().Chart.load(str(CHART))
     try:
-        return chart.render(values=values or {}, name=RELEASE, namespace=NAMESPACE, is_install=True)
+        return chart.render(values=values, name=RELEASE, namespace=NAMESPACE, is_install=True)
     finally:
         chart.close()
 
 
-def objects(values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Every Kubernetes object the chart renders with `values`."""
+def objects(values: dict[str, Any] | None = None, bare: bool = False) -> list[dict[str, Any]]:
+    """Every Kubernetes object the chart renders with `values` (see `render`)."""
     found = []
-    for path, text in sorted(render(values).items()):
+    for path, text in sorted(render(values, bare).items()):
         if path.endswith("NOTES.txt"):
             continue
         for document in yaml.safe_load_all(text):

@@ -16,9 +16,10 @@ import yaml
 
 from conftest import (
     CHART,
-    MODES,
     NAMESPACE,
     RELEASE,
+    REQUIRED_VALUES,
+    VALUE_FILES,
     SCHEMAS,
     chart_values,
     ci_values,
@@ -44,13 +45,13 @@ def test_helm_engine_is_the_real_one_and_works_offline():
 
 
 def test_lint_is_clean_for_defaults_and_every_mode():
-    for values in [{}] + [ci_values(mode) for mode in MODES]:
+    for values in [REQUIRED_VALUES] + [ci_values(name) for name in VALUE_FILES]:
         report = helm().lint(str(CHART), values, strict=True, namespace=NAMESPACE)
         problems = [m for m in report["messages"] if m["severity"] >= 2] + report["errors"]
         assert not problems, (values, problems)
 
 
-@pytest.mark.parametrize("mode", ["default"] + MODES)
+@pytest.mark.parametrize("mode", ["default"] + VALUE_FILES)
 def test_every_rendered_object_is_valid(mode):
     values = {} if mode == "default" else ci_values(mode)
     found = objects(values)
@@ -124,7 +125,7 @@ def test_secrets_are_referenced_never_inlined():
     assert env["REGISTRY_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "registry"
     assert not [o for o in found if o["kind"] == "Secret"]
     with pytest.raises(Exception, match="existingSecret"):
-        render({"cache": {"redis": {"enabled": True}}})
+        render({"cache": {"redis": {"enabled": True}}, "database": {"mode": "sqlite"}, "replicas": 1, "autoscaling": {"mode": "none"}}, bare=True)
 
 
 def test_hpa_scales_on_load_per_pod_and_cpu_with_the_burst_behaviour(default_objects):

@@ -101,6 +101,28 @@ capabilities:
 
 {{/* Fail early on combinations that cannot work. */}}
 {{- define "odg.validate" -}}
+{{- $pods := int .Values.replicas }}
+{{- if and (eq .Values.database.mode "postgres") (not .Values.secrets.existingSecret) }}
+{{- fail "database.mode postgres needs secrets.existingSecret: a Secret with the PostgreSQL URL (postgres://user:password@host:5432/db) under secrets.databaseUrlKey. For a single-pod trial without a database server, set database.mode: sqlite with replicas: 1 and autoscaling.mode: none" }}
+{{- end }}
+{{- if and (eq .Values.database.mode "sqlite") (or (ne .Values.autoscaling.mode "none") (gt $pods 1)) }}
+{{- fail (printf "database.mode sqlite with %s: each pod would keep its own SQLite file in an emptyDir, so a metadata write would reach one pod only and be lost when that pod goes. Use database.mode: postgres (the URL in secrets.existingSecret), or replicas: 1 with autoscaling.mode: none" (ternary (printf "%d replicas" $pods) (printf "autoscaling (%s): the autoscaler adds pods" .Values.autoscaling.mode) (eq .Values.autoscaling.mode "none"))) }}
+{{- end }}
+{{- if and .Values.config.database .Values.config.database.url }}
+{{- fail "config.database.url would put the database password into a ConfigMap: put the URL into secrets.existingSecret under secrets.databaseUrlKey" }}
+{{- end }}
+{{- if and .Values.networkPolicy.enabled (eq .Values.database.mode "postgres") (not .Values.networkPolicy.egress.postgres.to) }}
+{{- fail "networkPolicy.enabled denies every connection not allowed: set networkPolicy.egress.postgres.to to the PostgreSQL server's peers (ipBlock, namespaceSelector or podSelector)" }}
+{{- end }}
+{{- if and .Values.networkPolicy.enabled .Values.cache.redis.enabled (not .Values.networkPolicy.egress.redis.to) }}
+{{- fail "networkPolicy.enabled denies every connection not allowed: set networkPolicy.egress.redis.to to the Redis server's peers" }}
+{{- end }}
+{{- if and .Values.httpRoute.enabled (not .Values.httpRoute.parentRefs) }}
+{{- fail "httpRoute.enabled needs httpRoute.parentRefs: the Gateway to attach to" }}
+{{- end }}
+{{- if and .Values.ingress.enabled (not .Values.ingress.hosts) }}
+{{- fail "ingress.enabled needs at least one entry in ingress.hosts" }}
+{{- end }}
 {{- if and .Values.cache.redis.enabled (not .Values.secrets.existingSecret) }}
 {{- fail "cache.redis.enabled needs secrets.existingSecret with the Redis URL under secrets.redisUrlKey" }}
 {{- end }}
@@ -110,4 +132,25 @@ capabilities:
 {{- if and (gt (int .Values.extensions.cacheManager.pruneBudgetMiB) 0) (not .Values.cache.redis.enabled) }}
 {{- fail "extensions.cacheManager.pruneBudgetMiB needs cache.redis.enabled" }}
 {{- end }}
+{{- end }}
+
+{{/* NetworkPolicy egress rules. */}}
+{{/* DNS: every pod of the release resolves names through the cluster DNS in kube-system. */}}
+{{- define "odg.dnsEgress" -}}
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: kube-system
+  ports:
+    - {protocol: UDP, port: 53}
+    - {protocol: TCP, port: 53}
+{{- end }}
+{{- define "odg.egressRule" -}}
+{{- $rule := index . 0 -}}
+- to:
+    {{- toYaml $rule.to | nindent 4 }}
+  ports:
+    {{- range $rule.ports }}
+    - {protocol: TCP, port: {{ . }}}
+    {{- end }}
 {{- end }}
