@@ -587,9 +587,71 @@ impl Sessions {
         path: &str,
         authorization: &str,
     ) -> Result<Value, ApiError> {
+        let url = format!("{}/{path}", provider.config.api_url);
+        let (body, _) = self.github_page(provider, &url, authorization).await?;
+        Ok(body)
+    }
+
+    /// Every element of a paginated GitHub list (`/user/orgs`, `/user/teams`): pages of 100,
+    /// following `Link: <...>; rel="next"`, at most `GITHUB_MAX_PAGES` of them. A next link must
+    /// stay under the provider's API URL: the token goes with every page, so a link elsewhere is
+    /// refused rather than followed.
+    async fn github_get_all(
+        &self,
+        provider: &GithubProvider,
+        path: &str,
+        authorization: &str,
+    ) -> Result<Vec<Value>, ApiError> {
+        let mut url = format!("{}/{path}?per_page=100", provider.config.api_url);
+        let mut items = Vec::new();
+        for _ in 0..GITHUB_MAX_PAGES {
+            let (body, next) = self.github_page(provider, &url, authorization).await?;
+            match body {
+                Value::Array(page) => items.extend(page),
+                _ => {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        format!("GitHub's /{path} is not a list"),
+                    ))
+                }
+            }
+            let Some(next) = next else {
+                return Ok(items);
+            };
+            if !within_api(&provider.config.api_url, &next) {
+                tracing::warn!(github = %provider.host, path, "GitHub's next page points outside its API URL; not followed");
+                return Err(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    format!(
+                        "GitHub's /{path} pagination points outside {}",
+                        provider.config.api_url
+                    ),
+                ));
+            }
+            url = next;
+        }
+        tracing::warn!(github = %provider.host, path, pages = GITHUB_MAX_PAGES, "GitHub list longer than the pages read; the rest is ignored");
+        Ok(items)
+    }
+
+    /// One GET of the GitHub API: the JSON body and the `rel="next"` link, if any.
+    async fn github_page(
+        &self,
+        provider: &GithubProvider,
+        url: &str,
+        authorization: &str,
+    ) -> Result<(Value, Option<String>), ApiError> {
+        let path = url
+            .strip_prefix(provider.config.api_url.as_str())
+            .unwrap_or(url)
+            .trim_start_matches('/')
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let response = self
             .http
-            .get(format!("{}/{path}", provider.config.api_url))
+            .get(url)
             .header(header::AUTHORIZATION, authorization)
             .header(header::ACCEPT, "application/vnd.github+json")
             .send()
@@ -606,12 +668,19 @@ impl Sessions {
                 format!("GitHub answered {status} to /{path}"),
             ));
         }
-        response.json().await.map_err(|_| {
+        let next = response
+            .headers()
+            .get_all(header::LINK)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find_map(next_link);
+        let body = response.json().await.map_err(|_| {
             ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 format!("GitHub's /{path} is not JSON"),
             )
-        })
+        })?;
+        Ok((body, next))
     }
 
     /// Who the GitHub token belongs to (a JWT, `ey...`, is a GitHub App's, as the original),
@@ -665,43 +734,34 @@ impl Sessions {
         let mut memberships = Memberships::default();
         if kinds.contains(&SubjectType::GithubOrg) {
             let orgs = self
-                .github_get(provider, "user/orgs?per_page=100", &authorization)
+                .github_get_all(provider, "user/orgs", &authorization)
                 .await?;
             memberships.orgs = orgs
-                .as_array()
-                .map(|orgs| {
-                    orgs.iter()
-                        .filter_map(|org| org.get("login").and_then(Value::as_str))
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
+                .iter()
+                .filter_map(|org| org.get("login").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect();
         }
         if kinds.contains(&SubjectType::GithubTeam) {
             let teams = self
-                .github_get(provider, "user/teams?per_page=100", &authorization)
+                .github_get_all(provider, "user/teams", &authorization)
                 .await?;
             memberships.teams = teams
-                .as_array()
-                .map(|teams| {
-                    teams
-                        .iter()
-                        .map(|team| {
-                            let text = |value: Option<&Value>| {
-                                value
-                                    .and_then(Value::as_str)
-                                    .unwrap_or_default()
-                                    .to_string()
-                            };
-                            (
-                                text(team.get("organization").and_then(|org| org.get("login"))),
-                                text(team.get("slug")),
-                                text(team.get("name")),
-                            )
-                        })
-                        .collect()
+                .iter()
+                .map(|team| {
+                    let text = |value: Option<&Value>| {
+                        value
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    (
+                        text(team.get("organization").and_then(|org| org.get("login"))),
+                        text(team.get("slug")),
+                        text(team.get("name")),
+                    )
                 })
-                .unwrap_or_default();
+                .collect();
         }
         let bindings = self.bindings(provider, &identity, &memberships);
         Ok((identity, bindings))
@@ -773,6 +833,47 @@ impl Sessions {
     }
 }
 
+/// Pages of a GitHub list read at most (100 entries each): memberships beyond 2,000 orgs or
+/// teams are ignored rather than costing a login more requests.
+const GITHUB_MAX_PAGES: usize = 20;
+
+/// The `rel="next"` target of one `Link` header value (RFC 8288: `<uri>; rel="next", ...`).
+fn next_link(header_value: &str) -> Option<String> {
+    header_value.split(',').find_map(|link| {
+        let (target, params) = link.trim().split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        let is_next = params.split(';').any(|param| {
+            param
+                .trim()
+                .strip_prefix("rel=")
+                .map(|rel| {
+                    rel.trim_matches('"')
+                        .split_whitespace()
+                        .any(|r| r == "next")
+                })
+                .unwrap_or(false)
+        });
+        is_next.then(|| target.to_string())
+    })
+}
+
+/// Whether `candidate` lies under the API base URL: same scheme, host and port, and a path below
+/// the base's (GitHub Enterprise serves its API under `/api/v3`).
+fn within_api(api_url: &str, candidate: &str) -> bool {
+    let (Ok(base), Ok(candidate)) = (url::Url::parse(api_url), url::Url::parse(candidate)) else {
+        return false;
+    };
+    let base_path = base.path().trim_end_matches('/');
+    base.origin() == candidate.origin()
+        && candidate.username().is_empty()
+        && candidate.password().is_none()
+        && (candidate.path() == base_path
+            || candidate
+                .path()
+                .strip_prefix(base_path)
+                .is_some_and(|rest| rest.starts_with('/')))
+}
+
 fn github_unreachable(provider: &GithubProvider, error: reqwest::Error) -> ApiError {
     // reqwest's message names the URL, which holds no secret (tokens go in headers and bodies).
     tracing::warn!(github = %provider.host, error = %error.without_url(), "GitHub unreachable");
@@ -807,4 +908,51 @@ pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
         .find(|(key, _)| *key == name)
         .map(|(_, value)| value.trim_matches('"').to_string())
         .filter(|value| !value.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{next_link, within_api};
+
+    #[test]
+    fn the_next_link_is_found_among_the_others() {
+        let github = r#"<https://api.github.com/user/orgs?per_page=100&page=2>; rel="next", <https://api.github.com/user/orgs?per_page=100&page=3>; rel="last""#;
+        assert_eq!(
+            next_link(github).as_deref(),
+            Some("https://api.github.com/user/orgs?per_page=100&page=2")
+        );
+        let last_page = r#"<https://api.github.com/user/orgs?page=1>; rel="first", <https://api.github.com/user/orgs?page=2>; rel="prev""#;
+        assert_eq!(next_link(last_page), None);
+        assert_eq!(
+            next_link(r#"<https://x/y>; rel="prev next""#).as_deref(),
+            Some("https://x/y")
+        );
+        assert_eq!(next_link("garbage; rel=next"), None);
+        assert_eq!(next_link(""), None);
+    }
+
+    #[test]
+    fn a_next_page_must_stay_under_the_api_url() {
+        let api = "https://github.example.org/api/v3";
+        assert!(within_api(
+            api,
+            "https://github.example.org/api/v3/user/orgs?page=2"
+        ));
+        for elsewhere in [
+            "https://evil.example.org/api/v3/user/orgs?page=2",
+            "http://github.example.org/api/v3/user/orgs?page=2",
+            "https://github.example.org:8443/api/v3/user/orgs",
+            "https://github.example.org/api/v3x/user/orgs",
+            "https://github.example.org/other/user/orgs",
+            "https://github.example.org/api/v3/../../evil",
+            "https://user:pw@github.example.org/api/v3/user/orgs",
+            "not a url",
+        ] {
+            assert!(!within_api(api, elsewhere), "{elsewhere}");
+        }
+        assert!(within_api(
+            "https://api.github.com",
+            "https://api.github.com/user/teams?page=4"
+        ));
+    }
 }

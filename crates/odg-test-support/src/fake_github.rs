@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use axum::extract::{Form, State};
+use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -34,6 +34,24 @@ struct Shared {
     client_id: String,
     client_secret: String,
     requests: AtomicUsize,
+    /// Where `Link` headers of paginated lists point: the fake's own URL, unless a test points
+    /// them elsewhere (`set_link_base`).
+    link_base: std::sync::Mutex<String>,
+}
+
+/// `per_page` (GitHub's default 30, at most 100) and `page` (from 1) of a list.
+struct Page {
+    per_page: Option<usize>,
+    page: Option<usize>,
+}
+
+impl Page {
+    fn of(query: &HashMap<String, String>) -> Page {
+        Page {
+            per_page: query.get("per_page").and_then(|value| value.parse().ok()),
+            page: query.get("page").and_then(|value| value.parse().ok()),
+        }
+    }
 }
 
 /// A running fake GitHub; stops when dropped.
@@ -56,11 +74,14 @@ impl FakeGithub {
         client_secret: &str,
         users: Vec<FakeGithubUser>,
     ) -> FakeGithub {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
         let shared = Arc::new(Shared {
             users,
             client_id: client_id.to_string(),
             client_secret: client_secret.to_string(),
             requests: AtomicUsize::new(0),
+            link_base: std::sync::Mutex::new(url.clone()),
         });
         let router = Router::new()
             .route("/login/oauth/access_token", post(exchange))
@@ -69,8 +90,6 @@ impl FakeGithub {
             .route("/user/teams", get(teams))
             .route("/app", get(app))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
@@ -80,6 +99,12 @@ impl FakeGithub {
     /// The base URL, also the API URL (`/user` is right under it).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// Points the `Link` headers of paginated lists at `base` instead of the fake itself, as a
+    /// hostile or misconfigured GitHub might.
+    pub fn set_link_base(&self, base: &str) {
+        *self.shared.link_base.lock().unwrap() = base.to_string();
     }
 
     /// Requests answered so far.
@@ -137,28 +162,59 @@ async fn user(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response
     }
 }
 
-async fn orgs(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+async fn orgs(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     match caller(&shared, &headers) {
-        Some(user) => Json(json!(user
-            .orgs
-            .iter()
-            .map(|org| json!({"login": org}))
-            .collect::<Vec<_>>()))
-        .into_response(),
+        Some(user) => {
+            let orgs: Vec<Value> = user.orgs.iter().map(|org| json!({"login": org})).collect();
+            paginated(&shared, "/user/orgs", &Page::of(&query), orgs)
+        }
         None => bad_credentials(),
     }
 }
 
-async fn teams(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+async fn teams(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
     match caller(&shared, &headers) {
-        Some(user) => Json(json!(user
-            .teams
-            .iter()
-            .map(|(org, slug)| json!({"slug": slug, "name": slug, "organization": {"login": org}}))
-            .collect::<Vec<_>>()))
-        .into_response(),
+        Some(user) => {
+            let teams: Vec<Value> = user
+                .teams
+                .iter()
+                .map(|(org, slug)| json!({"slug": slug, "name": slug, "organization": {"login": org}}))
+                .collect();
+            paginated(&shared, "/user/teams", &Page::of(&query), teams)
+        }
         None => bad_credentials(),
     }
+}
+
+/// One page of `items` as GitHub sends it: the slice, and `Link` with `next` and `last` while
+/// more pages follow.
+fn paginated(shared: &Shared, path: &str, page: &Page, items: Vec<Value>) -> Response {
+    let per_page = page.per_page.unwrap_or(30).clamp(1, 100);
+    let number = page.page.unwrap_or(1).max(1);
+    let pages = items.len().div_ceil(per_page).max(1);
+    let slice: Vec<Value> = items
+        .into_iter()
+        .skip((number - 1) * per_page)
+        .take(per_page)
+        .collect();
+    let mut response = Json(Value::Array(slice)).into_response();
+    if number < pages {
+        let base = shared.link_base.lock().unwrap().clone();
+        let link = format!(
+            "<{base}{path}?per_page={per_page}&page={}>; rel=\"next\", <{base}{path}?per_page={per_page}&page={pages}>; rel=\"last\"",
+            number + 1
+        );
+        response.headers_mut().insert("link", link.parse().unwrap());
+    }
+    response
 }
 
 async fn app(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {

@@ -51,6 +51,31 @@ async fn login_app() -> LoginApp {
                 token: "gh-token-carol".into(),
                 ..FakeGithubUser::default()
             },
+            // Member of more orgs and teams than one page holds: the bound ones come late.
+            FakeGithubUser {
+                login: "dave".into(),
+                token: "gh-token-dave".into(),
+                orgs: (0..250)
+                    .map(|i| {
+                        if i == 230 {
+                            "acme".into()
+                        } else {
+                            format!("org-{i}")
+                        }
+                    })
+                    .collect(),
+                teams: (0..150)
+                    .map(|i| {
+                        let slug = if i == 140 {
+                            "readers".into()
+                        } else {
+                            format!("team-{i}")
+                        };
+                        ("acme".into(), slug)
+                    })
+                    .collect(),
+                ..FakeGithubUser::default()
+            },
         ],
     )
     .await;
@@ -385,6 +410,52 @@ async fn token_login_sets_the_cookie_that_writes_metadata_and_refresh_rotates_un
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     assert!(github.requests() >= 2);
+}
+
+#[tokio::test]
+async fn memberships_beyond_the_first_page_bind_roles_and_links_elsewhere_are_not_followed() {
+    let LoginApp {
+        app,
+        github,
+        _directory,
+    } = login_app().await;
+    let before = github.requests();
+    let (status, _, claims) = app
+        .send(request(
+            "GET",
+            &token_login_uri(&github, "gh-token-dave", false),
+            None,
+            None,
+            json!(null),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{claims}");
+    // acme is the 231st org (page 3 of 100) and acme/readers the 141st team (page 2)
+    assert_eq!(claims["roles"], json!(["writer", "reader"]));
+    // /user, three pages of orgs, two of teams
+    assert_eq!(github.requests() - before, 6);
+
+    // A GitHub whose next links point at another host: the token is not sent there.
+    let elsewhere = FakeGithub::start(CLIENT_ID, CLIENT_SECRET, vec![]).await;
+    github.set_link_base(elsewhere.url());
+    let (status, _, body) = app
+        .send(request(
+            "GET",
+            &token_login_uri(&github, "gh-token-dave", false),
+            None,
+            None,
+            json!(null),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("pagination points outside"),
+        "{body}"
+    );
+    assert_eq!(elsewhere.requests(), 0);
 }
 
 #[tokio::test]
