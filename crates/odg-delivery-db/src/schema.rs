@@ -10,9 +10,12 @@ use sqlx::Row;
 use crate::store::{Backend, DatabaseConfig, DeliveryDb};
 use crate::StoreError;
 
+/// A column: name, PostgreSQL type, length.
+pub type ExpectedColumn = (&'static str, &'static str, Option<i64>);
+
 /// The original's tables and columns with their PostgreSQL types as `information_schema` names
 /// them (`character(n)` is `character` with length n).
-pub const ORIGINAL_TABLES: &[(&str, &[(&str, &str, Option<i64>)])] = &[
+pub const ORIGINAL_TABLES: &[(&str, &[ExpectedColumn])] = &[
     (
         "artefact_metadata",
         &[
