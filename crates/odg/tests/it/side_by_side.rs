@@ -510,6 +510,26 @@ async fn odg_runs_on_the_originals_database_and_writes_what_the_original_reads()
         .unwrap();
     assert_eq!(left, 0);
 
+    // A value longer than the original's column: a 400 naming the field, nothing written.
+    let mut long = vulnerability(None, &artefact, "CVE-2023-0004", "LOW");
+    long["artefact"]["component_version"] = json!("1".repeat(65));
+    let response = http
+        .put(format!("{base}/artefacts/metadata"))
+        .header(reqwest::header::COOKIE, &auth)
+        .json(&json!({"entries": [long]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("artefact.component_version"),
+        "{body}"
+    );
+
     let (usable, report) = odg_db("check", &url).await;
     assert!(usable, "{report}");
     assert_eq!(report["pending_migrations"], json!([]));
