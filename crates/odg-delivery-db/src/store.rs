@@ -1,6 +1,7 @@
 //! `DeliveryDb`: the connection pool (PostgreSQL or an SQLite file), migrations, and the
 //! statements behind the routes. One SQL dialect serves both backends through sqlx's `Any`
-//! driver (text columns, `$n` parameters, `ON CONFLICT`), so each statement exists once.
+//! driver (columns read as text, `$n` parameters cast to the column types, `ON CONFLICT`), so each
+//! statement exists once. The tables are the original delivery service's (see `migrations/`).
 //!
 //! Bounds: at most `max_connections` connections; a request that finds them all busy waits at
 //! most `acquire_timeout`, then fails with [`StoreError::PoolExhausted`] (503), never hangs.
