@@ -70,6 +70,70 @@ impl PreparedEntry {
     }
 }
 
+/// The original's `varchar(n)` limits of the columns an entry fills, by the field they come from
+/// (characters, as PostgreSQL counts them).
+const COLUMN_LIMITS: [(&str, usize); 10] = [
+    ("meta.type", 64),
+    ("meta.datasource", 64),
+    ("artefact.component_name", 256),
+    ("artefact.component_version", 64),
+    ("artefact.artefact.artefact_name", 128),
+    ("artefact.artefact.artefact_version", 64),
+    ("artefact.artefact.artefact_type", 64),
+    ("artefact.artefact.artefact_extra_id", 1024),
+    ("data.referenced_type", 64),
+    ("allowed_processing_time", 16),
+];
+
+impl PreparedEntry {
+    /// Whether the entry fits the original's columns: strings within their `varchar(n)` limits
+    /// (the normalised extra identity for `artefact_extra_id`), dates and timestamps within what
+    /// PostgreSQL stores (years 1 to 9999, offsets under 16 hours). Checked before a write, on
+    /// both backends, so that an over-long value is the request's fault, never a database error.
+    pub fn check_columns(&self) -> Result<(), InvalidEntry> {
+        let metadata = &self.metadata;
+        let artefact = &metadata.artefact;
+        let local = artefact.artefact.as_ref();
+        let extra = local.map(|local| local.normalised_extra_id());
+        let values: [Option<&str>; 10] = [
+            Some(metadata.meta.r#type.as_str()),
+            Some(metadata.meta.datasource.as_str()),
+            artefact.component_name.as_deref(),
+            artefact.component_version.as_deref(),
+            local.and_then(|local| local.artefact_name.as_deref()),
+            local.and_then(|local| local.artefact_version.as_deref()),
+            local.and_then(|local| local.artefact_type.as_deref()),
+            extra.as_deref(),
+            self.referenced_type.as_deref(),
+            metadata.allowed_processing_time.as_deref(),
+        ];
+        for ((field, limit), value) in COLUMN_LIMITS.iter().zip(values) {
+            let length = value.map_or(0, |value| value.chars().count());
+            if length > *limit {
+                return Err(InvalidEntry::new(
+                    *field,
+                    format!("is {length} characters long; the delivery DB stores at most {limit}"),
+                ));
+            }
+        }
+        for (field, value) in [
+            ("meta.creation_date", metadata.meta.creation_date.as_deref()),
+            ("meta.last_update", metadata.meta.last_update.as_deref()),
+            ("discovery_date", metadata.discovery_date.as_deref()),
+        ] {
+            if let Some(value) = value {
+                if !crate::time::storable(value) {
+                    return Err(InvalidEntry::new(
+                        field,
+                        format!("{value:?} is outside what the delivery DB stores (years 1 to 9999, offsets under 16 hours)"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Parses the `entries` of a write body: all or nothing, the first invalid entry named by index.
 pub fn prepare_entries(entries: &[Value]) -> Result<Vec<PreparedEntry>, crate::StoreError> {
     entries

@@ -18,6 +18,7 @@ pub mod metrics;
 mod model;
 mod payload;
 mod query;
+mod schema;
 mod store;
 mod time;
 mod users;
@@ -32,6 +33,7 @@ pub use model::{
 };
 pub use payload::{classify, Payload};
 pub use query::{MetadataQuery, QueryEntry, NONE_OK_TYPES};
+pub use schema::{SchemaReport, TableReport, ODG_INDEXES, ORIGINAL_TABLES};
 pub use store::{
     by_id, redact_url, Backend, DatabaseConfig, DeliveryDb, DiscoveryDateReuse, PutReport,
     StoredMetadata,

@@ -238,14 +238,35 @@ impl SqlBuilder {
         self.sql.push_str(&format!("${}", self.arguments.len()));
     }
 
+    /// `CAST($n AS <sql_type>)`: a parameter of a column's own type, e.g. `CHAR(32)` for an id
+    /// (PostgreSQL compares a `character(n)` column with a text parameter as text, which its
+    /// index cannot serve; SQLite reads `CHAR(n)` as text).
+    pub(crate) fn push_param_as(&mut self, value: Option<&str>, sql_type: &str) {
+        self.arguments.push(value.map(str::to_string));
+        self.sql
+            .push_str(&format!("CAST(${} AS {sql_type})", self.arguments.len()));
+    }
+
     pub(crate) fn push_list<'a>(&mut self, values: impl Iterator<Item = Option<&'a str>>) {
+        self.push_list_as(values, None);
+    }
+
+    /// Like [`SqlBuilder::push_list`], each value cast to `sql_type` (see [`SqlBuilder::push_param_as`]).
+    pub(crate) fn push_list_as<'a>(
+        &mut self,
+        values: impl Iterator<Item = Option<&'a str>>,
+        sql_type: Option<&str>,
+    ) {
         let mut first = true;
         for value in values {
             if !first {
                 self.sql.push_str(", ");
             }
             first = false;
-            self.push_param(value);
+            match sql_type {
+                Some(sql_type) => self.push_param_as(value, sql_type),
+                None => self.push_param(value),
+            }
         }
         if first {
             // `IN ()` is not SQL; nothing matches an empty list.

@@ -1,6 +1,7 @@
 //! `DeliveryDb`: the connection pool (PostgreSQL or an SQLite file), migrations, and the
 //! statements behind the routes. One SQL dialect serves both backends through sqlx's `Any`
-//! driver (text columns, `$n` parameters, `ON CONFLICT`), so each statement exists once.
+//! driver (columns read as text, `$n` parameters cast to the column types, `ON CONFLICT`), so each
+//! statement exists once. The tables are the original delivery service's (see `migrations/`).
 //!
 //! Bounds: at most `max_connections` connections; a request that finds them all busy waits at
 //! most `acquire_timeout`, then fails with [`StoreError::PoolExhausted`] (503), never hangs.
@@ -97,6 +98,32 @@ impl Backend {
             Backend::Sqlite => "sqlite",
         }
     }
+
+    /// Parameter `$n`, bound as text, as a value of the column's type: PostgreSQL casts it to
+    /// the original's type; SQLite's columns are text (a cast to `json` or `date` there would
+    /// give the value numeric affinity).
+    pub(crate) fn param(&self, n: usize, kind: SqlType) -> String {
+        match (self, kind) {
+            (Backend::Sqlite, _) | (Backend::Postgres, SqlType::Text) => format!("${n}"),
+            (Backend::Postgres, SqlType::Json) => format!("CAST(${n} AS json)"),
+            (Backend::Postgres, SqlType::Date) => format!("CAST(${n} AS date)"),
+            (Backend::Postgres, SqlType::Timestamp) => {
+                format!("CAST(${n} AS timestamp with time zone)")
+            }
+            (Backend::Postgres, SqlType::Id) => format!("CAST(${n} AS {ID_TYPE})"),
+        }
+    }
+}
+
+/// The type of a column a text parameter is written to (see [`Backend::param`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SqlType {
+    Text,
+    Json,
+    Date,
+    Timestamp,
+    /// `character(32)`, the type of `artefact_metadata.id`.
+    Id,
 }
 
 /// How discovery dates of new findings are reused from earlier siblings (per finding type, from
@@ -146,19 +173,47 @@ pub(crate) struct Inner {
     acquire_timeout: Duration,
     max_connections: u32,
     /// For errors: the URL without its password.
-    redacted_url: String,
+    pub(crate) redacted_url: String,
     /// SQLite: one writer at a time (taken before the transaction begins).
     write_lock: tokio::sync::Mutex<()>,
     health: HealthState,
 }
 
-const COLUMNS: &str = "id, creation_date, last_update_ms, type, datasource, component_name, \
+/// The columns a row is read from, each as text (one dialect for both backends: PostgreSQL's
+/// `json`, `character(n)`, `varchar(n)` and `date` columns become text, `character(n)` without
+/// its padding). `creation_date` is not read: `meta` holds the entry's dates.
+const COLUMNS: &str = "CAST(id AS TEXT) AS id, CAST(type AS TEXT) AS type, \
+    CAST(datasource AS TEXT) AS datasource, CAST(component_name AS TEXT) AS component_name, \
+    CAST(component_version AS TEXT) AS component_version, \
+    CAST(artefact_kind AS TEXT) AS artefact_kind, CAST(artefact_name AS TEXT) AS artefact_name, \
+    CAST(artefact_version AS TEXT) AS artefact_version, \
+    CAST(artefact_type AS TEXT) AS artefact_type, \
+    CAST(artefact_extra_id AS TEXT) AS artefact_extra_id, CAST(meta AS TEXT) AS meta, \
+    CAST(data AS TEXT) AS data, CAST(data_key AS TEXT) AS data_key, \
+    CAST(referenced_type AS TEXT) AS referenced_type, \
+    CAST(discovery_date AS TEXT) AS discovery_date, \
+    CAST(allowed_processing_time AS TEXT) AS allowed_processing_time";
+
+/// The columns a new row is written to, in the order of [`row_values`].
+const INSERT_COLUMNS: &str = "id, creation_date, type, datasource, component_name, \
     component_version, artefact_kind, artefact_name, artefact_version, artefact_type, \
-    artefact_extra_id_normalised, artefact, meta, data, data_key, referenced_type, \
+    artefact_extra_id_normalised, artefact_extra_id, meta, data, data_key, referenced_type, \
     discovery_date, allowed_processing_time";
+
+/// The SQL type of `artefact_metadata.id` (for parameters compared with it).
+const ID_TYPE: &str = "CHAR(32)";
 
 /// Rows deleted per statement.
 const DELETE_CHUNK: usize = 500;
+
+/// The versions of odg's migrations, in order.
+pub(crate) fn migration_versions() -> Vec<i64> {
+    migrator(Backend::Sqlite)
+        .migrations
+        .iter()
+        .map(|migration| migration.version)
+        .collect()
+}
 
 fn migrator(backend: Backend) -> Migrator {
     let sql = match backend {
@@ -224,6 +279,33 @@ impl DeliveryDb {
         }
         db.spawn_supervisor();
         Ok(db)
+    }
+
+    /// Applies odg's pending migrations (`odg db migrate`) and closes the pool.
+    pub async fn migrate(config: &DatabaseConfig) -> Result<(), StoreError> {
+        let db = DeliveryDb::lazy(config)?;
+        let migrated = db.try_migrate().await;
+        db.close().await;
+        migrated
+    }
+
+    /// The pool for reading a database as it is (no migration; an SQLite file must exist, it
+    /// is not created).
+    pub(crate) fn unmigrated(config: &DatabaseConfig) -> Result<DeliveryDb, StoreError> {
+        if Backend::of(&config.url)? == Backend::Sqlite {
+            match sqlite_path(&config.url) {
+                Some(path) if Path::new(path).is_file() => {}
+                Some(path) => {
+                    return Err(StoreError::Config(format!("no SQLite database at {path}")))
+                }
+                None => {
+                    return Err(StoreError::Config(
+                        "an in-memory SQLite database has no schema to check".into(),
+                    ))
+                }
+            }
+        }
+        DeliveryDb::lazy(config)
     }
 
     /// The pool, not connected yet.
@@ -315,6 +397,7 @@ impl DeliveryDb {
             }
         })?;
         drop(connection);
+        self.refuse_pre_release_schema().await?;
         let started = Instant::now();
         let migrated = migrator(self.inner.backend)
             .run(&self.inner.pool)
@@ -421,6 +504,11 @@ impl DeliveryDb {
         if entries.is_empty() {
             return Ok(PutReport::default());
         }
+        for (index, entry) in entries.iter().enumerate() {
+            entry
+                .check_columns()
+                .map_err(|source| StoreError::InvalidEntry { index, source })?;
+        }
         self.require_available()?;
         let _guard = self.write_guard().await;
         let mut transaction = self.inner.pool.begin().await.map_err(|e| self.error(e))?;
@@ -487,7 +575,7 @@ impl DeliveryDb {
                 let mut sql = SqlBuilder::new(&format!(
                     "SELECT {COLUMNS} FROM artefact_metadata WHERE id = "
                 ));
-                sql.push_param(Some(&entry.id));
+                sql.push_param_as(Some(&entry.id), ID_TYPE);
                 let current = sql
                     .query()
                     .fetch_one(&mut *transaction)
@@ -511,18 +599,20 @@ impl DeliveryDb {
         transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
         row: &StoredMetadata,
     ) -> Result<u64, StoreError> {
-        let values = row_values(row);
-        let placeholders: Vec<String> = (1..=values.len()).map(|n| format!("${n}")).collect();
+        let values = row_values(row)?;
+        let backend = self.inner.backend;
+        let placeholders: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(index, (kind, _))| backend.param(index + 1, *kind))
+            .collect();
         let sql = format!(
-            "INSERT INTO artefact_metadata ({COLUMNS}) VALUES ({}) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO artefact_metadata ({INSERT_COLUMNS}) VALUES ({}) ON CONFLICT (id) DO NOTHING",
             placeholders.join(", ")
         );
         let mut query = sqlx::query(&sql);
-        for value in values {
-            query = match value {
-                Column::Text(text) => query.bind(text),
-                Column::Integer(number) => query.bind(number),
-            };
+        for (_, value) in values {
+            query = query.bind(value);
         }
         let result = query
             .execute(&mut **transaction)
@@ -538,12 +628,15 @@ impl DeliveryDb {
     ) -> Result<(), StoreError> {
         let meta = row.metadata.meta.to_json().to_string();
         let data = row.metadata.data.to_string();
-        sqlx::query(
-            "UPDATE artefact_metadata SET meta = $1, data = $2, last_update_ms = $3 WHERE id = $4",
-        )
+        let backend = self.inner.backend;
+        sqlx::query(&format!(
+            "UPDATE artefact_metadata SET meta = {}, data = {} WHERE id = {}",
+            backend.param(1, SqlType::Json),
+            backend.param(2, SqlType::Json),
+            backend.param(3, SqlType::Id),
+        ))
         .bind(meta)
         .bind(data)
-        .bind(row.last_update_ms)
         .bind(row.id.clone())
         .execute(&mut **transaction)
         .await
@@ -576,7 +669,7 @@ impl DeliveryDb {
         let mut deleted = 0;
         for chunk in ids.chunks(DELETE_CHUNK) {
             let mut sql = SqlBuilder::new("DELETE FROM artefact_metadata WHERE id IN (");
-            sql.push_list(chunk.iter().map(|id| Some(*id)));
+            sql.push_list_as(chunk.iter().map(|id| Some(*id)), Some(ID_TYPE));
             sql.push(")");
             deleted += sql
                 .query()
@@ -795,21 +888,20 @@ fn lends_discovery_date(
     }
 }
 
-enum Column {
-    Text(Option<String>),
-    Integer(Option<i64>),
-}
-
-/// The values of [`COLUMNS`], in order.
-fn row_values(row: &StoredMetadata) -> Vec<Column> {
+/// The values of [`INSERT_COLUMNS`], in order, each with its column's type.
+fn row_values(row: &StoredMetadata) -> Result<Vec<(SqlType, Option<String>)>, StoreError> {
     let metadata = &row.metadata;
     let artefact = &metadata.artefact;
     let local = artefact.artefact.clone().unwrap_or_default();
-    let text = |value: Option<&str>| Column::Text(value.map(str::to_string));
-    vec![
-        text(Some(&row.id)),
-        text(metadata.meta.creation_date.as_deref()),
-        Column::Integer(row.last_update_ms),
+    let text = |value: Option<&str>| (SqlType::Text, value.map(str::to_string));
+    let extra_id =
+        serde_json::to_string(&local.artefact_extra_id).map_err(|error| StoreError::Corrupt {
+            id: row.id.clone(),
+            reason: format!("artefact_extra_id: {error}"),
+        })?;
+    Ok(vec![
+        (SqlType::Id, Some(row.id.clone())),
+        (SqlType::Timestamp, metadata.meta.creation_date.clone()),
         text(Some(&metadata.meta.r#type)),
         text(Some(&metadata.meta.datasource)),
         text(artefact.component_name.as_deref()),
@@ -819,19 +911,22 @@ fn row_values(row: &StoredMetadata) -> Vec<Column> {
         text(local.artefact_version.as_deref()),
         text(local.artefact_type.as_deref()),
         text(Some(&local.normalised_extra_id())),
-        text(Some(&artefact.to_json().to_string())),
-        text(Some(&metadata.meta.to_json().to_string())),
-        text(Some(&metadata.data.to_string())),
+        (SqlType::Json, Some(extra_id)),
+        (SqlType::Json, Some(metadata.meta.to_json().to_string())),
+        (SqlType::Json, Some(metadata.data.to_string())),
         text(row.data_key_hash.as_deref()),
         text(row.referenced_type.as_deref()),
-        text(metadata.discovery_date.as_deref()),
+        (SqlType::Date, metadata.discovery_date.clone()),
         text(metadata.allowed_processing_time.as_deref()),
-    ]
+    ])
 }
 
+/// A row as the original writes it: the artefact from its columns (references are not stored),
+/// `meta`'s dates from `meta`, `last_update_ms` derived from `meta.last_update`.
 fn decode_row(row: &AnyRow) -> Result<StoredMetadata, StoreError> {
     let id: String = row
-        .try_get("id")
+        .try_get::<String, _>("id")
+        .map(|id| id.trim_end().to_string())
         .map_err(|error| StoreError::Database(format!("reading a row: {error}")))?;
     let corrupt = |reason: String| StoreError::Corrupt {
         id: id.clone(),
@@ -841,11 +936,28 @@ fn decode_row(row: &AnyRow) -> Result<StoredMetadata, StoreError> {
         row.try_get::<Option<String>, _>(name)
             .map_err(|error| corrupt(format!("{name}: {error}")))
     };
+    // A null JSON column reads as null (`meta`, `artefact_extra_id`) or `{}` (`data`, the
+    // original's default).
     let json = |name: &str| -> Result<Value, StoreError> {
-        let raw = text(name)?.unwrap_or_default();
-        serde_json::from_str(&raw).map_err(|error| corrupt(format!("{name}: {error}")))
+        match text(name)? {
+            None => Ok(Value::Null),
+            Some(raw) => {
+                serde_json::from_str(&raw).map_err(|error| corrupt(format!("{name}: {error}")))
+            }
+        }
     };
-    let artefact = ComponentArtefactId::from_json(&json("artefact")?, false)
+    let artefact_json = serde_json::json!({
+        "component_name": text("component_name")?,
+        "component_version": text("component_version")?,
+        "artefact_kind": text("artefact_kind")?,
+        "artefact": {
+            "artefact_name": text("artefact_name")?,
+            "artefact_version": text("artefact_version")?,
+            "artefact_type": text("artefact_type")?,
+            "artefact_extra_id": json("artefact_extra_id")?,
+        },
+    });
+    let artefact = ComponentArtefactId::from_json(&artefact_json, false)
         .map_err(|error| corrupt(format!("artefact: {error}")))?;
     let meta_json = json("meta")?;
     let meta_text = |name: &str| {
@@ -865,18 +977,23 @@ fn decode_row(row: &AnyRow) -> Result<StoredMetadata, StoreError> {
             .cloned(),
         assignee_mode: meta_text("assignee_mode"),
     };
-    let last_update_ms = row
-        .try_get::<Option<i64>, _>("last_update_ms")
-        .map_err(|error| corrupt(format!("last_update_ms: {error}")))?;
+    let last_update_ms = meta
+        .last_update
+        .as_deref()
+        .and_then(crate::time::sort_millis);
+    let data = match json("data")? {
+        Value::Null => Value::Object(serde_json::Map::new()),
+        data => data,
+    };
     Ok(StoredMetadata {
         metadata: ArtefactMetadata {
             artefact,
             meta,
-            data: json("data")?,
+            data,
             discovery_date: text("discovery_date")?,
             allowed_processing_time: text("allowed_processing_time")?,
         },
-        data_key_hash: text("data_key")?,
+        data_key_hash: text("data_key")?.map(|key| key.trim_end().to_string()),
         referenced_type: text("referenced_type")?,
         last_update_ms,
         id: id.clone(),

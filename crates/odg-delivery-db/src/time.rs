@@ -1,6 +1,6 @@
 //! Timestamps the way the original writes them (Python's `isoformat`) and a sortable form of them.
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Timelike};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, Timelike};
 
 /// Parses ISO 8601 (with or without offset, `Z`, fractions, or a date alone) and writes it as
 /// Python's `isoformat` does: `2025-03-04T10:15:00+00:00`, microseconds only when non-zero.
@@ -16,6 +16,21 @@ pub fn sort_millis(text: &str) -> Option<i64> {
     match parse(text)? {
         Parsed::Aware(time) => Some(time.timestamp_millis()),
         Parsed::Naive(time) => Some(time.and_utc().timestamp_millis()),
+    }
+}
+
+/// Whether PostgreSQL's `date` and `timestamp with time zone` take the (already validated)
+/// date or timestamp: a year from 1 to 9999 and an offset under 16 hours.
+pub(crate) fn storable(text: &str) -> bool {
+    let year_ok = |year: i32| (1..=9999).contains(&year);
+    match parse(text) {
+        Some(Parsed::Aware(time)) => {
+            year_ok(time.naive_utc().year())
+                && year_ok(time.naive_local().year())
+                && time.offset().local_minus_utc().abs() < 16 * 3600
+        }
+        Some(Parsed::Naive(time)) => year_ok(time.year()),
+        None => false,
     }
 }
 

@@ -63,7 +63,7 @@ impl DeliveryDb {
         self.require_available()?;
         let row = sqlx::query(
             "SELECT CAST(user_id AS TEXT) AS user_id FROM user_identifiers \
-             WHERE type = $1 AND identifier_normalised_digest = $2",
+             WHERE type = $1 AND identifier_normalised_digest = CAST($2 AS CHAR(40))",
         )
         .bind(idp_type.to_string())
         .bind(digest.to_string())
@@ -91,7 +91,7 @@ impl DeliveryDb {
         let mut transaction = self.inner().pool.begin().await.map_err(|e| self.error(e))?;
         let existing = sqlx::query(
             "SELECT CAST(user_id AS TEXT) AS user_id FROM user_identifiers \
-             WHERE type = $1 AND identifier_normalised_digest = $2",
+             WHERE type = $1 AND identifier_normalised_digest = CAST($2 AS CHAR(40))",
         )
         .bind(idp_type.to_string())
         .bind(digest.to_string())
@@ -103,7 +103,7 @@ impl DeliveryDb {
         let id = match existing {
             Some(id) => {
                 sqlx::query(&format!(
-                    "UPDATE users SET role_bindings = {} WHERE id = $2",
+                    "UPDATE users SET role_bindings = {} WHERE id = CAST($2 AS CHAR(36))",
                     self.json_param(1)
                 ))
                 .bind(bindings)
@@ -150,7 +150,7 @@ impl DeliveryDb {
                             corrupt(new_id, "user_identifiers", "the identity vanished")
                         })?;
                     sqlx::query(&format!(
-                        "UPDATE users SET role_bindings = {} WHERE id = $2",
+                        "UPDATE users SET role_bindings = {} WHERE id = CAST($2 AS CHAR(36))",
                         self.json_param(1)
                     ))
                     .bind(bindings)
@@ -171,7 +171,7 @@ impl DeliveryDb {
     pub async fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
         self.require_available()?;
         let Some(row) = sqlx::query(
-            "SELECT CAST(role_bindings AS TEXT) AS role_bindings FROM users WHERE id = $1",
+            "SELECT CAST(role_bindings AS TEXT) AS role_bindings FROM users WHERE id = CAST($1 AS CHAR(36))",
         )
         .bind(id.to_string())
         .fetch_optional(&self.inner().pool)
@@ -226,7 +226,7 @@ impl DeliveryDb {
         };
         let Some(row) = sqlx::query(&format!(
             "SELECT CAST(role_bindings AS TEXT) AS role_bindings, \
-             CAST(refresh_tokens AS TEXT) AS refresh_tokens FROM users WHERE id = $1{lock}"
+             CAST(refresh_tokens AS TEXT) AS refresh_tokens FROM users WHERE id = CAST($1 AS CHAR(36)){lock}"
         ))
         .bind(user_id.to_string())
         .fetch_optional(&mut *transaction)
@@ -252,7 +252,7 @@ impl DeliveryDb {
         let text =
             serde_json::to_string(&tokens).map_err(|e| corrupt(user_id, "refresh_tokens", e))?;
         sqlx::query(&format!(
-            "UPDATE users SET refresh_tokens = {} WHERE id = $2",
+            "UPDATE users SET refresh_tokens = {} WHERE id = CAST($2 AS CHAR(36))",
             self.json_param(1)
         ))
         .bind(text)

@@ -49,6 +49,30 @@ pub enum Command {
     /// Prefill configured components through a running service, and prune the shared cache tier
     /// (Redis) to a byte budget.
     CacheManager(crate::extension_config::CacheManagerArgs),
+    /// The delivery DB: check whether odg can run on it, or apply odg's migrations.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Report, without changing anything, whether odg can run on the database: odg's applied
+    /// and pending migrations, the original's tables (columns, types, row counts), missing
+    /// indexes, odg's pre-release schema. Exits non-zero when the database is unusable.
+    Check(DbArgs),
+    /// Apply odg's pending migrations (creates what is absent; never alters the original's
+    /// tables), then report as `check` does.
+    Migrate(DbArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// `postgres://user:password@host:5432/db` or `sqlite://path`.
+    #[arg(long, env = "ODG_DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// The report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

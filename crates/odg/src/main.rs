@@ -14,7 +14,7 @@ mod extension_config;
 
 use clap::Parser;
 
-use crate::cli::{CacheCommand, Cli, Command, LogFormat};
+use crate::cli::{CacheCommand, Cli, Command, DbCommand, LogFormat};
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -33,6 +33,8 @@ fn main() -> anyhow::Result<()> {
             Command::Cache(CacheCommand::Invalidate(args)) => cmd::cache::invalidate(args).await,
             Command::Enumerate(args) => cmd::enumerate::run(args).await,
             Command::CacheManager(args) => cmd::cache_manager::run(args).await,
+            Command::Db(DbCommand::Check(args)) => cmd::db::check(args).await,
+            Command::Db(DbCommand::Migrate(args)) => cmd::db::migrate(args).await,
         }
     })
 }

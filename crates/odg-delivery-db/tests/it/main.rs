@@ -3,11 +3,13 @@
 //!
 //! - `writes`: the reference examples' ids, update vs. insert, discovery-date reuse, all-or-nothing.
 //! - `queries`: the matching rules with null fields and `none_ok`.
+//! - `schema`: the original's schema migrated as it is, column types and limits, the pre-release schema refused.
 //! - `pool`: a busy pool answers "unavailable" within the acquire timeout; a database down at
 //!   start-up or lost later answers "unreachable" and is reached again in the background.
 
 mod pool;
 mod queries;
+mod schema;
 mod support;
 mod users;
 mod writes;

@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod cache_manager;
+pub mod db;
 pub mod enumerate;
 pub mod push;
 pub mod serve;

@@ -16,6 +16,9 @@
 //!   the other's next compliance summary.
 //! - `private_ca`: a registry behind a CA made in the test: a 502 after one attempt, or trusted
 //!   through `--registry-ca-file`, `SSL_CERT_FILE` or a host's `ca_file`.
+//! - `side_by_side`: the original's PostgreSQL database (its schema and rows) served by odg, and
+//!   what odg writes read back in the original's shapes; `odg db check` on it.
+//! - `db_commands`: `odg db check` and `odg db migrate` on PostgreSQL and SQLite.
 //! - `known_discrepancies`: ignored reproductions of where odg and the library disagree today.
 
 mod cache_crash;
@@ -25,6 +28,7 @@ mod cache_memory;
 mod cache_redis_faults;
 mod cache_support;
 mod cli;
+mod db_commands;
 mod delivery_db_down;
 mod extensions;
 mod fixtures;
@@ -36,3 +40,4 @@ mod metadata_fleet;
 mod private_ca;
 mod python;
 mod python_parity;
+mod side_by_side;
