@@ -24,6 +24,8 @@ pub struct AppState {
     pub metadata_query: MetadataQueryLimits,
     /// Origins allowed cross-origin; none by default.
     pub cors: CorsConfig,
+    /// A built Delivery Dashboard served on this origin (`odg serve --dashboard-dir`); none by default.
+    pub dashboard_dir: Option<std::path::PathBuf>,
 }
 
 /// Bounds of one `POST /artefacts/metadata/query`.
@@ -79,11 +81,17 @@ impl AppState {
             compliance: None,
             metadata_query: MetadataQueryLimits::default(),
             cors: CorsConfig::default(),
+            dashboard_dir: None,
         }
     }
 
     pub fn with_metadata_query_limits(mut self, limits: MetadataQueryLimits) -> Self {
         self.metadata_query = limits;
+        self
+    }
+
+    pub fn with_dashboard_dir(mut self, directory: Option<std::path::PathBuf>) -> Self {
+        self.dashboard_dir = directory;
         self
     }
 

@@ -54,6 +54,8 @@ pub struct FileConfig {
     pub cors: CorsFileConfig,
     /// Finding configuration file (categorisations, filters, profiles).
     pub findings_config: Option<PathBuf>,
+    /// A built Delivery Dashboard to serve on this origin.
+    pub dashboard_dir: Option<PathBuf>,
 }
 
 /// Browser clients on other origins (the dashboard).
@@ -278,6 +280,8 @@ pub struct ServeConfig {
     pub database: DatabaseConfig,
     pub findings: FindingConfigs,
     pub cors: CorsConfig,
+    /// A built Delivery Dashboard served on this origin.
+    pub dashboard_dir: Option<PathBuf>,
 }
 
 pub fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
@@ -471,6 +475,15 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             .map_or(DEFAULT_CORS_MAX_AGE, Duration::from_secs),
     )
     .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let dashboard_dir = args.dashboard_dir.or(file.dashboard_dir);
+    if let Some(directory) = &dashboard_dir {
+        if !directory.join("index.html").is_file() {
+            anyhow::bail!(
+                "dashboard directory {} holds no index.html (a built dashboard is expected)",
+                directory.display()
+            );
+        }
+    }
     let database = database_config(args.database_url, file.database, &cache_dir)?;
     let findings = match args.findings_config.or(file.findings_config) {
         Some(path) => FindingConfigs::from_file(&path)
@@ -493,6 +506,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         database,
         findings,
         cors,
+        dashboard_dir,
     })
 }
 
@@ -800,6 +814,7 @@ mod tests {
             admin_tokens: vec![],
             cors_allowed_origins: vec![],
             cors_max_age_seconds: None,
+            dashboard_dir: None,
             admin_listen: None,
             admission_mode: None,
             max_concurrent_requests: None,

@@ -5,6 +5,7 @@ mod answer_routes;
 mod cache_routes;
 mod compressed_bodies;
 mod cors_routes;
+mod dashboard_routes;
 mod demo_routes;
 mod feature_routes;
 mod hostile_descriptor_routes;
