@@ -9,7 +9,9 @@ Prints one JSON object: {"pages", "tabs", "answers", "failed_requests", "console
 the exit code is 0 when it ran to the end (the caller judges the lists), else 1 with "error" added
 and a screenshot of where it stopped.
 
-    python drive.py BASE_URL GITHUB_TOKEN COMPONENT_NAME COMPONENT_VERSION SCREENSHOT_DIR
+    python drive.py BASE_URL GITHUB_TOKEN COMPONENT_NAME COMPONENT_VERSION SCREENSHOT_DIR LANDING_TEXT
+
+LANDING_TEXT is a text the landing page shows once its components have loaded.
 """
 
 import json
@@ -26,7 +28,7 @@ VIEWPORT = {'width': 1400, 'height': 900}
 
 
 def main(argv: list[str]) -> int:
-    base_url, token, component_name, component_version, screenshot_dir = argv
+    base_url, token, component_name, component_version, screenshot_dir, landing_text = argv
     base_url = base_url.rstrip('/')
     os.makedirs(screenshot_dir, exist_ok=True)
     failed_requests: list[str] = []
@@ -64,7 +66,8 @@ def main(argv: list[str]) -> int:
         page.on('console', on_console)
         page.on('pageerror', lambda error: console_errors.append(f'page error: {error}'))
         try:
-            visit(page, base_url, token, component_name, component_version, screenshot_dir, pages, tabs)
+            visit(page, base_url, token, component_name, component_version, screenshot_dir, pages, tabs,
+                  landing_text)
         except Exception as error:  # reported with what the page showed, for the caller's message
             failure = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'odg-dashboard-failure.png')
             page.screenshot(path=failure)
@@ -91,12 +94,15 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def visit(page, base_url, token, component_name, component_version, screenshot_dir, pages, tabs):
+def visit(page, base_url, token, component_name, component_version, screenshot_dir, pages, tabs,
+          landing_text):
     """The walk through the UI; a screenshot per page and tab, named in `pages`."""
 
     def shot(name: str):
-        # Let pending fetches settle before the picture, so it shows the loaded state.
+        # Let pending fetches settle and the placeholders (MUI skeletons) give way to what they
+        # wait for, so the picture shows the loaded state.
         page.wait_for_load_state('networkidle')
+        page.locator('.MuiSkeleton-root').first.wait_for(state='detached')
         page.screenshot(path=os.path.join(screenshot_dir, f'{name}.png'), full_page=True)
         pages.append(name)
 
@@ -109,6 +115,7 @@ def visit(page, base_url, token, component_name, component_version, screenshot_d
     page.get_by_role('button', name='Login').click()
     page.wait_for_function("() => localStorage.getItem('delivery_dashboard_jwt') !== null")
     page.wait_for_url(lambda url: '#/login' not in url)
+    page.get_by_text(landing_text).first.wait_for()
     shot('landing')
 
     # A component with its root entry expanded (its responsibles and artefact metadata), then

@@ -26,6 +26,8 @@ pub struct AppState {
     pub cors: CorsConfig,
     /// A built Delivery Dashboard served on this origin (`odg serve --dashboard-dir`); none by default.
     pub dashboard_dir: Option<std::path::PathBuf>,
+    /// The landing page's components (`/features` `special-components`); none by default.
+    pub special_components: Vec<crate::SpecialComponent>,
 }
 
 /// Bounds of one `POST /artefacts/metadata/query`.
@@ -82,6 +84,7 @@ impl AppState {
             metadata_query: MetadataQueryLimits::default(),
             cors: CorsConfig::default(),
             dashboard_dir: None,
+            special_components: Vec::new(),
         }
     }
 
@@ -92,6 +95,11 @@ impl AppState {
 
     pub fn with_dashboard_dir(mut self, directory: Option<std::path::PathBuf>) -> Self {
         self.dashboard_dir = directory;
+        self
+    }
+
+    pub fn with_special_components(mut self, components: Vec<crate::SpecialComponent>) -> Self {
+        self.special_components = components;
         self
     }
 

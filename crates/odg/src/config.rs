@@ -56,6 +56,10 @@ pub struct FileConfig {
     pub findings_config: Option<PathBuf>,
     /// A built Delivery Dashboard to serve on this origin.
     pub dashboard_dir: Option<PathBuf>,
+    /// The dashboard's landing-page components (the original's special components); the demo
+    /// has one when none are configured.
+    #[serde(default)]
+    pub special_components: Option<Vec<odg_server::SpecialComponent>>,
 }
 
 /// Browser clients on other origins (the dashboard).
@@ -282,6 +286,8 @@ pub struct ServeConfig {
     pub cors: CorsConfig,
     /// A built Delivery Dashboard served on this origin.
     pub dashboard_dir: Option<PathBuf>,
+    /// Landing-page components; `None` when the file has none (the demo then adds its own).
+    pub special_components: Option<Vec<odg_server::SpecialComponent>>,
 }
 
 pub fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
@@ -507,6 +513,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         findings,
         cors,
         dashboard_dir,
+        special_components: file.special_components,
     })
 }
 
@@ -898,6 +905,59 @@ mod tests {
             config.connections.header_read_timeout,
             Duration::from_secs(2)
         );
+    }
+
+    #[test]
+    fn the_dashboard_dir_comes_from_the_flag_or_the_file_and_must_hold_an_index() {
+        assert_eq!(resolve(args()).unwrap().dashboard_dir, None);
+        let dir = tempfile::tempdir().unwrap();
+        let built = dir.path().join("build");
+        std::fs::create_dir_all(&built).unwrap();
+        let path = dir.path().join("odg.yaml");
+        std::fs::write(&path, format!("dashboard_dir: {}\n", built.display())).unwrap();
+        let mut from_file = args();
+        from_file.config = Some(path.clone());
+        let error = resolve(from_file).unwrap_err().to_string();
+        assert!(error.contains("holds no index.html"), "{error}");
+
+        std::fs::write(built.join("index.html"), "<html></html>").unwrap();
+        let mut from_file = args();
+        from_file.config = Some(path);
+        assert_eq!(
+            resolve(from_file).unwrap().dashboard_dir,
+            Some(built.clone())
+        );
+        let mut from_flag = args();
+        from_flag.dashboard_dir = Some(built.clone());
+        assert_eq!(resolve(from_flag).unwrap().dashboard_dir, Some(built));
+    }
+
+    #[test]
+    fn special_components_are_read_in_the_originals_field_names() {
+        assert_eq!(resolve(args()).unwrap().special_components, None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odg.yaml");
+        std::fs::write(
+            &path,
+            "special_components:\n  - {id: a1, name: example.org/app, displayName: App, type: Apps, version: greatest, dependencies: [{name: example.org/lib, displayName: Lib}]}\n",
+        )
+        .unwrap();
+        let mut from_file = args();
+        from_file.config = Some(path.clone());
+        let components = resolve(from_file).unwrap().special_components.unwrap();
+        assert_eq!(components.len(), 1);
+        assert_eq!(components[0].display_name, "App");
+        assert_eq!(components[0].kind, "Apps");
+        assert_eq!(components[0].dependencies[0].display_name, "Lib");
+
+        std::fs::write(
+            &path,
+            "special_components:\n  - {id: a1, name: example.org/app, displayName: App, type: Apps, version: greatest, currentVersion: {}}\n",
+        )
+        .unwrap();
+        let mut unsupported = args();
+        unsupported.config = Some(path);
+        assert!(resolve(unsupported).is_err());
     }
 
     #[test]

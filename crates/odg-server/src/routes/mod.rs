@@ -12,6 +12,7 @@ mod metadata;
 mod ocm;
 mod request_encoding;
 mod responsibles;
+mod special_components;
 
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -23,6 +24,8 @@ use odg_cache::CacheMode;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+
+pub use special_components::{SpecialComponent, SpecialComponentDependency};
 
 use crate::{admission, metrics, params};
 
@@ -47,6 +50,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/artefacts/metadata/query", post(metadata::query))
         .route("/components/compliance-summary", get(compliance::summary))
+        .route(
+            "/special-component/current-dependencies",
+            get(special_components::current_dependencies),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_read_auth,

@@ -17,4 +17,5 @@ mod metadata_routes;
 mod registry_redirects;
 mod registry_routes;
 mod responsibles_diff_routes;
+mod special_component_routes;
 mod support;

@@ -93,6 +93,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_metadata_query_limits(config.metadata_query)
         .with_cors(config.cors)
         .with_dashboard_dir(config.dashboard_dir.clone())
+        .with_special_components(match config.special_components {
+            Some(components) => components,
+            None if demo => vec![demo_special_component()],
+            None => Vec::new(),
+        })
         .with_metrics(metrics_handle);
     let readiness = state.readiness.clone();
     if let Some(address) = config.admin_listen {
@@ -164,5 +169,23 @@ async fn seed_demo_findings(compliance: &odg_compliance::ComplianceService) {
             }
         }
         Err(error) => tracing::warn!(%error, "the demo findings were not written"),
+    }
+}
+
+/// The demo's landing-page component: the landscape root, at its greatest version.
+fn demo_special_component() -> odg_server::SpecialComponent {
+    odg_server::SpecialComponent {
+        id: "demo-landscape".into(),
+        name: odg_demo::DEMO_ROOT_COMPONENT.into(),
+        display_name: "ACME landscape".into(),
+        kind: "Landscape".into(),
+        version: "greatest".into(),
+        icon: None,
+        release_pipeline_url: None,
+        ocm_repo: None,
+        dependencies: vec![odg_server::SpecialComponentDependency {
+            name: "acme.org/products/storefront".into(),
+            display_name: "Storefront".into(),
+        }],
     }
 }

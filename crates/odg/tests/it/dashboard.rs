@@ -51,6 +51,8 @@ async fn the_dashboard_logs_in_and_shows_a_demo_component_without_a_failed_reque
             "acme.org/shop/checkout",
             "1.3.0",
             &screenshots.display().to_string(),
+            // the demo's landing-page component at its greatest version, loaded
+            "2026.3.0",
         ])
         .await;
     // Known and reported: the page frame lists extensions from `GET /service-extensions`
