@@ -288,6 +288,9 @@ pub struct ServeConfig {
     pub dashboard_dir: Option<PathBuf>,
     /// Landing-page components; `None` when the file has none (the demo then adds its own).
     pub special_components: Option<Vec<odg_server::SpecialComponent>>,
+    /// No database configured: the SQLite file under the cache directory, odg's own (the demo
+    /// writes its findings only there, never into a configured database).
+    pub embedded_database: bool,
 }
 
 pub fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
@@ -490,6 +493,11 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             );
         }
     }
+    let embedded_database = args
+        .database_url
+        .as_deref()
+        .or(file.database.url.as_deref())
+        .is_none_or(|url| url.trim().is_empty());
     let database = database_config(args.database_url, file.database, &cache_dir)?;
     let findings = match args.findings_config.or(file.findings_config) {
         Some(path) => FindingConfigs::from_file(&path)
@@ -514,6 +522,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         cors,
         dashboard_dir,
         special_components: file.special_components,
+        embedded_database,
     })
 }
 
@@ -930,6 +939,17 @@ mod tests {
         let mut from_flag = args();
         from_flag.dashboard_dir = Some(built.clone());
         assert_eq!(resolve(from_flag).unwrap().dashboard_dir, Some(built));
+    }
+
+    #[test]
+    fn only_an_unconfigured_database_is_the_embedded_one() {
+        assert!(resolve(args()).unwrap().embedded_database);
+        let mut configured = args();
+        configured.database_url = Some("postgres://127.0.0.1/odg".into());
+        assert!(!resolve(configured).unwrap().embedded_database);
+        let mut sqlite = args();
+        sqlite.database_url = Some("sqlite:/tmp/elsewhere.db".into());
+        assert!(!resolve(sqlite).unwrap().embedded_database);
     }
 
     #[test]

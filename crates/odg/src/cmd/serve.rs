@@ -83,7 +83,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let compliance =
         odg_compliance::ComplianceService::new(database, components.clone(), config.findings);
-    if demo {
+    if demo && config.embedded_database {
         seed_demo_findings(&compliance).await;
     }
     let state = AppState::new(components)
@@ -141,8 +141,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The demo's findings and scan infos (`odg_demo::demo_findings`), written into the delivery DB
-/// at start-up so the dashboard's compliance views have something to show. Idempotent (entry ids
+/// The demo's findings and scan infos (`odg_demo::demo_findings`), written into the embedded
+/// delivery DB at start-up so the dashboard's compliance views have something to show (never
+/// into a configured database: made-up findings have no place in a shared one). Idempotent (entry ids
 /// come from their identities); a database that cannot take them leaves the demo without them.
 async fn seed_demo_findings(compliance: &odg_compliance::ComplianceService) {
     let entries = match odg_delivery_db::prepare_entries(&odg_demo::demo_findings()) {
