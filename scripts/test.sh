@@ -9,6 +9,8 @@ log() { printf '==> %s\n' "$*" >&2; }
 need_apt=()
 command -v docker-registry >/dev/null 2>&1 || [ -x /usr/bin/docker-registry ] || need_apt+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
+# The browser test drives the Delivery Dashboard in Debian's Chromium (headless).
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   apt-get update -qq
@@ -27,10 +29,11 @@ if command -v redis-server >/dev/null 2>&1 && ! redis-cli -h 127.0.0.1 -p 6379 p
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
 fi
 
-# The independent OCM client the interoperability tests compare against, in its own venv.
+# The independent OCM client the interoperability tests compare against, in its own venv, with
+# Playwright (its DevTools-protocol driver; the browser is the system's Chromium above).
 venv=target/python-venv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import ocm, oci, odg_client' >/dev/null 2>&1; then
-  log "installing gardener-ocm and odg-client into $venv"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import ocm, oci, odg_client, playwright' >/dev/null 2>&1; then
+  log "installing gardener-ocm, odg-client and playwright into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q -r tests/python/requirements.txt
 fi

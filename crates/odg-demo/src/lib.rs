@@ -6,9 +6,11 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod benchmark_tree;
+mod findings;
 mod landscape;
 
 pub use benchmark_tree::{benchmark_tree, BenchmarkTree};
+pub use findings::demo_findings;
 pub use landscape::{demo_landscape, DEMO_ROOT_COMPONENT, RESPONSIBLES_LABEL};
 
 use odg_ocm::ComponentDescriptor;

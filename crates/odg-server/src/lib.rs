@@ -32,6 +32,7 @@ pub use auth::{
 pub use cors::{CorsConfig, DEFAULT_CORS_MAX_AGE};
 pub use error::ApiError;
 pub use rbac::{OneOrMany, PermissionConfig, RbacConfig, RoleConfig};
+pub use routes::{SpecialComponent, SpecialComponentDependency};
 pub use serving::{serve, ConnectionLimits};
 pub use session::{
     GithubLoginConfig, LoginConfig, RoleBindingConfig, SigningKeyConfig, SubjectConfig,

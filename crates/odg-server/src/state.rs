@@ -24,6 +24,10 @@ pub struct AppState {
     pub metadata_query: MetadataQueryLimits,
     /// Origins allowed cross-origin; none by default.
     pub cors: CorsConfig,
+    /// A built Delivery Dashboard served on this origin (`odg serve --dashboard-dir`); none by default.
+    pub dashboard_dir: Option<std::path::PathBuf>,
+    /// The landing page's components (`/features` `special-components`); none by default.
+    pub special_components: Vec<crate::SpecialComponent>,
 }
 
 /// Bounds of one `POST /artefacts/metadata/query`.
@@ -79,11 +83,23 @@ impl AppState {
             compliance: None,
             metadata_query: MetadataQueryLimits::default(),
             cors: CorsConfig::default(),
+            dashboard_dir: None,
+            special_components: Vec::new(),
         }
     }
 
     pub fn with_metadata_query_limits(mut self, limits: MetadataQueryLimits) -> Self {
         self.metadata_query = limits;
+        self
+    }
+
+    pub fn with_dashboard_dir(mut self, directory: Option<std::path::PathBuf>) -> Self {
+        self.dashboard_dir = directory;
+        self
+    }
+
+    pub fn with_special_components(mut self, components: Vec<crate::SpecialComponent>) -> Self {
+        self.special_components = components;
         self
     }
 

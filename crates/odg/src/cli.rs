@@ -166,6 +166,10 @@ pub struct ServeArgs {
     /// Seconds a browser may cache a preflight answer [default: 600].
     #[arg(long, env = "ODG_CORS_MAX_AGE_SECONDS")]
     pub cors_max_age_seconds: Option<u64>,
+    /// A built Delivery Dashboard (the directory holding its `index.html`) to serve on this
+    /// origin, its `dynamic/config.js` pointing at this service [default: none].
+    #[arg(long, env = "ODG_DASHBOARD_DIR")]
+    pub dashboard_dir: Option<PathBuf>,
     /// A second listener serving only /metrics, /live and /ready (e.g. 0.0.0.0:9090).
     #[arg(long, env = "ODG_ADMIN_LISTEN")]
     pub admin_listen: Option<String>,

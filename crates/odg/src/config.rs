@@ -54,6 +54,12 @@ pub struct FileConfig {
     pub cors: CorsFileConfig,
     /// Finding configuration file (categorisations, filters, profiles).
     pub findings_config: Option<PathBuf>,
+    /// A built Delivery Dashboard to serve on this origin.
+    pub dashboard_dir: Option<PathBuf>,
+    /// The dashboard's landing-page components (the original's special components); the demo
+    /// has one when none are configured.
+    #[serde(default)]
+    pub special_components: Option<Vec<odg_server::SpecialComponent>>,
 }
 
 /// Browser clients on other origins (the dashboard).
@@ -278,6 +284,13 @@ pub struct ServeConfig {
     pub database: DatabaseConfig,
     pub findings: FindingConfigs,
     pub cors: CorsConfig,
+    /// A built Delivery Dashboard served on this origin.
+    pub dashboard_dir: Option<PathBuf>,
+    /// Landing-page components; `None` when the file has none (the demo then adds its own).
+    pub special_components: Option<Vec<odg_server::SpecialComponent>>,
+    /// No database configured: the SQLite file under the cache directory, odg's own (the demo
+    /// writes its findings only there, never into a configured database).
+    pub embedded_database: bool,
 }
 
 pub fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
@@ -471,6 +484,20 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             .map_or(DEFAULT_CORS_MAX_AGE, Duration::from_secs),
     )
     .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let dashboard_dir = args.dashboard_dir.or(file.dashboard_dir);
+    if let Some(directory) = &dashboard_dir {
+        if !directory.join("index.html").is_file() {
+            anyhow::bail!(
+                "dashboard directory {} holds no index.html (a built dashboard is expected)",
+                directory.display()
+            );
+        }
+    }
+    let embedded_database = args
+        .database_url
+        .as_deref()
+        .or(file.database.url.as_deref())
+        .is_none_or(|url| url.trim().is_empty());
     let database = database_config(args.database_url, file.database, &cache_dir)?;
     let findings = match args.findings_config.or(file.findings_config) {
         Some(path) => FindingConfigs::from_file(&path)
@@ -493,6 +520,9 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         database,
         findings,
         cors,
+        dashboard_dir,
+        special_components: file.special_components,
+        embedded_database,
     })
 }
 
@@ -800,6 +830,7 @@ mod tests {
             admin_tokens: vec![],
             cors_allowed_origins: vec![],
             cors_max_age_seconds: None,
+            dashboard_dir: None,
             admin_listen: None,
             admission_mode: None,
             max_concurrent_requests: None,
@@ -883,6 +914,70 @@ mod tests {
             config.connections.header_read_timeout,
             Duration::from_secs(2)
         );
+    }
+
+    #[test]
+    fn the_dashboard_dir_comes_from_the_flag_or_the_file_and_must_hold_an_index() {
+        assert_eq!(resolve(args()).unwrap().dashboard_dir, None);
+        let dir = tempfile::tempdir().unwrap();
+        let built = dir.path().join("build");
+        std::fs::create_dir_all(&built).unwrap();
+        let path = dir.path().join("odg.yaml");
+        std::fs::write(&path, format!("dashboard_dir: {}\n", built.display())).unwrap();
+        let mut from_file = args();
+        from_file.config = Some(path.clone());
+        let error = resolve(from_file).unwrap_err().to_string();
+        assert!(error.contains("holds no index.html"), "{error}");
+
+        std::fs::write(built.join("index.html"), "<html></html>").unwrap();
+        let mut from_file = args();
+        from_file.config = Some(path);
+        assert_eq!(
+            resolve(from_file).unwrap().dashboard_dir,
+            Some(built.clone())
+        );
+        let mut from_flag = args();
+        from_flag.dashboard_dir = Some(built.clone());
+        assert_eq!(resolve(from_flag).unwrap().dashboard_dir, Some(built));
+    }
+
+    #[test]
+    fn only_an_unconfigured_database_is_the_embedded_one() {
+        assert!(resolve(args()).unwrap().embedded_database);
+        let mut configured = args();
+        configured.database_url = Some("postgres://127.0.0.1/odg".into());
+        assert!(!resolve(configured).unwrap().embedded_database);
+        let mut sqlite = args();
+        sqlite.database_url = Some("sqlite:/tmp/elsewhere.db".into());
+        assert!(!resolve(sqlite).unwrap().embedded_database);
+    }
+
+    #[test]
+    fn special_components_are_read_in_the_originals_field_names() {
+        assert_eq!(resolve(args()).unwrap().special_components, None);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odg.yaml");
+        std::fs::write(
+            &path,
+            "special_components:\n  - {id: a1, name: example.org/app, displayName: App, type: Apps, version: greatest, dependencies: [{name: example.org/lib, displayName: Lib}]}\n",
+        )
+        .unwrap();
+        let mut from_file = args();
+        from_file.config = Some(path.clone());
+        let components = resolve(from_file).unwrap().special_components.unwrap();
+        assert_eq!(components.len(), 1);
+        assert_eq!(components[0].display_name, "App");
+        assert_eq!(components[0].kind, "Apps");
+        assert_eq!(components[0].dependencies[0].display_name, "Lib");
+
+        std::fs::write(
+            &path,
+            "special_components:\n  - {id: a1, name: example.org/app, displayName: App, type: Apps, version: greatest, currentVersion: {}}\n",
+        )
+        .unwrap();
+        let mut unsupported = args();
+        unsupported.config = Some(path);
+        assert!(resolve(unsupported).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::Json;
+use odg_ocm::{ComponentSelector, VersionFilter};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -13,10 +14,9 @@ const AVAILABLE: &str = "available";
 const UNAVAILABLE: &str = "unavailable";
 
 /// The original's features odg does not have (or has no configuration for), in its order.
-const NOT_SERVED: [&str; 9] = [
+const NOT_SERVED: [&str; 8] = [
     "cluster-access",
     "addressbook",
-    "special-components",
     "sprints",
     "tests",
     "dora",
@@ -87,15 +87,60 @@ pub async fn features(
             features.push(json!({"name": "profiles", "state": UNAVAILABLE, "profiles": []}));
         }
     }
-    // odg serves only the OCM repositories of its own mapping, not the original's
-    // `ocm-repository-cfgs` (virtual repositories, `<auto>`): reported unavailable.
-    features.push(json!({"name": "ocm-repository-cfgs", "state": UNAVAILABLE}));
+    features.push(ocm_repository_cfgs(&state));
+    features.push(super::special_components::feature(&state));
     features.extend(
         NOT_SERVED
             .iter()
             .map(|name| json!({"name": name, "state": UNAVAILABLE})),
     );
     Ok(Json(json!({ "features": features })))
+}
+
+/// The repository mapping's rules as the original's OCI repository configurations (odg has no
+/// virtual ones), each with the repositories it resolves to. The dashboard's component page
+/// waits for this feature and lists the repositories in its selection.
+fn ocm_repository_cfgs(state: &AppState) -> Value {
+    let cfgs: Vec<Value> = state
+        .components
+        .mapping()
+        .rules
+        .iter()
+        .map(|rule| {
+            let repository = rule.repository.to_string();
+            let (prefixes, component_filter) = match &rule.selector {
+                ComponentSelector::All => (Value::Null, Value::Null),
+                ComponentSelector::Prefixes(prefixes) => (json!(prefixes), Value::Null),
+                ComponentSelector::Regex(regex) => (Value::Null, json!([regex.as_str()])),
+            };
+            json!({
+                "type": "oci",
+                "repository": repository,
+                "prefix": prefixes,
+                "prefixes": prefixes,
+                "component_filter": component_filter,
+                "labels": null,
+                "version_filter": rule.version_filter.as_ref().map_or("any".to_string(), version_filter_name),
+                "repositories": [repository],
+            })
+        })
+        .collect();
+    json!({
+        "name": "ocm-repository-cfgs",
+        "state": state_of(!cfgs.is_empty()),
+        "ocm_repository_cfgs": cfgs,
+    })
+}
+
+/// A version filter as configured: its name, or its pattern.
+fn version_filter_name(filter: &VersionFilter) -> String {
+    match filter {
+        VersionFilter::Any => "any".into(),
+        VersionFilter::SemverAny => "semver_any".into(),
+        VersionFilter::SemverReleases => "semver_releases".into(),
+        VersionFilter::SemverNonReleases => "semver_non_releases".into(),
+        VersionFilter::Regex(regex) => regex.as_str().into(),
+    }
 }
 
 /// `{"profiles": [names]}`, empty without profiles.

@@ -2,6 +2,7 @@
 
 mod cache;
 mod compliance;
+mod dashboard;
 mod diff;
 mod features;
 mod health;
@@ -11,6 +12,7 @@ mod metadata;
 mod ocm;
 mod request_encoding;
 mod responsibles;
+mod special_components;
 
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -22,6 +24,8 @@ use odg_cache::CacheMode;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+
+pub use special_components::{SpecialComponent, SpecialComponentDependency};
 
 use crate::{admission, metrics, params};
 
@@ -46,6 +50,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/artefacts/metadata/query", post(metadata::query))
         .route("/components/compliance-summary", get(compliance::summary))
+        .route(
+            "/special-component/current-dependencies",
+            get(special_components::current_dependencies),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require_read_auth,
@@ -71,9 +79,19 @@ pub fn router(state: AppState) -> Router {
             admission::admit,
         ));
     let operations = operations_router();
-    work.merge(operations)
-        .route_layer(middleware::from_fn(metrics::http_metrics))
-        .fallback(not_found)
+    let dashboard_dir = state.dashboard_dir.clone();
+    let routes = work
+        .merge(operations)
+        .route_layer(middleware::from_fn(metrics::http_metrics));
+    // The dashboard's files are the fallback: every API route above wins over a file of the
+    // same path, and without a dashboard an unknown path is the JSON 404.
+    let routes = match dashboard_dir {
+        Some(directory) => routes
+            .route("/dynamic/config.js", get(dashboard::config_js))
+            .fallback_service(dashboard::files(&directory)),
+        None => routes.fallback(not_found),
+    };
+    routes
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         // Bodies are decoded as handlers read them, through the routes' body limits, so the

@@ -47,14 +47,7 @@ async fn features_report_what_odg_serves_and_everything_else_unavailable() {
     assert_eq!(feature(&body, "delivery-db")["state"], "available");
     // no login configured here
     assert_eq!(feature(&body, "authentication")["state"], "unavailable");
-    for missing in [
-        "addressbook",
-        "sprints",
-        "dora",
-        "upgrade-prs",
-        "licenses",
-        "ocm-repository-cfgs",
-    ] {
+    for missing in ["addressbook", "sprints", "dora", "upgrade-prs", "licenses"] {
         assert_eq!(feature(&body, missing)["state"], "unavailable", "{missing}");
     }
     let profiles = feature(&body, "profiles");
@@ -106,4 +99,25 @@ async fn without_the_delivery_db_or_profiles_those_features_are_unavailable() {
     let (status, body) = app.get("/profiles").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, serde_json::json!({"profiles": []}));
+}
+
+#[tokio::test]
+async fn the_repository_mapping_is_reported_as_the_originals_oci_repository_cfgs() {
+    let app = demo_app().await;
+    let (status, body) = app.get("/features").await;
+    assert_eq!(status, StatusCode::OK);
+    let cfgs = feature(&body, "ocm-repository-cfgs");
+    assert_eq!(cfgs["state"], "available", "{cfgs}");
+    let rules = cfgs["ocm_repository_cfgs"].as_array().unwrap();
+    assert_eq!(rules.len(), 1, "{cfgs}");
+    assert_eq!(rules[0]["type"], "oci");
+    assert_eq!(rules[0]["repository"], crate::support::DEMO_REPOSITORY);
+    // the demo's one rule selects every component and every version
+    assert_eq!(rules[0]["prefixes"], serde_json::Value::Null);
+    assert_eq!(rules[0]["component_filter"], serde_json::Value::Null);
+    assert_eq!(rules[0]["version_filter"], "any");
+    assert_eq!(
+        rules[0]["repositories"],
+        serde_json::json!([crate::support::DEMO_REPOSITORY])
+    );
 }

@@ -26,6 +26,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let client =
         RegistryClient::new(config.registry.clone()).context("building the registry client")?;
     let mut stores = RepositoryStores::new(client);
+    let demo = config.mapping.is_none();
     let mapping = match config.mapping {
         Some(mapping) => mapping,
         None => {
@@ -82,12 +83,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     let compliance =
         odg_compliance::ComplianceService::new(database, components.clone(), config.findings);
+    if demo && config.embedded_database {
+        seed_demo_findings(&compliance).await;
+    }
     let state = AppState::new(components)
         .with_compliance(compliance)
         .with_auth(auth)
         .with_admission(config.admission)
         .with_metadata_query_limits(config.metadata_query)
         .with_cors(config.cors)
+        .with_dashboard_dir(config.dashboard_dir.clone())
+        .with_special_components(match config.special_components {
+            Some(components) => components,
+            None if demo => vec![demo_special_component()],
+            None => Vec::new(),
+        })
         .with_metrics(metrics_handle);
     let readiness = state.readiness.clone();
     if let Some(address) = config.admin_listen {
@@ -114,6 +124,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if !state.cors.allowed_origins().is_empty() {
         tracing::info!(origins = ?state.cors.allowed_origins(), "CORS: origins allowed cross-origin");
     }
+    if let Some(directory) = &config.dashboard_dir {
+        tracing::info!(directory = %directory.display(), "serving the Delivery Dashboard on this origin");
+    }
     let router = odg_server::router(state);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -126,4 +139,54 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     odg_server::serve(listener, router, config.connections, "api", shutdown).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The demo's findings and scan infos (`odg_demo::demo_findings`), written into the embedded
+/// delivery DB at start-up so the dashboard's compliance views have something to show (never
+/// into a configured database: made-up findings have no place in a shared one). Idempotent (entry ids
+/// come from their identities); a database that cannot take them leaves the demo without them.
+async fn seed_demo_findings(compliance: &odg_compliance::ComplianceService) {
+    let entries = match odg_delivery_db::prepare_entries(&odg_demo::demo_findings()) {
+        Ok(entries) => entries,
+        Err(error) => {
+            tracing::warn!(%error, "the demo findings are invalid; not written");
+            return;
+        }
+    };
+    let configs = compliance.configs();
+    match compliance
+        .db()
+        .put(&entries, &|finding_type: &str| configs.reuse(finding_type))
+        .await
+    {
+        Ok(report) => {
+            tracing::info!(
+                inserted = report.inserted,
+                updated = report.updated,
+                "demo findings written"
+            );
+            if let Err(error) = compliance.invalidate_for(&entries).await {
+                tracing::warn!(%error, "cached compliance summaries not invalidated after the demo findings");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "the demo findings were not written"),
+    }
+}
+
+/// The demo's landing-page component: the landscape root, at its greatest version.
+fn demo_special_component() -> odg_server::SpecialComponent {
+    odg_server::SpecialComponent {
+        id: "demo-landscape".into(),
+        name: odg_demo::DEMO_ROOT_COMPONENT.into(),
+        display_name: "ACME landscape".into(),
+        kind: "Landscape".into(),
+        version: "greatest".into(),
+        icon: None,
+        release_pipeline_url: None,
+        ocm_repo: None,
+        dependencies: vec![odg_server::SpecialComponentDependency {
+            name: "acme.org/products/storefront".into(),
+            display_name: "Storefront".into(),
+        }],
+    }
 }

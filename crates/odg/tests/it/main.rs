@@ -5,6 +5,8 @@
 //! - `interop_python_seeded`: the library uploads, odg serves; answers must equal the library's reads.
 //! - `interop_odg_pushed`: odg pushes (idempotently), the library reads what odg serves.
 //! - `cli`: configuration errors, the demo default, `ODG_*` variables.
+//! - `dashboard`: the original's Delivery Dashboard in headless Chromium against `odg serve` on the
+//!   demo: token login, landing page, a component's tabs; no failed request, no console error.
 //! - `cache_crash`: kill -9 during heavy disk-cache writes, restart, every answer still correct.
 //! - `cache_fills`: fills that end badly (started before an invalidation, or failing) and who waits for them.
 //! - `cache_fleet`: two pods on one Redis: one origin fetch per fleet, invalidation across pods.
@@ -28,6 +30,7 @@ mod cache_memory;
 mod cache_redis_faults;
 mod cache_support;
 mod cli;
+mod dashboard;
 mod db_commands;
 mod delivery_db_down;
 mod extensions;

@@ -9,7 +9,11 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::harness::{run_bounded, workspace_root};
+use crate::harness::{run_bounded, run_within, workspace_root};
+
+/// Longest run of the browser session (a login, a landing page, a component and its tabs, each
+/// waiting for the network to settle): a bound against hangs, not a speed requirement.
+const DASHBOARD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Runs `ocm_interop.main(argv)` for each argv of `sys.argv[2]` (a JSON list), with logging set up
 /// once towards the real stderr, and prints `[{rc, stdout, stderr}, ...]` as JSON.
@@ -201,6 +205,29 @@ impl PythonLibrary {
         serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
             panic!(
                 "odg_client_login.py printed no JSON ({error}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
+    }
+
+    /// `tests/dashboard/drive.py ARGS...`: the Delivery Dashboard in headless Chromium (Playwright
+    /// driving the system's `chromium`); returns what it printed (pages, failed requests, console
+    /// errors).
+    pub async fn drive_dashboard(&self, args: &[&str]) -> Value {
+        let script = workspace_root().join("tests/dashboard/drive.py");
+        let mut command = self.command();
+        command.arg(&script).args(args);
+        let output = run_within(command, "drive.py", DASHBOARD_TIMEOUT).await;
+        assert!(
+            output.status.success(),
+            "drive.py failed ({}): {}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+            panic!(
+                "drive.py printed no JSON ({error}): {}",
                 String::from_utf8_lossy(&output.stdout)
             )
         })

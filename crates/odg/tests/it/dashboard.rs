@@ -1,0 +1,128 @@
+//! The original's web UI, the Delivery Dashboard (vendored in `tests/dashboard/build`), served by
+//! `odg serve --dashboard-dir` on the demo landscape with login configured against a fake GitHub,
+//! and driven in headless Chromium by `tests/dashboard/drive.py`: it logs in on the token tab,
+//! reaches the landing page, opens a demo component and visits each tab the dashboard shows. Any
+//! failed request (status >= 400, network error) or console error fails the test. The screenshots
+//! go to `docs/dashboard/`.
+
+use odg_test_support::{jwt::TEST_RSA_PRIVATE_KEY, FakeGithub, FakeGithubUser};
+use serde_json::Value;
+
+use crate::harness::{workspace_root, OdgServer};
+use crate::python::PythonLibrary;
+
+const TOKEN: &str = "ghp_fake_dashboard_user";
+
+#[tokio::test]
+async fn the_dashboard_logs_in_and_shows_a_demo_component_without_a_failed_request() {
+    let github = FakeGithub::start(
+        "odg-dashboard",
+        "dashboard-client-secret",
+        vec![FakeGithubUser {
+            login: "ada-l".into(),
+            token: TOKEN.into(),
+            teams: vec![("acme".into(), "shop".into())],
+            ..FakeGithubUser::default()
+        }],
+    )
+    .await;
+    let root = workspace_root();
+    let directory = tempfile::tempdir().unwrap();
+    let key_path = directory.path().join("signing.pem");
+    std::fs::write(&key_path, TEST_RSA_PRIVATE_KEY).unwrap();
+    let config_path = directory.path().join("odg.yaml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "dashboard_dir: {}\nauth:\n  login:\n    issuer: http://odg.test\n    signing_keys:\n      - {{id: rsa-1, algorithm: RS256, private_key_file: {}}}\n    github:\n      - name: Fake\n        api_url: {}\n        client_id: odg-dashboard\n        client_secret: dashboard-client-secret\n        role_bindings:\n          - {{roles: [admin], subjects: [{{type: github-team, name: acme/shop}}]}}\n",
+            root.join("tests/dashboard/build").display(),
+            key_path.display(),
+            github.url()
+        ),
+    )
+    .unwrap();
+    let config = config_path.display().to_string();
+    let server = OdgServer::start(&["--config", &config]).await;
+    let screenshots = root.join("docs/dashboard");
+    let outcome: Value = PythonLibrary::locate()
+        .drive_dashboard(&[
+            server.base_url(),
+            TOKEN,
+            "acme.org/shop/checkout",
+            "1.3.0",
+            &screenshots.display().to_string(),
+            // the demo's landing-page component at its greatest version, loaded
+            "2026.3.0",
+        ])
+        .await;
+    // Known and reported: the page frame lists extensions from `GET /service-extensions`
+    // unconditionally (no feature gates it), and that route belongs to the service-extensions
+    // work, not yet in odg. Anything else failing fails the test.
+    let known_missing = |line: &str| line.contains("/service-extensions");
+    let failed: Vec<&str> = outcome["failed_requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|line| !known_missing(line))
+        .collect();
+    let errors: Vec<&str> = outcome["console_errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|line| !known_missing(line))
+        .collect();
+    assert!(
+        failed.is_empty() && errors.is_empty(),
+        "failed requests: {failed:#?}\nconsole errors: {errors:#?}\n{}",
+        server.log()
+    );
+    let strings = |key: &str| -> Vec<String> {
+        outcome[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    };
+    let pages = strings("pages");
+    assert_eq!(
+        pages,
+        [
+            "login",
+            "landing",
+            "component-bom",
+            "component-descriptor",
+            "component-compliance"
+        ]
+    );
+    // what /features lets the dashboard show, and nothing it hides
+    let tabs = strings("tabs");
+    for shown in ["Dependencies (BOM)", "Component Descriptor", "Compliance"] {
+        assert!(
+            tabs.iter().any(|tab| tab.eq_ignore_ascii_case(shown)),
+            "{shown}: {tabs:?}"
+        );
+    }
+    // the routes behind the tabs were called and answered
+    let answers = strings("answers");
+    for route in [
+        "200 GET /auth?",
+        "200 GET /ocm/component?",
+        "200 GET /ocm/component/dependencies?",
+        "200 GET /ocm/component/responsibles?",
+        "200 POST /artefacts/metadata/query",
+        "200 GET /components/compliance-summary?",
+    ] {
+        let (status_method, path) = route.rsplit_once(' ').unwrap();
+        assert!(
+            answers
+                .iter()
+                .any(|answer| answer.starts_with(status_method)
+                    && answer.contains(&format!("{}{path}", server.base_url()))),
+            "no {route} in {answers:#?}"
+        );
+    }
+}

@@ -1,0 +1,144 @@
+"""The Delivery Dashboard (the original's React UI) driven in headless Chromium through the
+DevTools protocol (Playwright's Python package, pointed at the system's Chromium), against an
+`odg serve` that serves the dashboard on its own origin (`--dashboard-dir`).
+
+It logs in on the login page's token tab, reaches the landing page, opens a component and visits
+each of the component page's tabs that the dashboard shows for odg, taking a screenshot of each.
+Every failed request (status >= 400 or a network error) and every console error is recorded.
+Prints one JSON object: {"pages", "tabs", "answers", "failed_requests", "console_errors"} (lists);
+the exit code is 0 when it ran to the end (the caller judges the lists), else 1 with "error" added
+and a screenshot of where it stopped.
+
+    python drive.py BASE_URL GITHUB_TOKEN COMPONENT_NAME COMPONENT_VERSION SCREENSHOT_DIR LANDING_TEXT
+
+LANDING_TEXT is a text the landing page shows once its components have loaded.
+"""
+
+import json
+import os
+import sys
+import urllib.parse
+
+from playwright.sync_api import sync_playwright
+
+# Bounds against hangs, not speed requirements: a debug build of odg on a loaded machine.
+STEP_TIMEOUT_MS = 60_000
+CHROMIUM = os.environ.get('ODG_CHROMIUM', '/usr/bin/chromium')
+VIEWPORT = {'width': 1400, 'height': 900}
+
+
+def main(argv: list[str]) -> int:
+    base_url, token, component_name, component_version, screenshot_dir, landing_text = argv
+    base_url = base_url.rstrip('/')
+    os.makedirs(screenshot_dir, exist_ok=True)
+    failed_requests: list[str] = []
+    console_errors: list[str] = []
+    pages: list[str] = []
+    # The component page's tab captions once settled, and every answer but the bundle's files.
+    tabs: list[str] = []
+    answers: list[str] = []
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+        )
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        page.set_default_timeout(STEP_TIMEOUT_MS)
+
+        def on_response(response):
+            if '/static/' not in response.url:
+                answers.append(f'{response.status} {response.request.method} {response.url}')
+            if response.status >= 400:
+                failed_requests.append(f'{response.status} {response.request.method} {response.url}')
+
+        def on_request_failed(request):
+            failed_requests.append(f'network error {request.method} {request.url}: {request.failure}')
+
+        def on_console(message):
+            if message.type == 'error':
+                console_errors.append(f'{message.text} ({message.location.get("url", "")})')
+
+        page.on('response', on_response)
+        page.on('requestfailed', on_request_failed)
+        page.on('console', on_console)
+        page.on('pageerror', lambda error: console_errors.append(f'page error: {error}'))
+        try:
+            visit(page, base_url, token, component_name, component_version, screenshot_dir, pages, tabs,
+                  landing_text)
+        except Exception as error:  # reported with what the page showed, for the caller's message
+            failure = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'odg-dashboard-failure.png')
+            page.screenshot(path=failure)
+            print(json.dumps({
+                'error': f'{type(error).__name__}: {error}',
+                'url': page.url,
+                'failure_screenshot': failure,
+                'answers': answers,
+                'pages': pages,
+                'failed_requests': failed_requests,
+                'console_errors': console_errors,
+            }))
+            return 1
+        finally:
+            browser.close()
+
+    print(json.dumps({
+        'pages': pages,
+        'tabs': tabs,
+        'answers': answers,
+        'failed_requests': failed_requests,
+        'console_errors': console_errors,
+    }))
+    return 0
+
+
+def visit(page, base_url, token, component_name, component_version, screenshot_dir, pages, tabs,
+          landing_text):
+    """The walk through the UI; a screenshot per page and tab, named in `pages`."""
+
+    def shot(name: str):
+        # Let pending fetches settle and the placeholders (MUI skeletons) give way to what they
+        # wait for, so the picture shows the loaded state.
+        page.wait_for_load_state('networkidle')
+        page.locator('.MuiSkeleton-root').first.wait_for(state='detached')
+        page.screenshot(path=os.path.join(screenshot_dir, f'{name}.png'), full_page=True)
+        pages.append(name)
+
+    # Login: without a token the UI sends us to its login page.
+    page.goto(f'{base_url}/')
+    page.wait_for_url('**/#/login**')
+    page.get_by_role('tab', name='token').click()
+    page.get_by_label('Token').fill(token)
+    shot('login')
+    page.get_by_role('button', name='Login').click()
+    page.wait_for_function("() => localStorage.getItem('delivery_dashboard_jwt') !== null")
+    page.wait_for_url(lambda url: '#/login' not in url)
+    page.get_by_text(landing_text).first.wait_for()
+    shot('landing')
+
+    # A component with its root entry expanded (its responsibles and artefact metadata), then
+    # each tab the dashboard shows for odg. The tabs follow /features: the diff, tests and DORA
+    # tabs go once it says those are unavailable, the compliance tab comes with the finding
+    # configurations.
+    query = urllib.parse.urlencode({
+        'name': component_name,
+        'version': component_version,
+        'view': 'bom',
+        'rootExpanded': 'true',
+    })
+    page.goto(f'{base_url}/#/component?{query}')
+    page.get_by_role('tab', name='Compliance').wait_for()
+    for hidden in ('Component Diff', 'Tests', 'Dora'):
+        page.get_by_role('tab', name=hidden, exact=True).wait_for(state='detached')
+    shot('component-bom')
+    tabs.extend(caption.strip() for caption in page.get_by_role('tab').all_inner_texts())
+    for caption, view in (('Component Descriptor', 'cd'), ('Compliance', 'compliance')):
+        page.get_by_role('tab', name=caption).click()
+        page.wait_for_url(f'**view={view}**')
+        page.get_by_role('tab', name=caption, selected=True).wait_for()
+        shot('component-' + ('descriptor' if view == 'cd' else view))
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))
