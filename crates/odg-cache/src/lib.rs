@@ -35,7 +35,7 @@ pub use generations::{Generations, Stamp, EPOCH_FIELD};
 pub use invalidation::InvalidationReport;
 pub use key::{CacheKey, EntryId, Kind, Scope};
 pub use memory::{MemoryEntry, MemoryTier, MEMORY_ENTRY_OVERHEAD_BYTES};
-pub use odg_mrc::Curve;
+pub use odg_mrc::{Curve, DEFAULT_MAX_SAMPLED_KEYS as DEFAULT_MISS_RATIO_CURVE_KEYS};
 pub use policy::KindPolicy;
 pub use selector::{Selector, SelectorMessage};
 pub use shared::{InvalidationMessage, Lease, SharedEvent, SharedTier, SharedTierConfig};

@@ -12,10 +12,12 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod advice;
 mod curve;
 mod fenwick;
 mod sampled;
 
+pub use advice::{advise, knee, Advice};
 pub use curve::{bucket_index, bucket_upper_bytes, Bucket, Curve, BUCKETS, BUCKETS_PER_OCTAVE};
 pub use fenwick::Fenwick;
 pub use sampled::{SampledCurve, DEFAULT_MAX_SAMPLED_KEYS, SPATIAL_MODULUS};
