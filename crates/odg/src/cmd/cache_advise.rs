@@ -24,8 +24,7 @@ struct TierCurves {
 
 struct Fleet {
     tiers: BTreeMap<String, TierCurves>,
-    /// Lookups per second reaching each pod's memory tier, summed (from the curve's reference
-    /// count and the process start time).
+    /// Each pod's uptime in seconds (from its process start time), for rates.
     seconds_up: Vec<f64>,
 }
 
@@ -111,11 +110,15 @@ fn terminal_chart(curve: &Curve, bound: Option<u64>) -> String {
         .log2()
         .max(low + 1.0);
     let mut rows = vec![vec![' '; width]; height];
-    for column in 0..width {
-        let bytes = (low + (high - low) * column as f64 / (width - 1) as f64).exp2();
-        let hit = 1.0 - curve.miss_ratio_at(bytes).unwrap_or(1.0);
-        let row = ((1.0 - hit) * (height - 1) as f64).round() as usize;
-        rows[row.min(height - 1)][column] = '*';
+    let curve_rows: Vec<usize> = (0..width)
+        .map(|column| {
+            let bytes = (low + (high - low) * column as f64 / (width - 1) as f64).exp2();
+            let miss = curve.miss_ratio_at(bytes).unwrap_or(1.0);
+            ((miss * (height - 1) as f64).round() as usize).min(height - 1)
+        })
+        .collect();
+    for (column, row) in curve_rows.into_iter().enumerate() {
+        rows[row][column] = '*';
     }
     if let Some(bound) = bound {
         let column = (((bound as f64).log2() - low) / (high - low) * (width - 1) as f64).round();
@@ -251,8 +254,9 @@ pub async fn advise_command(args: AdviseArgs) -> anyhow::Result<()> {
                 "tier": tier,
                 "kind": kind,
                 "bound_bytes": curves.bound_bytes,
+                "lookups": curve.references,
                 "lookups_per_second": rate,
-                "hit_ratio_now": now_miss.map(|miss| 1.0 - miss),
+                "predicted_hit_ratio_now": now_miss.map(|miss| 1.0 - miss),
                 "recommended_mib": advice.recommended_mib,
                 "reaches_target": advice.reaches_target,
                 "predicted_hit_ratio": advice.predicted_hit_ratio,
@@ -289,7 +293,7 @@ pub async fn advise_command(args: AdviseArgs) -> anyhow::Result<()> {
                 advice.predicted_hit_ratio * 100.0,
                 match (now_miss, saved) {
                     (Some(now), Some(saved)) => format!(
-                        " (now {:.1} % at {}; {saved:+.2} fewer misses per second to the tier below)",
+                        " (predicted now: {:.1} % at {}; {saved:+.2} misses per second fewer to the tier below)",
                         (1.0 - now) * 100.0,
                         human(curves.bound_bytes.unwrap_or(0) as f64)
                     ),

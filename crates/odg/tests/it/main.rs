@@ -5,6 +5,7 @@
 //! - `interop_python_seeded`: the library uploads, odg serves; answers must equal the library's reads.
 //! - `interop_odg_pushed`: odg pushes (idempotently), the library reads what odg serves.
 //! - `cli`: configuration errors, the demo default, `ODG_*` variables.
+//! - `cache_advise`: `odg cache advise` over two pods' miss-ratio curves; the `/metrics` points; curves off.
 //! - `cache_crash`: kill -9 during heavy disk-cache writes, restart, every answer still correct.
 //! - `cache_fills`: fills that end badly (started before an invalidation, or failing) and who waits for them.
 //! - `cache_fleet`: two pods on one Redis: one origin fetch per fleet, invalidation across pods.
@@ -18,6 +19,7 @@
 //!   through `--registry-ca-file`, `SSL_CERT_FILE` or a host's `ca_file`.
 //! - `known_discrepancies`: ignored reproductions of where odg and the library disagree today.
 
+mod cache_advise;
 mod cache_crash;
 mod cache_fills;
 mod cache_fleet;
