@@ -30,7 +30,7 @@ def expressions(dashboard) -> list[tuple[str, str]]:
 def test_the_dashboard_covers_what_scaling_and_caching_need():
     dashboard = json.loads(DASHBOARD.read_text())
     titles = " | ".join(panel["title"] for panel in dashboard["panels"]).lower()
-    for topic in ["request rate", "latency", "queue wait", "in flight per pod", "cache hit ratio per tier", "origin fetches", "memory against the configured bound", "replicas"]:
+    for topic in ["request rate", "latency", "queue wait", "in flight per pod", "cache hit ratio per tier", "what would a bigger cache give", "origin fetches", "memory against the configured bound", "replicas"]:
         assert topic in titles, topic
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))

@@ -8,6 +8,7 @@ mod compliance;
 mod harness;
 mod load;
 mod memory;
+mod mrc_scenarios;
 mod report;
 mod resolve;
 mod scenarios;

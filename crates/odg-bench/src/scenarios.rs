@@ -43,7 +43,7 @@ pub struct HttpArgs {
     /// Concurrent clients of the ceiling scenario (odg beside a bare axum server sending the same bytes).
     #[arg(long, default_value_t = 64)]
     ceiling_clients: usize,
-    /// Only these scenarios (comma-separated): warm-component, warm-dependencies, cold-dependencies, scan-burst, overload, ceiling, responsibles-diff.
+    /// Only these scenarios (comma-separated): warm-component, warm-dependencies, cold-dependencies, scan-burst, overload, ceiling, responsibles-diff, miss-ratio-curves.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Also write the scan-burst metric series here (for the autoscaling replay test).
@@ -153,8 +153,11 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
     if wanted("warm-component") {
         eprintln!("scenario warm-component");
         let mut modes = Vec::new();
+        let mut curves_off = repo_args(&proxy);
+        curves_off.push("--miss-ratio-curves=false".into());
         for (mode, pod_args) in [
             ("cache (memory hits)", repo_args(&proxy)),
+            ("cache, miss-ratio curves off", curves_off),
             ("no cache (baseline)", no_cache(repo_args(&proxy))),
         ] {
             let pod = Pod::start(&pod_args).await?;
@@ -398,6 +401,12 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
         reports.push(report);
     }
 
+    let mut curves_markdown = String::new();
+    if wanted("miss-ratio-curves") {
+        eprintln!("scenario miss-ratio-curves");
+        curves_markdown = crate::mrc_scenarios::run(&client, &args.out_dir).await?;
+    }
+
     if wanted("overload") {
         eprintln!("scenario overload");
         reports.push(overload(&args, &fixture, &proxy).await?);
@@ -408,6 +417,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
         report.write(&args.out_dir)?;
         markdown.push_str(&report.markdown());
     }
+    markdown.push_str(&curves_markdown);
     std::fs::write(args.out_dir.join("summary.md"), &markdown)?;
     std::fs::write(
         args.out_dir.join("summary.json"),

@@ -6,6 +6,7 @@
 // that cannot fail are marked where they are, each with its reason (checked by the tidy test).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod curves;
 mod disk;
 mod entry;
 mod error;
@@ -23,6 +24,7 @@ mod shared;
 mod tiered;
 mod value;
 
+pub use curves::{CurvesReport, KindCurve, TierReport, ALL_KINDS, EXPORTED_SCALES};
 pub use disk::DiskTier;
 pub use entry::{
     decode_entry, decode_entry_header, encode_entry, EntryDecodeError, EntryMeta, Freshness,
@@ -33,6 +35,7 @@ pub use generations::{Generations, Stamp, EPOCH_FIELD};
 pub use invalidation::InvalidationReport;
 pub use key::{CacheKey, EntryId, Kind, Scope};
 pub use memory::{MemoryEntry, MemoryTier, MEMORY_ENTRY_OVERHEAD_BYTES};
+pub use odg_mrc::{Curve, DEFAULT_MAX_SAMPLED_KEYS as DEFAULT_MISS_RATIO_CURVE_KEYS};
 pub use policy::KindPolicy;
 pub use selector::{Selector, SelectorMessage};
 pub use shared::{InvalidationMessage, Lease, SharedEvent, SharedTier, SharedTierConfig};

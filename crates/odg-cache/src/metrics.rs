@@ -40,3 +40,11 @@ pub const STALE_SERVED_TOTAL: &str = "odg_cache_stale_served_total";
 pub const TIER_MEMORY: &str = "memory";
 pub const TIER_DISK: &str = "disk";
 pub const TIER_SHARED: &str = "shared";
+
+/// Gauge: predicted miss ratio of an LRU cache at `scale` times the tier's bound, by `kind`
+/// (a configured kind, or `all`), `tier` (memory, disk) and `scale` (0.25, 0.5, 1, 2, 4, 8).
+pub const MRC_MISS_RATIO: &str = "odg_cache_mrc_predicted_miss_ratio";
+/// Gauge: estimated bytes of all distinct keys seen, by `kind` and `tier`.
+pub const MRC_WORKING_SET_BYTES: &str = "odg_cache_mrc_working_set_bytes";
+/// Counter: lookups sampled into the curve, by `kind` and `tier`.
+pub const MRC_SAMPLED_LOOKUPS: &str = "odg_cache_mrc_sampled_lookups_total";

@@ -18,6 +18,7 @@ use metrics::{counter, gauge, histogram};
 use rand::Rng;
 use tracing::Instrument;
 
+use crate::curves::{stored_bytes, CacheCurves, CurvesReport, Tier};
 use crate::disk::DiskTier;
 use crate::entry::{EntryMeta, Freshness, StoredEntry};
 use crate::flight::{first_outcome, AnyValue, FlightHandle, FlightOutcome, Flights, Joined};
@@ -60,6 +61,9 @@ pub struct CacheConfig {
     pub state_directory: Option<PathBuf>,
     /// This pod's name in invalidation messages.
     pub pod_id: String,
+    /// Keep sampled miss-ratio curves per tier and kind (`odg-mrc`); `None`: off. The number is
+    /// the most keys one curve tracks (about 100 bytes each).
+    pub miss_ratio_curve_keys: Option<usize>,
 }
 
 impl Default for CacheConfig {
@@ -75,6 +79,7 @@ impl Default for CacheConfig {
             resync_interval: Duration::from_secs(10),
             state_directory: None,
             pod_id: format!("pod-{:016x}", rand::rng().random::<u64>()),
+            miss_ratio_curve_keys: Some(odg_mrc::DEFAULT_MAX_SAMPLED_KEYS),
         }
     }
 }
@@ -108,6 +113,7 @@ pub(crate) struct CacheInner {
     pub(crate) generations: RwLock<Generations>,
     pub(crate) flights: Arc<Flights>,
     pub(crate) config: CacheConfig,
+    pub(crate) curves: Option<CacheCurves>,
 }
 
 impl std::fmt::Debug for TieredCache {
@@ -197,6 +203,15 @@ impl TieredCache {
         };
         let generations =
             crate::invalidation::load_snapshot(config.state_directory.as_deref()).await;
+        let curves = config.miss_ratio_curve_keys.map(|max_keys| {
+            CacheCurves::new(
+                &config.policies,
+                max_keys,
+                memory.max_bytes(),
+                disk.as_ref().map(DiskTier::max_bytes),
+                shared.is_some(),
+            )
+        });
         let cache = TieredCache {
             inner: Arc::new(CacheInner {
                 memory,
@@ -205,6 +220,7 @@ impl TieredCache {
                 generations: RwLock::new(generations),
                 flights: Arc::new(Flights::default()),
                 config,
+                curves,
             }),
         };
         // Save the generations at once: a freshly drawn epoch must survive a restart, or every
@@ -244,6 +260,19 @@ impl TieredCache {
         self.inner.shared.as_ref()
     }
 
+    /// Every tier's miss-ratio curves now; `None` when they are switched off.
+    pub fn miss_ratio_curves(&self) -> Option<CurvesReport> {
+        self.inner.curves.as_ref().map(CacheCurves::report)
+    }
+
+    /// Sets the curves' `/metrics` series (predicted miss ratios, working sets, samples) from
+    /// the curves now; the metrics route calls it before rendering.
+    pub fn export_miss_ratio_curve_metrics(&self) {
+        if let Some(curves) = &self.inner.curves {
+            curves.export_metrics();
+        }
+    }
+
     /// The value of `key`, from the first tier that has a valid copy, else from `load` — run
     /// once per pod however many requests ask at once, and once per fleet while Redis is up.
     // debug level: on the warm path the span is disabled (a cached interest check) unless asked for
@@ -274,7 +303,13 @@ impl TieredCache {
         }
         let stamp = self.stamp(key);
         if policy.memory {
-            match self.inner.memory.get_shared(&key.id()) {
+            let found = self.inner.memory.get_shared(&key.id());
+            self.inner.record_curve(
+                Tier::Memory,
+                key,
+                found.as_ref().map(|entry| entry.weight()),
+            );
+            match found {
                 Some(entry) => match usable(&entry.meta, &entry.key_text, key, &stamp) {
                     Some(freshness) => {
                         if let Ok(value) = entry.value.clone().downcast::<V>() {
@@ -398,7 +433,9 @@ impl CacheInner {
 
         if policy.disk {
             if let Some(disk) = &self.disk {
-                match disk.get(&id).await {
+                let found = disk.get(&id).await;
+                self.record_curve(Tier::Disk, &key, found.as_ref().map(stored_bytes));
+                match found {
                     Some(stored) => match usable(&stored.meta, &stored.key_text, &key, &stamp) {
                         Some(Freshness::Fresh) => {
                             if let Some(value) = decode_value::<V>(stored.payload.clone()).await {
@@ -426,7 +463,10 @@ impl CacheInner {
             .as_ref()
             .filter(|shared| policy.shared && shared.is_available());
         if let Some(shared) = shared {
-            if let Some(outcome) = self.shared_lookup::<V>(shared, &key, &stamp, &policy).await {
+            if let Some(outcome) = self
+                .shared_lookup::<V>(shared, &key, &stamp, &policy, true)
+                .await
+            {
                 let (value, freshness) = outcome;
                 if freshness == Freshness::Fresh {
                     handle.answer(FlightOutcome::Value(value as AnyValue));
@@ -481,8 +521,9 @@ impl CacheInner {
             // Another pod may have stored the value and released its lease between our lookup
             // and our lease: look once more before loading.
             if lease.is_some() {
-                if let Some((value, Freshness::Fresh)) =
-                    self.shared_lookup::<V>(shared, &key, &stamp, &policy).await
+                if let Some((value, Freshness::Fresh)) = self
+                    .shared_lookup::<V>(shared, &key, &stamp, &policy, false)
+                    .await
                 {
                     if let Some(lease) = lease.take() {
                         let _ = shared.release(&lease).await;
@@ -522,9 +563,18 @@ impl CacheInner {
         key: &CacheKey,
         stamp: &Stamp,
         policy: &KindPolicy,
+        first_of_fill: bool,
     ) -> Option<(Arc<V>, Freshness)> {
         let kind = key.kind().as_str();
-        match shared.get(&key.id()).await {
+        let found = shared.get(&key.id()).await;
+        if first_of_fill {
+            let size = match &found {
+                Ok(Some(stored)) => Some(stored_bytes(stored)),
+                _ => None,
+            };
+            self.record_curve(Tier::Shared, key, size);
+        }
+        match found {
             Ok(Some(stored)) => match usable(&stored.meta, &stored.key_text, key, stamp) {
                 Some(freshness) => {
                     let value = Arc::new(decode_value::<V>(stored.payload.clone()).await?);
@@ -541,6 +591,7 @@ impl CacheInner {
                     if freshness == Freshness::Fresh && policy.disk {
                         if let Some(disk) = &self.disk {
                             disk.put(key.id(), &stored).await;
+                            self.set_curve_size(Tier::Disk, key, stored_bytes(&stored));
                         }
                     }
                     Some((value, freshness))
@@ -585,6 +636,7 @@ impl CacheInner {
                     if policy.disk {
                         if let Some(disk) = &self.disk {
                             disk.put(key.id(), &stored).await;
+                            self.set_curve_size(Tier::Disk, key, stored_bytes(&stored));
                         }
                     }
                     return FleetWait::Filled(value);
@@ -608,15 +660,27 @@ impl CacheInner {
         value: &Arc<V>,
     ) {
         if policy.memory {
-            self.memory.insert(
-                key.id(),
-                MemoryEntry {
-                    meta,
-                    key_text: Arc::from(key.text()),
-                    value: value.clone() as AnyValue,
-                    footprint: value.footprint(),
-                },
-            );
+            let entry = MemoryEntry {
+                meta,
+                key_text: Arc::from(key.text()),
+                value: value.clone() as AnyValue,
+                footprint: value.footprint(),
+            };
+            self.set_curve_size(Tier::Memory, key, entry.weight());
+            self.memory.insert(key.id(), entry);
+        }
+    }
+
+    /// A lookup of `key` reached `tier` (the curves' stream); `size` when the tier holds it.
+    fn record_curve(&self, tier: Tier, key: &CacheKey, size: Option<u64>) {
+        if let Some(curves) = &self.curves {
+            curves.record(tier, key.kind().as_str(), &key.id(), size);
+        }
+    }
+
+    fn set_curve_size(&self, tier: Tier, key: &CacheKey, size: u64) {
+        if let Some(curves) = &self.curves {
+            curves.set_size(tier, key.kind().as_str(), &key.id(), size);
         }
     }
 
@@ -680,13 +744,16 @@ impl CacheInner {
             key_text: key.text().to_string(),
             payload: Bytes::from(payload),
         };
+        let size = stored_bytes(&stored);
         if let Some(shared) = shared {
             let _ = shared
                 .put(&key.id(), &stored, policy.shared_ttl(fresh_for))
                 .await;
+            self.set_curve_size(Tier::Shared, key, size);
         }
         if let Some(disk) = disk {
             disk.put(key.id(), &stored).await;
+            self.set_curve_size(Tier::Disk, key, size);
         }
     }
 }

@@ -654,3 +654,84 @@ async fn a_detached_fill_carries_the_span_of_the_request_that_led_it() {
         "{load_event:?}"
     );
 }
+
+/// Each tier's curve sees the stream that reaches it: memory every lookup, disk the memory
+/// tier's misses. Twenty keys looked up three times each: a third of the memory tier's lookups
+/// miss at any size (the first of each key), every disk lookup is a first one.
+#[tokio::test]
+async fn miss_ratio_curves_follow_each_tiers_stream() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut config = config();
+    config.disk = Some(DiskConfig {
+        directory: directory.path().to_path_buf(),
+        max_bytes: 64 * 1024 * 1024,
+    });
+    config
+        .policies
+        .insert("descriptor".into(), KindPolicy::immutable());
+    let cache = TieredCache::new(config).await.unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    for _round in 0..3 {
+        for index in 0..20 {
+            let value: Arc<Text> = cache
+                .get_or_load(
+                    &key("descriptor", &format!("component-{index}")),
+                    CacheMode::Normal,
+                    counting_loader(&calls, Duration::ZERO, "value"),
+                )
+                .await
+                .unwrap();
+            assert_eq!(value.0, "value");
+        }
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 20);
+    let report = cache.miss_ratio_curves().unwrap();
+    let tier = |name: &str| {
+        report
+            .tiers
+            .iter()
+            .find(|tier| tier.tier == name)
+            .unwrap()
+            .clone()
+    };
+    let memory = tier("memory");
+    assert_eq!(memory.bound_bytes, Some(8 * 1024 * 1024));
+    let curve = |tier: &odg_cache::TierReport, kind: &str| {
+        tier.kinds
+            .iter()
+            .find(|curve| curve.kind == kind)
+            .unwrap()
+            .curve
+            .clone()
+    };
+    for kind in ["all", "descriptor"] {
+        let memory_curve = curve(&memory, kind);
+        assert_eq!(memory_curve.references, 60.0);
+        assert_eq!(memory_curve.sampled_references, 60);
+        assert_eq!(memory_curve.cold_references, 20.0);
+        let large = memory_curve.miss_ratio_at(1e9).unwrap();
+        assert!((large - 1.0 / 3.0).abs() < 1e-9, "{large}");
+        // below one entry's weight nothing hits
+        assert_eq!(memory_curve.miss_ratio_at(100.0), Some(1.0));
+        assert!(memory_curve.working_set_bytes > 20.0 * 500.0);
+
+        let disk_curve = curve(&tier("disk"), kind);
+        assert_eq!(disk_curve.references, 20.0);
+        assert_eq!(disk_curve.miss_ratio_at(1e9), Some(1.0));
+    }
+    // `versions` is configured, but was not looked up
+    assert_eq!(curve(&memory, "versions").references, 0.0);
+    assert!(report.tiers.iter().all(|tier| tier.tier != "shared"));
+}
+
+#[tokio::test]
+async fn miss_ratio_curves_can_be_switched_off() {
+    let cache = TieredCache::new(CacheConfig {
+        miss_ratio_curve_keys: None,
+        ..config()
+    })
+    .await
+    .unwrap();
+    assert!(cache.miss_ratio_curves().is_none());
+    cache.export_miss_ratio_curve_metrics();
+}

@@ -79,6 +79,24 @@ pub struct DbArgs {
 pub enum CacheCommand {
     /// Invalidate entries in every tier of every pod (`DELETE /cache`).
     Invalidate(InvalidateArgs),
+    /// Size the cache tiers from the pods' miss-ratio curves (`GET /cache/miss-ratio-curves`).
+    Advise(AdviseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdviseArgs {
+    /// A pod's base URL (main or admin listener); repeat for several pods, whose curves are merged.
+    #[arg(long, required = true)]
+    pub url: Vec<String>,
+    /// The hit ratio a tier should reach; when no size reaches it, the knee of the curve is advised.
+    #[arg(long, default_value_t = 0.95)]
+    pub target: f64,
+    /// Also draw the curves (hit ratio over size, all kinds per tier) into this SVG file.
+    #[arg(long)]
+    pub svg: Option<std::path::PathBuf>,
+    /// Print the advice as JSON instead of charts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -143,6 +161,10 @@ pub struct ServeArgs {
     /// Turn every cache tier off (a baseline for benchmarks; `ignore_cache` for every request).
     #[arg(long, env = "ODG_DISABLE_CACHE")]
     pub disable_cache: bool,
+    /// Keep sampled miss-ratio curves per cache tier and kind (`/metrics`,
+    /// `GET /cache/miss-ratio-curves`, `odg cache advise`); `--miss-ratio-curves=false` turns them off [default: true].
+    #[arg(long, env = "ODG_MISS_RATIO_CURVES", num_args = 0..=1, default_missing_value = "true")]
+    pub miss_ratio_curves: Option<bool>,
     /// Prefix of every Redis key and channel, so installations can share one Redis [default: odg].
     #[arg(long, env = "ODG_REDIS_KEY_PREFIX")]
     pub redis_key_prefix: Option<String>,

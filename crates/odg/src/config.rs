@@ -134,6 +134,8 @@ pub struct CacheFileConfig {
     pub redis_max_value_bytes: Option<ByteSize>,
     /// Longest wait for another pod's fill before loading ourselves [default: 3000].
     pub fleet_wait_ms: Option<u64>,
+    /// Keep sampled miss-ratio curves per tier and kind [default: true].
+    pub miss_ratio_curves: Option<bool>,
     /// Per-kind policy overrides (`descriptor`, `versions`, `dependencies`).
     #[serde(default)]
     pub kinds: HashMap<String, KindPolicyFileConfig>,
@@ -376,6 +378,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             redis_url: args.redis_url,
             redis_cluster: args.redis_cluster,
             redis_key_prefix: args.redis_key_prefix,
+            miss_ratio_curves: args.miss_ratio_curves,
         },
         pod_id,
     )?;
@@ -565,6 +568,8 @@ struct CacheFlags {
     /// `Some(false)` turns off a `true` from the file.
     redis_cluster: Option<bool>,
     redis_key_prefix: Option<String>,
+    /// `Some(false)` turns off a `true` from the file.
+    miss_ratio_curves: Option<bool>,
 }
 
 pub const DEFAULT_MEMORY_CACHE_BYTES: u64 = 256 << 20;
@@ -640,6 +645,11 @@ fn cache_config(
             .map_or(defaults.fleet_wait, Duration::from_millis),
         state_directory: Some(cache_dir.to_path_buf()),
         pod_id,
+        miss_ratio_curve_keys: flags
+            .miss_ratio_curves
+            .or(file.miss_ratio_curves)
+            .unwrap_or(true)
+            .then_some(odg_cache::DEFAULT_MISS_RATIO_CURVE_KEYS),
         ..defaults
     })
 }
@@ -827,6 +837,7 @@ mod tests {
             redis_cluster: None,
             redis_key_prefix: None,
             disable_cache: false,
+            miss_ratio_curves: None,
             admin_tokens: vec![],
             cors_allowed_origins: vec![],
             cors_max_age_seconds: None,
@@ -881,6 +892,25 @@ mod tests {
         let config = resolve(overridden).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
         assert_eq!(config.mapping.unwrap().rules.len(), 1);
+    }
+
+    #[test]
+    fn miss_ratio_curves_are_on_by_default_and_the_flag_wins_over_the_file() {
+        let curves = |config: ServeConfig| config.cache.unwrap().miss_ratio_curve_keys;
+        assert_eq!(
+            curves(resolve(args()).unwrap()),
+            Some(odg_cache::DEFAULT_MISS_RATIO_CURVE_KEYS)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odg.yaml");
+        std::fs::write(&path, "cache:\n  miss_ratio_curves: false\n").unwrap();
+        let mut from_file = args();
+        from_file.config = Some(path.clone());
+        assert_eq!(curves(resolve(from_file).unwrap()), None);
+        let mut overridden = args();
+        overridden.config = Some(path);
+        overridden.miss_ratio_curves = Some(true);
+        assert!(curves(resolve(overridden).unwrap()).is_some());
     }
 
     #[test]

@@ -31,6 +31,9 @@ fn main() -> anyhow::Result<()> {
             Command::Serve(args) => cmd::serve::run(*args).await,
             Command::Push(args) => cmd::push::run(args).await,
             Command::Cache(CacheCommand::Invalidate(args)) => cmd::cache::invalidate(args).await,
+            Command::Cache(CacheCommand::Advise(args)) => {
+                cmd::cache_advise::advise_command(args).await
+            }
             Command::Enumerate(args) => cmd::enumerate::run(args).await,
             Command::CacheManager(args) => cmd::cache_manager::run(args).await,
             Command::Db(DbCommand::Check(args)) => cmd::db::check(args).await,

@@ -38,8 +38,16 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     match &state.metrics {
         Some(handle) => {
             let handle = handle.clone();
-            // Sampling /proc and rendering every series is CPU work: off the async workers.
-            match odg_offload::run_cpu_bound(move || crate::metrics::render(&handle)).await {
+            let cache = state.components.cache().cloned();
+            // Sampling /proc, reading the miss-ratio curves and rendering every series is CPU
+            // work: off the async workers.
+            let render = move || {
+                if let Some(cache) = &cache {
+                    cache.export_miss_ratio_curve_metrics();
+                }
+                crate::metrics::render(&handle)
+            };
+            match odg_offload::run_cpu_bound(render).await {
                 Ok(text) => (
                     [(
                         header::CONTENT_TYPE,

@@ -9,6 +9,7 @@ mod health;
 mod json_errors;
 mod login;
 mod metadata;
+mod miss_ratio_curves;
 mod ocm;
 mod request_encoding;
 mod responsibles;
@@ -111,12 +112,16 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
-/// `/live`, `/ready` and `/metrics`, also served alone on the admin listener.
+/// `/live`, `/ready`, `/metrics` and `/cache/miss-ratio-curves`, also served alone on the admin listener.
 pub fn operations_router() -> Router<AppState> {
     Router::new()
         .route("/ready", get(health::ready))
         .route("/live", get(health::live))
         .route("/metrics", get(health::metrics))
+        .route(
+            "/cache/miss-ratio-curves",
+            get(miss_ratio_curves::miss_ratio_curves),
+        )
 }
 
 /// The admin listener's router: operational routes only.

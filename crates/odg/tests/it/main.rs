@@ -5,6 +5,7 @@
 //! - `interop_python_seeded`: the library uploads, odg serves; answers must equal the library's reads.
 //! - `interop_odg_pushed`: odg pushes (idempotently), the library reads what odg serves.
 //! - `cli`: configuration errors, the demo default, `ODG_*` variables.
+//! - `cache_advise`: `odg cache advise` over two pods' miss-ratio curves; the `/metrics` points; curves off.
 //! - `dashboard`: the original's Delivery Dashboard in headless Chromium against `odg serve` on the
 //!   demo: token login, landing page, a component's tabs; no failed request, no console error.
 //! - `cache_crash`: kill -9 during heavy disk-cache writes, restart, every answer still correct.
@@ -23,6 +24,7 @@
 //! - `db_commands`: `odg db check` and `odg db migrate` on PostgreSQL and SQLite.
 //! - `known_discrepancies`: ignored reproductions of where odg and the library disagree today.
 
+mod cache_advise;
 mod cache_crash;
 mod cache_fills;
 mod cache_fleet;

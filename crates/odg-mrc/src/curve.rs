@@ -1,0 +1,243 @@
+//! A miss-ratio curve: a log-scale histogram of (estimated, full-stream) reuse distances in
+//! bytes, with the cold (first-touch) references, from which the miss ratio of an LRU cache of
+//! any byte size follows. Curves of several pods (or periods) merge by adding their counts.
+//!
+//! Bucket `i` holds the distances `d` with `upper(i - 1) < d <= upper(i)`, where
+//! `upper(i) = 2^(i / BUCKETS_PER_OCTAVE)` bytes: 16 buckets per doubling (4.4 % wide). At a
+//! size on a bucket boundary the predicted miss ratio is exact for the sampled stream; between
+//! boundaries it is interpolated linearly inside the bucket.
+
+use serde::{Deserialize, Serialize};
+
+pub const BUCKETS_PER_OCTAVE: usize = 16;
+/// 64 doublings: every `u64` byte distance has a bucket.
+pub const BUCKETS: usize = 64 * BUCKETS_PER_OCTAVE;
+
+/// The largest distance bucket `index` holds, in bytes.
+pub fn bucket_upper_bytes(index: usize) -> f64 {
+    (index as f64 / BUCKETS_PER_OCTAVE as f64).exp2()
+}
+
+/// The bucket of a distance of `bytes` (distances under one byte go to bucket 0).
+pub fn bucket_index(bytes: f64) -> usize {
+    if bytes.is_nan() || bytes <= 1.0 {
+        return 0;
+    }
+    let mut index = ((bytes.log2() * BUCKETS_PER_OCTAVE as f64).ceil() as usize).min(BUCKETS - 1);
+    // the logarithm may round across a boundary: settle on the smallest upper bound >= bytes
+    while index > 0 && bucket_upper_bytes(index - 1) >= bytes {
+        index -= 1;
+    }
+    while index < BUCKETS - 1 && bucket_upper_bytes(index) < bytes {
+        index += 1;
+    }
+    index
+}
+
+/// One non-empty histogram bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub index: u16,
+    /// `bucket_upper_bytes(index)`, for readers of the JSON.
+    pub upper_bytes: f64,
+    /// Estimated references (of the whole stream, not just the sample) with this distance.
+    pub references: f64,
+}
+
+/// A snapshot of a sampled curve, or the sum of several.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Curve {
+    /// Estimated references of the whole stream (each sampled one counts `1 / rate`).
+    pub references: f64,
+    /// Estimated first references: misses at every size.
+    pub cold_references: f64,
+    /// References actually sampled (measured, not estimated).
+    pub sampled_references: u64,
+    /// The sampling rate now (the lowest of merged curves); 1 = every key.
+    pub sampling_rate: f64,
+    /// Estimated bytes of all distinct keys seen: the size from which only cold misses remain.
+    pub working_set_bytes: f64,
+    /// Non-empty buckets, by increasing index.
+    pub buckets: Vec<Bucket>,
+}
+
+impl Curve {
+    /// A curve from a dense histogram (`BUCKETS` long).
+    pub(crate) fn from_histogram(
+        histogram: &[f64],
+        references: f64,
+        cold_references: f64,
+        sampled_references: u64,
+        sampling_rate: f64,
+        working_set_bytes: f64,
+    ) -> Curve {
+        let buckets = histogram
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count != 0.0)
+            .map(|(index, count)| Bucket {
+                index: index as u16,
+                upper_bytes: bucket_upper_bytes(index),
+                references: *count,
+            })
+            .collect();
+        Curve {
+            references,
+            cold_references,
+            sampled_references,
+            sampling_rate,
+            working_set_bytes,
+            buckets,
+        }
+    }
+
+    /// The predicted miss ratio (0..=1) of an LRU cache of `bytes`; `None` before any reference.
+    pub fn miss_ratio_at(&self, bytes: f64) -> Option<f64> {
+        if self.references <= 0.0 {
+            return None;
+        }
+        let mut misses = self.cold_references;
+        for bucket in &self.buckets {
+            let upper = bucket_upper_bytes(usize::from(bucket.index));
+            let lower = if bucket.index == 0 {
+                0.0
+            } else {
+                bucket_upper_bytes(usize::from(bucket.index) - 1)
+            };
+            if bytes >= upper {
+                continue;
+            }
+            if bytes <= lower {
+                misses += bucket.references;
+            } else {
+                misses += bucket.references * (upper - bytes) / (upper - lower);
+            }
+        }
+        Some((misses / self.references).clamp(0.0, 1.0))
+    }
+
+    /// `(bytes, miss ratio)` at every bucket boundary from the first non-empty bucket to the
+    /// working set: the curve to plot.
+    pub fn points(&self) -> Vec<(f64, f64)> {
+        let (Some(first), Some(last)) = (self.buckets.first(), self.buckets.last()) else {
+            return Vec::new();
+        };
+        let mut points = Vec::new();
+        let start = usize::from(first.index).saturating_sub(1);
+        for index in start..=usize::from(last.index) {
+            let bytes = bucket_upper_bytes(index);
+            if let Some(ratio) = self.miss_ratio_at(bytes) {
+                points.push((bytes, ratio));
+            }
+        }
+        points
+    }
+
+    /// The smallest size (a bucket boundary) whose predicted hit ratio reaches `target`, if any.
+    pub fn smallest_size_for_hit_ratio(&self, target: f64) -> Option<f64> {
+        self.points()
+            .into_iter()
+            .find(|(_, miss)| 1.0 - miss >= target)
+            .map(|(bytes, _)| bytes)
+    }
+
+    /// SHARDS-adj: the sample holds `references` estimated references where the stream had
+    /// `actual` (counted by the caller, outside the engine); the difference, mostly the luck of
+    /// drawing or missing a very hot key, is put at distance zero (a hit at every size), so
+    /// that the error no longer shifts the whole curve. Returns the adjusted curve.
+    pub fn adjusted_to(&self, actual: f64) -> Curve {
+        if self.references <= 0.0 || actual <= 0.0 {
+            return self.clone();
+        }
+        let mut dense = vec![0.0f64; BUCKETS];
+        for bucket in &self.buckets {
+            if let Some(slot) = dense.get_mut(usize::from(bucket.index)) {
+                *slot += bucket.references;
+            }
+        }
+        dense[0] += actual - self.references;
+        let mut curve = Curve::from_histogram(
+            &dense,
+            actual,
+            self.cold_references,
+            self.sampled_references,
+            self.sampling_rate,
+            self.working_set_bytes,
+        );
+        curve.buckets.retain(|bucket| bucket.references != 0.0);
+        curve
+    }
+
+    /// Adds `other` (another pod, or another period) into this curve.
+    pub fn merge(&mut self, other: &Curve) {
+        let mut dense = vec![0.0f64; BUCKETS];
+        for bucket in self.buckets.iter().chain(other.buckets.iter()) {
+            if let Some(slot) = dense.get_mut(usize::from(bucket.index)) {
+                *slot += bucket.references;
+            }
+        }
+        let sampling_rate = match (self.references > 0.0, other.references > 0.0) {
+            (true, true) => self.sampling_rate.min(other.sampling_rate),
+            (false, _) => other.sampling_rate,
+            (_, false) => self.sampling_rate,
+        };
+        *self = Curve::from_histogram(
+            &dense,
+            self.references + other.references,
+            self.cold_references + other.cold_references,
+            self.sampled_references + other.sampled_references,
+            sampling_rate,
+            self.working_set_bytes.max(other.working_set_bytes),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_distance_lands_in_the_bucket_whose_bounds_hold_it() {
+        for bytes in [1.5, 2.0, 3.0, 100.0, 1024.0, 1025.0, 1e6, 7.3e9, 1e19] {
+            let index = bucket_index(bytes);
+            assert!(bucket_upper_bytes(index) >= bytes, "{bytes}");
+            assert!(
+                index == 0 || bucket_upper_bytes(index - 1) < bytes,
+                "{bytes}"
+            );
+        }
+        assert_eq!(bucket_index(0.0), 0);
+        assert_eq!(bucket_index(f64::NAN), 0);
+    }
+
+    #[test]
+    fn miss_ratio_falls_with_size_and_merging_adds_streams() {
+        let mut histogram = vec![0.0; BUCKETS];
+        histogram[bucket_index(1000.0)] = 50.0;
+        histogram[bucket_index(100_000.0)] = 30.0;
+        let curve = Curve::from_histogram(&histogram, 100.0, 20.0, 100, 1.0, 2e5);
+        assert_eq!(curve.miss_ratio_at(10.0), Some(1.0));
+        assert_eq!(curve.miss_ratio_at(1e9), Some(0.2));
+        let middle = curve.miss_ratio_at(10_000.0).unwrap_or(0.0);
+        assert!((middle - 0.5).abs() < 1e-9, "{middle}");
+        assert_eq!(
+            curve.smallest_size_for_hit_ratio(0.5),
+            Some(bucket_upper_bytes(bucket_index(1000.0)))
+        );
+        assert_eq!(curve.smallest_size_for_hit_ratio(0.9), None);
+
+        let mut merged = curve.clone();
+        merged.merge(&Curve::from_histogram(
+            &vec![0.0; BUCKETS],
+            100.0,
+            100.0,
+            7,
+            0.5,
+            10.0,
+        ));
+        assert_eq!(merged.references, 200.0);
+        assert_eq!(merged.sampling_rate, 0.5);
+        assert_eq!(merged.miss_ratio_at(1e9), Some(0.6));
+        assert_eq!(Curve::default().miss_ratio_at(1.0), None);
+    }
+}
