@@ -200,3 +200,14 @@ def test_policies_without_the_peers_they_need_are_refused():
     (policy,) = [o for o in objects(trial, bare=True) if o["kind"] == "NetworkPolicy"]
     ports = [p["port"] for rule in policy["spec"]["egress"] for p in rule.get("ports", [])]
     assert 5432 not in ports and 6379 not in ports and 443 in ports
+
+
+def test_service_extensions_lists_the_cronjobs_the_release_deploys():
+    import yaml
+
+    def listed(values):
+        return yaml.safe_load(one(objects(values), "ConfigMap", FULLNAME)["data"]["odg.yaml"])["service_extensions"]
+
+    assert listed({}) == []
+    assert listed(ci_values("hpa")) == ["artefactEnumerator", "cacheManager"]
+    assert listed(ci_values("keda")) == ["artefactEnumerator"]

@@ -28,6 +28,8 @@ pub struct AppState {
     pub dashboard_dir: Option<std::path::PathBuf>,
     /// The landing page's components (`/features` `special-components`); none by default.
     pub special_components: Vec<crate::SpecialComponent>,
+    /// The extensions this installation runs (`GET /service-extensions`), camel case.
+    pub service_extensions: std::sync::Arc<[String]>,
 }
 
 /// Bounds of one `POST /artefacts/metadata/query`.
@@ -85,6 +87,7 @@ impl AppState {
             cors: CorsConfig::default(),
             dashboard_dir: None,
             special_components: Vec::new(),
+            service_extensions: std::sync::Arc::from(Vec::new()),
         }
     }
 
@@ -95,6 +98,12 @@ impl AppState {
 
     pub fn with_dashboard_dir(mut self, directory: Option<std::path::PathBuf>) -> Self {
         self.dashboard_dir = directory;
+        self
+    }
+
+    /// The extensions `GET /service-extensions` lists.
+    pub fn with_service_extensions(mut self, names: Vec<String>) -> Self {
+        self.service_extensions = names.into();
         self
     }
 

@@ -60,6 +60,10 @@ pub struct FileConfig {
     /// has one when none are configured.
     #[serde(default)]
     pub special_components: Option<Vec<odg_server::SpecialComponent>>,
+    /// The extensions this installation runs, in the original's camel case
+    /// (`GET /service-extensions`) [default: none].
+    #[serde(default)]
+    pub service_extensions: Vec<String>,
 }
 
 /// Browser clients on other origins (the dashboard).
@@ -290,6 +294,8 @@ pub struct ServeConfig {
     pub dashboard_dir: Option<PathBuf>,
     /// Landing-page components; `None` when the file has none (the demo then adds its own).
     pub special_components: Option<Vec<odg_server::SpecialComponent>>,
+    /// The extensions `GET /service-extensions` lists.
+    pub service_extensions: Vec<String>,
     /// No database configured: the SQLite file under the cache directory, odg's own (the demo
     /// writes its findings only there, never into a configured database).
     pub embedded_database: bool,
@@ -525,8 +531,24 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         cors,
         dashboard_dir,
         special_components: file.special_components,
+        service_extensions: service_extensions(file.service_extensions)?,
         embedded_database,
     })
+}
+
+/// The configured extension names: non-empty, without spaces, each once (the dashboard keys its
+/// pages by them).
+fn service_extensions(names: Vec<String>) -> anyhow::Result<Vec<String>> {
+    let mut seen = std::collections::HashSet::new();
+    for name in &names {
+        if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c == '/') {
+            bail!("service_extensions: {name:?} is not an extension name (camel case, e.g. artefactEnumerator)");
+        }
+        if !seen.insert(name.as_str()) {
+            bail!("service_extensions: {name:?} is listed twice");
+        }
+    }
+    Ok(names)
 }
 
 /// The delivery DB: the flag (or `ODG_DATABASE_URL`), the file, or an SQLite file under the cache directory.
@@ -980,6 +1002,32 @@ mod tests {
         let mut sqlite = args();
         sqlite.database_url = Some("sqlite:/tmp/elsewhere.db".into());
         assert!(!resolve(sqlite).unwrap().embedded_database);
+    }
+
+    #[test]
+    fn service_extensions_are_named_once_each() {
+        assert!(resolve(args()).unwrap().service_extensions.is_empty());
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("odg.yaml");
+        let with = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            let mut from_file = args();
+            from_file.config = Some(path.clone());
+            resolve(from_file)
+        };
+        assert_eq!(
+            with("service_extensions: [artefactEnumerator, cacheManager]\n")
+                .unwrap()
+                .service_extensions,
+            vec!["artefactEnumerator", "cacheManager"]
+        );
+        let twice = with("service_extensions: [cacheManager, cacheManager]\n").unwrap_err();
+        assert!(format!("{twice:#}").contains("listed twice"), "{twice:#}");
+        let blank = with("service_extensions: ['']\n").unwrap_err();
+        assert!(
+            format!("{blank:#}").contains("not an extension name"),
+            "{blank:#}"
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod miss_ratio_curves;
 mod ocm;
 mod request_encoding;
 mod responsibles;
+mod service_extensions;
 mod special_components;
 
 use axum::extract::Request;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/artefacts/metadata/query", post(metadata::query))
         .route("/components/compliance-summary", get(compliance::summary))
+        .route("/service-extensions", get(service_extensions::list))
         .route(
             "/special-component/current-dependencies",
             get(special_components::current_dependencies),

@@ -100,3 +100,23 @@ async fn without_special_components_the_feature_is_unavailable_and_the_route_say
     assert_eq!(body["error_id"], "feature-inactive");
     assert_eq!(body["missing_features"], json!(["special-components"]));
 }
+
+#[tokio::test]
+async fn service_extensions_lists_the_configured_names_or_none() {
+    let (app, _directory) = app(vec![]).await;
+    let (status, body) = app.get("/service-extensions").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!([]));
+    let directory = tempfile::tempdir().unwrap();
+    let state = metadata_state(directory.path())
+        .await
+        .with_service_extensions(vec!["artefactEnumerator".into(), "cacheManager".into()]);
+    let app = TestApp {
+        router: odg_server::router(state),
+        cache: None,
+        _directory: None,
+    };
+    let (status, body) = app.get("/service-extensions").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!(["artefactEnumerator", "cacheManager"]));
+}

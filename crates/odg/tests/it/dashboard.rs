@@ -55,23 +55,17 @@ async fn the_dashboard_logs_in_and_shows_a_demo_component_without_a_failed_reque
             "2026.3.0",
         ])
         .await;
-    // Known and reported: the page frame lists extensions from `GET /service-extensions`
-    // unconditionally (no feature gates it), and that route belongs to the service-extensions
-    // work, not yet in odg. Anything else failing fails the test.
-    let known_missing = |line: &str| line.contains("/service-extensions");
     let failed: Vec<&str> = outcome["failed_requests"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(Value::as_str)
-        .filter(|line| !known_missing(line))
         .collect();
     let errors: Vec<&str> = outcome["console_errors"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(Value::as_str)
-        .filter(|line| !known_missing(line))
         .collect();
     assert!(
         failed.is_empty() && errors.is_empty(),
