@@ -5,7 +5,9 @@ DevTools protocol (Playwright's Python package, pointed at the system's Chromium
 It logs in on the login page's token tab, reaches the landing page, opens a component and visits
 each of the component page's tabs that the dashboard shows for odg, taking a screenshot of each.
 Every failed request (status >= 400 or a network error) and every console error is recorded.
-Prints one JSON object: {"pages", "tabs", "answers", "failed_requests", "console_errors"} (lists);
+Prints one JSON object: {"pages", "tabs", "answers", "failed_requests", "console_errors",
+"unauthorized_before_login"} (lists; a 401 before the token is stored, and its console line, goes to
+the last one: the original also answers 401 to a guarded route the login page's frame reads);
 the exit code is 0 when it ran to the end (the caller judges the lists), else 1 with "error" added
 and a screenshot of where it stopped.
 
@@ -33,6 +35,9 @@ def main(argv: list[str]) -> int:
     os.makedirs(screenshot_dir, exist_ok=True)
     failed_requests: list[str] = []
     console_errors: list[str] = []
+    unauthorized_before_login: list[str] = []
+    # Set once the UI has stored the session token.
+    signed_in = {'yes': False}
     pages: list[str] = []
     # The component page's tab captions once settled, and every answer but the bundle's files.
     tabs: list[str] = []
@@ -51,14 +56,18 @@ def main(argv: list[str]) -> int:
         def on_response(response):
             if '/static/' not in response.url:
                 answers.append(f'{response.status} {response.request.method} {response.url}')
-            if response.status >= 400:
+            if response.status == 401 and not signed_in['yes']:
+                unauthorized_before_login.append(f'{response.status} {response.request.method} {response.url}')
+            elif response.status >= 400:
                 failed_requests.append(f'{response.status} {response.request.method} {response.url}')
 
         def on_request_failed(request):
             failed_requests.append(f'network error {request.method} {request.url}: {request.failure}')
 
         def on_console(message):
-            if message.type == 'error':
+            if message.type == 'error' and not signed_in['yes'] and '(Unauthorized)' in message.text:
+                unauthorized_before_login.append(f'{message.text} ({message.location.get("url", "")})')
+            elif message.type == 'error':
                 console_errors.append(f'{message.text} ({message.location.get("url", "")})')
 
         page.on('response', on_response)
@@ -67,7 +76,7 @@ def main(argv: list[str]) -> int:
         page.on('pageerror', lambda error: console_errors.append(f'page error: {error}'))
         try:
             visit(page, base_url, token, component_name, component_version, screenshot_dir, pages, tabs,
-                  landing_text)
+                  landing_text, signed_in)
         except Exception as error:  # reported with what the page showed, for the caller's message
             failure = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'odg-dashboard-failure.png')
             page.screenshot(path=failure)
@@ -79,6 +88,7 @@ def main(argv: list[str]) -> int:
                 'pages': pages,
                 'failed_requests': failed_requests,
                 'console_errors': console_errors,
+                'unauthorized_before_login': unauthorized_before_login,
             }))
             return 1
         finally:
@@ -90,12 +100,13 @@ def main(argv: list[str]) -> int:
         'answers': answers,
         'failed_requests': failed_requests,
         'console_errors': console_errors,
+        'unauthorized_before_login': unauthorized_before_login,
     }))
     return 0
 
 
 def visit(page, base_url, token, component_name, component_version, screenshot_dir, pages, tabs,
-          landing_text):
+          landing_text, signed_in):
     """The walk through the UI; a screenshot per page and tab, named in `pages`."""
 
     def shot(name: str):
@@ -114,6 +125,7 @@ def visit(page, base_url, token, component_name, component_version, screenshot_d
     shot('login')
     page.get_by_role('button', name='Login').click()
     page.wait_for_function("() => localStorage.getItem('delivery_dashboard_jwt') !== null")
+    signed_in['yes'] = True
     page.wait_for_url(lambda url: '#/login' not in url)
     page.get_by_text(landing_text).first.wait_for()
     shot('landing')
