@@ -16,6 +16,7 @@ mod health;
 mod identity;
 pub mod metrics;
 mod model;
+mod original_cache;
 mod payload;
 mod query;
 mod schema;
@@ -31,6 +32,7 @@ pub use model::{
     iso_date, normalise_extra_id, ArtefactKind, ArtefactMetadata, ComponentArtefactId,
     InvalidEntry, LocalArtefactId, Metadata, ASSIGNEE_MODES,
 };
+pub use original_cache::compliance_summary_cache_ids;
 pub use payload::{classify, Payload};
 pub use query::{MetadataQuery, QueryEntry, NONE_OK_TYPES};
 pub use schema::{SchemaReport, TableReport, ODG_INDEXES, ORIGINAL_TABLES};

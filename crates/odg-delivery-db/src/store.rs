@@ -590,6 +590,8 @@ impl DeliveryDb {
             inserted.push(row);
             report.inserted += 1;
         }
+        self.mark_original_summaries_stale(&mut transaction, entries)
+            .await?;
         transaction.commit().await.map_err(|e| self.error(e))?;
         Ok(report)
     }
@@ -678,8 +680,45 @@ impl DeliveryDb {
                 .map_err(|e| self.error(e))?
                 .rows_affected();
         }
+        self.mark_original_summaries_stale(&mut transaction, entries)
+            .await?;
         transaction.commit().await.map_err(|e| self.error(e))?;
         Ok(deleted)
+    }
+
+    /// Marks the original's cached compliance-summary parts that these entries make stale for
+    /// deletion, as the original does on its own writes (see `original_cache.rs`), so that an
+    /// original running beside odg on this database recomputes them. A row only where the
+    /// original cached that part; nothing else in `cache` is touched.
+    async fn mark_original_summaries_stale(
+        &self,
+        transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+        entries: &[PreparedEntry],
+    ) -> Result<(), StoreError> {
+        let mut ids: Vec<String> = entries
+            .iter()
+            .flat_map(|entry| {
+                crate::original_cache::compliance_summary_cache_ids(
+                    entry.metadata.artefact.component_name.as_deref(),
+                    entry.metadata.artefact.component_version.as_deref(),
+                    &entry.metadata.meta.r#type,
+                    &entry.metadata.meta.datasource,
+                )
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for chunk in ids.chunks(DELETE_CHUNK) {
+            let mut sql =
+                SqlBuilder::new("UPDATE cache SET delete_after = CURRENT_TIMESTAMP WHERE id IN (");
+            sql.push_list_as(chunk.iter().map(|id| Some(id.as_str())), Some(ID_TYPE));
+            sql.push(")");
+            sql.query()
+                .execute(&mut **transaction)
+                .await
+                .map_err(|e| self.error(e))?;
+        }
+        Ok(())
     }
 
     /// `POST /artefacts/metadata/query` (before the finding-config post-filter), ordered by id.

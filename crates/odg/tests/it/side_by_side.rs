@@ -401,6 +401,26 @@ async fn odg_runs_on_the_originals_database_and_writes_what_the_original_reads()
         hex(&Sha1::digest(normalised.as_bytes()))
     );
 
+    // The original's cached summary part of this component version's vulnerabilities (its id
+    // as the original computes it; the unit tests of `compliance_summary_cache_ids` hold
+    // vectors made by the original's own code) and an unrelated entry of its cache.
+    let [part] = <[String; 1]>::try_from(odg_delivery_db::compliance_summary_cache_ids(
+        Some(COMPONENT),
+        Some(&version),
+        "finding/vulnerability",
+        "bdba",
+    ))
+    .unwrap();
+    for id in [part.as_str(), "0123456789abcdef0123456789abcdef"] {
+        sqlx::query(
+            "INSERT INTO cache (id, descriptor, value) VALUES ($1, '{}'::json, '\\x00'::bytea)",
+        )
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
     // odg writes a finding (the original's client leaves dates out) and updates the rescored one.
     let mut written = vulnerability(None, &artefact, "CVE-2023-0003", "HIGH");
     written["meta"] = json!({"datasource": "bdba", "type": "finding/vulnerability"});
@@ -408,15 +428,28 @@ async fn odg_runs_on_the_originals_database_and_writes_what_the_original_reads()
     let mut rescanned = critical.clone();
     rescanned["meta"]["last_update"] = json!("2025-06-01T00:00:00+00:00");
     rescanned["data"]["summary"] = json!("rescanned");
+    // The scan info is versioned: it makes the original's parts of its datasource stale (the
+    // version-less findings cannot: the original has no id for them and skips them too).
+    let mut rescan_info = scan_info.clone();
+    rescan_info["meta"]["last_update"] = json!("2025-06-01T00:00:00+00:00");
     let response = http
         .put(format!("{base}/artefacts/metadata"))
         .header(reqwest::header::COOKIE, &auth)
-        .json(&json!({"entries": [written, rescanned]}))
+        .json(&json!({"entries": [written, rescanned, rescan_info]}))
         .send()
         .await
         .unwrap();
     assert!(response.status().is_success(), "{}", server.log());
     assert_eq!(vulnerability_categorisation(&summary().await), "HIGH");
+    // ... and marks the original's stale part for deletion, as the original's own write would.
+    let marked: Vec<(String, bool)> =
+        sqlx::query_as("SELECT trim(id), delete_after IS NOT NULL FROM cache ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    for (id, is_marked) in &marked {
+        assert_eq!(*is_marked, *id == part, "{id}: {marked:?}");
+    }
 
     let stored = sqlx::query(
         "SELECT id, type, component_name, component_version, artefact_kind, artefact_name, artefact_version, \
