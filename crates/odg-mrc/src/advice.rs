@@ -38,9 +38,15 @@ pub fn knee(curve: &Curve) -> Option<f64> {
         .map(|(bytes, _)| bytes)
 }
 
-/// Advice for a cache whose hit ratio should reach `target_hit_ratio`; `None` before any reference.
+/// Advice for a cache whose hit ratio should reach `target_hit_ratio`; `None` while no key was
+/// referenced twice (before any reference, or only cold misses so far): such a curve says
+/// nothing about any size, and advising its smallest would shrink a cache that simply has not
+/// seen its workload yet.
 pub fn advise(curve: &Curve, target_hit_ratio: f64) -> Option<Advice> {
     let best_hit_ratio = 1.0 - curve.miss_ratio_at(f64::MAX)?;
+    if best_hit_ratio <= 0.0 {
+        return None;
+    }
     let (bytes, reaches_target) = match curve.smallest_size_for_hit_ratio(target_hit_ratio) {
         Some(bytes) => (bytes, true),
         None => (knee(curve).unwrap_or(curve.working_set_bytes), false),
@@ -69,6 +75,16 @@ mod tests {
             }
         }
         curve.snapshot()
+    }
+
+    #[test]
+    fn only_cold_misses_give_no_advice() {
+        let curve = SampledCurve::new(1000);
+        for key in 0..100u64 {
+            curve.record(key.wrapping_mul(0x9E3779B97F4A7C15) >> 40, Some(64 * 1024));
+        }
+        assert_eq!(advise(&curve.snapshot(), 0.95), None);
+        assert!(advise(&loop_curve(), 0.95).is_some());
     }
 
     #[test]

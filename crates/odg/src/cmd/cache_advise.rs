@@ -237,6 +237,13 @@ pub async fn advise_command(args: AdviseArgs) -> anyhow::Result<()> {
         kinds.sort_by_key(|(kind, _)| *kind != "all");
         for (kind, curve) in kinds {
             let Some(advice) = advise(curve, args.target) else {
+                if curve.references > 0.0 {
+                    let _ = writeln!(
+                        text,
+                        "== {tier} tier, {kind}: {:.0} lookups, none of a key seen before: no advice yet\n",
+                        curve.references
+                    );
+                }
                 continue;
             };
             let rate = if mean_up > 0.0 {
