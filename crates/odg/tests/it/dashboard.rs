@@ -2,13 +2,13 @@
 //! `odg serve --dashboard-dir` on the demo landscape with login configured against a fake GitHub,
 //! and driven in headless Chromium by `tests/dashboard/drive.py`: it logs in on the token tab,
 //! reaches the landing page, opens a demo component and visits each tab the dashboard shows. Any
-//! failed request (status >= 400, network error) or console error fails the test. The screenshots
-//! go to `docs/dashboard/`.
+//! failed request (status >= 400, network error) or console error once logged in fails the test.
+//! The screenshots go under `target/`, or to `docs/dashboard/` with `ODG_UPDATE_SCREENSHOTS=1`.
 
-use odg_test_support::{jwt::TEST_RSA_PRIVATE_KEY, FakeGithub, FakeGithubUser};
+use odg_test_support::{FakeGithub, FakeGithubUser};
 use serde_json::Value;
 
-use crate::harness::{workspace_root, OdgServer};
+use crate::harness::{workspace_root, write_login_config, OdgServer};
 use crate::python::PythonLibrary;
 
 const TOKEN: &str = "ghp_fake_dashboard_user";
@@ -28,20 +28,16 @@ async fn the_dashboard_logs_in_and_shows_a_demo_component_without_a_failed_reque
     .await;
     let root = workspace_root();
     let directory = tempfile::tempdir().unwrap();
-    let key_path = directory.path().join("signing.pem");
-    std::fs::write(&key_path, TEST_RSA_PRIVATE_KEY).unwrap();
-    let config_path = directory.path().join("odg.yaml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "dashboard_dir: {}\nauth:\n  login:\n    issuer: http://odg.test\n    signing_keys:\n      - {{id: rsa-1, algorithm: RS256, private_key_file: {}}}\n    github:\n      - name: Fake\n        api_url: {}\n        client_id: odg-dashboard\n        client_secret: dashboard-client-secret\n        role_bindings:\n          - {{roles: [admin], subjects: [{{type: github-team, name: acme/shop}}]}}\n",
-            root.join("tests/dashboard/build").display(),
-            key_path.display(),
-            github.url()
+    let config = write_login_config(
+        directory.path(),
+        github.url(),
+        ("odg-dashboard", "dashboard-client-secret"),
+        ("admin", "acme/shop"),
+        &format!(
+            "dashboard_dir: {}\n",
+            root.join("tests/dashboard/build").display()
         ),
-    )
-    .unwrap();
-    let config = config_path.display().to_string();
+    );
     let server = OdgServer::start(&["--config", &config]).await;
     // The committed pictures in docs/dashboard are refreshed on request only, so that a test run
     // leaves the tree as it was: ODG_UPDATE_SCREENSHOTS=1 writes them there.

@@ -19,6 +19,31 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// Ports are picked free and handed over; another process may grab one meanwhile: retry a few times.
 const START_ATTEMPTS: usize = 6;
 
+/// `odg.yaml` in `directory` with login against a (fake) GitHub at `github_url`: an RS256
+/// session key (`TEST_RSA_PRIVATE_KEY`, written beside it), one provider with `client_id` and
+/// `client_secret` binding `roles` to the members of `team` (`org/slug`), and `extra` top-level
+/// lines before it. Returns the file's path, for `--config`.
+pub fn write_login_config(
+    directory: &Path,
+    github_url: &str,
+    (client_id, client_secret): (&str, &str),
+    (roles, team): (&str, &str),
+    extra: &str,
+) -> String {
+    let key_path = directory.join("signing.pem");
+    std::fs::write(&key_path, odg_test_support::jwt::TEST_RSA_PRIVATE_KEY).unwrap();
+    let config_path = directory.join("odg.yaml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "{extra}auth:\n  login:\n    issuer: http://odg.test\n    signing_keys:\n      - {{id: rsa-1, algorithm: RS256, private_key_file: {}}}\n    github:\n      - name: Fake\n        api_url: {github_url}\n        client_id: {client_id}\n        client_secret: {client_secret}\n        role_bindings:\n          - {{roles: [{roles}], subjects: [{{type: github-team, name: {team}}}]}}\n",
+            key_path.display(),
+        ),
+    )
+    .unwrap();
+    config_path.display().to_string()
+}
+
 /// The workspace root (`crates/odg/../..`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

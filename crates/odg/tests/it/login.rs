@@ -4,11 +4,11 @@
 //! logout, the published key verifying the session token, and the original's Python client
 //! (`odg_client` from PyPI, unchanged) doing all of it.
 
-use odg_test_support::{jwt::TEST_RSA_PRIVATE_KEY, FakeGithub, FakeGithubUser};
+use odg_test_support::{FakeGithub, FakeGithubUser};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::harness::OdgServer;
+use crate::harness::{write_login_config, OdgServer};
 use crate::python::PythonLibrary;
 
 const CLIENT_SECRET: &str = "client-secret-for-the-fake";
@@ -45,19 +45,13 @@ async fn a_github_token_login_writes_and_queries_metadata_with_the_session_cooki
     )
     .await;
     let directory = tempfile::tempdir().unwrap();
-    let key_path = directory.path().join("signing.pem");
-    std::fs::write(&key_path, TEST_RSA_PRIVATE_KEY).unwrap();
-    let config_path = directory.path().join("odg.yaml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "auth:\n  login:\n    issuer: http://odg.test\n    signing_keys:\n      - {{id: rsa-1, algorithm: RS256, private_key_file: {}}}\n    github:\n      - name: Fake\n        api_url: {}\n        client_id: odg-client-id\n        client_secret: {CLIENT_SECRET}\n        role_bindings:\n          - {{roles: [writer], subjects: [{{type: github-team, name: acme/scanners}}]}}\n",
-            key_path.display(),
-            github.url()
-        ),
-    )
-    .unwrap();
-    let config = config_path.display().to_string();
+    let config = write_login_config(
+        directory.path(),
+        github.url(),
+        ("odg-client-id", CLIENT_SECRET),
+        ("writer", "acme/scanners"),
+        "",
+    );
     let server = OdgServer::start(&["--config", &config]).await;
     let base = server.base_url().to_string();
     let http = reqwest::Client::new();

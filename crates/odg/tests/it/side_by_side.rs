@@ -8,14 +8,14 @@
 //! ids and digests recomputed from the columns as the original reads them. `odg db check` sees the
 //! database as usable before and after.
 
-use odg_test_support::{jwt::TEST_RSA_PRIVATE_KEY, FakeGithub, FakeGithubUser, TestDatabase};
+use odg_test_support::{FakeGithub, FakeGithubUser, TestDatabase};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 
-use crate::harness::{odg_command, run_bounded, OdgServer};
+use crate::harness::{odg_command, run_bounded, write_login_config, OdgServer};
 
 const ORIGINAL_SCHEMA: &str =
     include_str!("../../../odg-delivery-db/tests/data/original-delivery-db-schema.sql");
@@ -204,25 +204,14 @@ async fn odg_runs_on_the_originals_database_and_writes_what_the_original_reads()
     )
     .await;
     let directory = tempfile::tempdir().unwrap();
-    let key_path = directory.path().join("signing.pem");
-    std::fs::write(&key_path, TEST_RSA_PRIVATE_KEY).unwrap();
-    let config_path = directory.path().join("odg.yaml");
-    std::fs::write(
-        &config_path,
-        format!(
-            "auth:\n  login:\n    issuer: http://odg.test\n    signing_keys:\n      - {{id: rsa-1, algorithm: RS256, private_key_file: {}}}\n    github:\n      - name: Fake\n        api_url: {}\n        client_id: odg-client-id\n        client_secret: {CLIENT_SECRET}\n        role_bindings:\n          - {{roles: [writer], subjects: [{{type: github-team, name: acme/scanners}}]}}\n",
-            key_path.display(),
-            github.url()
-        ),
-    )
-    .unwrap();
-    let server = OdgServer::start(&[
-        "--config",
-        &config_path.display().to_string(),
-        "--database-url",
-        &url,
-    ])
-    .await;
+    let config = write_login_config(
+        directory.path(),
+        github.url(),
+        ("odg-client-id", CLIENT_SECRET),
+        ("writer", "acme/scanners"),
+        "",
+    );
+    let server = OdgServer::start(&["--config", &config, "--database-url", &url]).await;
     let base = server.base_url().to_string();
     let http = reqwest::Client::new();
 
