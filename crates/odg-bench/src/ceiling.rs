@@ -221,3 +221,159 @@ pub async fn measure(
     let cpu_ms_per_request = cpu * 1000.0 / (summary.ok.max(1) as f64);
     (summary, cpu_ms_per_request)
 }
+
+/// The same measurement with `wrk` (one thread, `clients` connections) as the load generator:
+/// a C client that costs a fraction of the CPU of reqwest's, so on a machine shared with the
+/// server the server, not the generator, sets the figure. wrk keeps no per-request samples, so
+/// p95 is not reported (0) and p50/p99/max come from its latency distribution.
+pub async fn measure_with_wrk(
+    mode: &str,
+    url: &str,
+    request_headers: &[(&str, &str)],
+    clients: usize,
+    duration: Duration,
+    pid: u32,
+) -> anyhow::Result<(Summary, f64)> {
+    let run = |seconds: u64| {
+        let mut command = Command::new("wrk");
+        command
+            .arg("-t1")
+            .arg(format!("-c{clients}"))
+            .arg(format!("-d{seconds}s"))
+            .arg("--latency");
+        for (name, value) in request_headers {
+            command.arg("-H").arg(format!("{name}: {value}"));
+        }
+        command
+            .arg(url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    };
+    // Warm-up, as for the reqwest generator.
+    run(1)
+        .output()
+        .await
+        .context("running wrk (is it installed?)")?;
+    let cpu_before = cpu_seconds(pid);
+    let output = run(duration.as_secs().max(1)).output().await?;
+    let cpu = cpu_seconds(pid) - cpu_before;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        bail!(
+            "wrk failed: {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let summary =
+        parse_wrk(mode, &text).with_context(|| format!("reading wrk's report:\n{text}"))?;
+    let cpu_ms_per_request = cpu * 1000.0 / (summary.ok.max(1) as f64);
+    Ok((summary, cpu_ms_per_request))
+}
+
+/// wrk's `--latency` report as a [`Summary`].
+pub fn parse_wrk(mode: &str, text: &str) -> Option<Summary> {
+    let milliseconds = |value: &str| -> Option<f64> {
+        let value = value.trim();
+        let (number, factor) = if let Some(number) = value.strip_suffix("us") {
+            (number, 0.001)
+        } else if let Some(number) = value.strip_suffix("ms") {
+            (number, 1.0)
+        } else if let Some(number) = value.strip_suffix('s') {
+            (number, 1000.0)
+        } else if let Some(number) = value.strip_suffix('m') {
+            (number, 60_000.0)
+        } else {
+            return None;
+        };
+        Some(number.trim().parse::<f64>().ok()? * factor)
+    };
+    let percentile = |label: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|line| line.strip_prefix(label))
+            .and_then(milliseconds)
+    };
+    // "  123456 requests in 5.00s, 1.23GB read"
+    let (requests, seconds) = text.lines().find_map(|line| {
+        let (count, rest) = line.trim().split_once(" requests in ")?;
+        let elapsed = rest.split(',').next()?;
+        Some((
+            count.trim().parse::<usize>().ok()?,
+            milliseconds(elapsed)? / 1000.0,
+        ))
+    })?;
+    let count_after = |label: &str| -> usize {
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix(label))
+            .map(|rest| {
+                rest.split(|c: char| !c.is_ascii_digit())
+                    .filter_map(|number| number.parse::<usize>().ok())
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    let non_success = count_after("Non-2xx or 3xx responses:");
+    // "Socket errors: connect 0, read 0, write 0, timeout 0"
+    let socket_errors = count_after("Socket errors:");
+    let ok = requests.saturating_sub(non_success);
+    let max_ms = text
+        .lines()
+        .find_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.first() == Some(&"Latency")).then(|| fields.get(3).copied())?
+        })
+        .and_then(milliseconds)
+        .unwrap_or(0.0);
+    Some(Summary {
+        mode: mode.to_string(),
+        requests: requests + socket_errors,
+        ok,
+        shed: 0,
+        errors: non_success + socket_errors,
+        seconds,
+        throughput_per_second: ok as f64 / seconds.max(1e-9),
+        p50_ms: percentile("50%")?,
+        p95_ms: 0.0,
+        p99_ms: percentile("99%")?,
+        max_ms,
+        origin_fetches: 0,
+        peak_rss_mib: 0.0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wrk_report_becomes_a_summary() {
+        let report = "\
+Running 5s test @ http://127.0.0.1:1234/x
+  1 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.21ms  512.00us  12.50ms   90.00%
+    Req/Sec    50.12k     2.01k   55.00k    80.00%
+  Latency Distribution
+     50%  635.91us
+     75%    1.20ms
+     90%    2.14ms
+     99%    5.27ms
+  250000 requests in 5.00s, 2.50GB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 10
+Requests/sec:  50000.00
+Transfer/sec:    512.00MB
+";
+        let summary = parse_wrk("odg", report).unwrap();
+        assert_eq!(summary.requests, 250_003);
+        assert_eq!(summary.ok, 249_990);
+        assert_eq!(summary.errors, 13);
+        assert!((summary.seconds - 5.0).abs() < 1e-9);
+        assert!((summary.p50_ms - 0.63591).abs() < 1e-9);
+        assert!((summary.p99_ms - 5.27).abs() < 1e-9);
+        assert!((summary.max_ms - 12.5).abs() < 1e-9);
+        assert!((summary.throughput_per_second - 49_998.0).abs() < 1e-6);
+        assert!(parse_wrk("odg", "no report").is_none());
+    }
+}

@@ -11,7 +11,7 @@ use odg_ocm::{ComponentDescriptor, OcmRepositoryUrl};
 use odg_test_support::DelayProxy;
 use serde_json::{json, Value};
 
-use crate::ceiling::{measure, CapturedAnswer, CeilingServer};
+use crate::ceiling::{measure, measure_with_wrk, CapturedAnswer, CeilingServer};
 use crate::harness::Pod;
 use crate::report::ScenarioReport;
 
@@ -78,12 +78,48 @@ struct Case {
     headers: Vec<(&'static str, String)>,
 }
 
+/// What sends the ceiling scenario's requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Generator {
+    /// `wrk` (from Debian's package): little CPU per request, so the servers set the figures.
+    Wrk,
+    /// Closed-loop reqwest clients in this process (costlier per request than the servers).
+    Reqwest,
+}
+
+impl Generator {
+    fn describe(self) -> &'static str {
+        match self {
+            Generator::Wrk => "wrk, one thread",
+            Generator::Reqwest => "closed-loop reqwest clients in the bench process",
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn measure_one(
+    generator: Generator,
+    mode: &str,
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, &str)],
+    clients: usize,
+    duration: Duration,
+    pid: u32,
+) -> anyhow::Result<(crate::load::Summary, f64)> {
+    match generator {
+        Generator::Wrk => measure_with_wrk(mode, url, headers, clients, duration, pid).await,
+        Generator::Reqwest => Ok(measure(mode, client, url, headers, clients, duration, pid).await),
+    }
+}
+
 pub async fn run(
     client: &reqwest::Client,
     registry_host: &str,
     proxy: &DelayProxy,
     clients: usize,
     duration: Duration,
+    generator: Generator,
 ) -> anyhow::Result<Vec<ScenarioReport>> {
     let root = seed(registry_host).await?;
     let pod = Pod::start(&[
@@ -146,11 +182,12 @@ pub async fn run(
         let answer = CapturedAnswer::of(client, &odg_url, &headers).await?;
         let ceiling = CeilingServer::start(&answer).await?;
         let ceiling_url = format!("{}{}", ceiling.url, case.path);
-        let (odg, odg_cpu) = measure(
-            "odg", client, &odg_url, &headers, clients, duration, pod.pid,
+        let (odg, odg_cpu) = measure_one(
+            generator, "odg", client, &odg_url, &headers, clients, duration, pod.pid,
         )
-        .await;
-        let (bare, bare_cpu) = measure(
+        .await?;
+        let (bare, bare_cpu) = measure_one(
+            generator,
             "ceiling: bare axum, same bytes",
             client,
             &ceiling_url,
@@ -159,13 +196,13 @@ pub async fn run(
             duration,
             ceiling.pid(),
         )
-        .await;
+        .await?;
         ceiling.stop().await;
         let share = odg.throughput_per_second / bare.throughput_per_second.max(1e-9) * 100.0;
         reports.push(ScenarioReport {
             name: case.name.into(),
             description: format!(
-                "{}: status {}, {} body bytes{}; {clients} closed-loop clients for {} s after 1 s of warm-up. \
+                "{}: status {}, {} body bytes{}; {clients} connections ({}) for {} s after 1 s of warm-up. \
                  **odg / ceiling: {share:.0} %** of the throughput; CPU per request {odg_cpu:.3} ms (odg) vs. {bare_cpu:.3} ms (ceiling).",
                 case.what,
                 answer.status,
@@ -176,6 +213,7 @@ pub async fn run(
                     .find(|(name, _)| name == "content-encoding")
                     .map(|(_, coding)| format!(" ({coding})"))
                     .unwrap_or_default(),
+                generator.describe(),
                 duration.as_secs(),
             ),
             modes: vec![odg, bare],

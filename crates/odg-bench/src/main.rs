@@ -9,6 +9,7 @@ mod harness;
 mod load;
 mod memory;
 mod mrc_scenarios;
+mod profiles;
 mod report;
 mod resolve;
 mod scenarios;

@@ -43,9 +43,19 @@ pub struct HttpArgs {
     /// Concurrent clients of the ceiling scenario (odg beside a bare axum server sending the same bytes).
     #[arg(long, default_value_t = 64)]
     ceiling_clients: usize,
-    /// Only these scenarios (comma-separated): warm-component, warm-dependencies, cold-dependencies, scan-burst, overload, ceiling, responsibles-diff, miss-ratio-curves.
+    /// Load generator of the ceiling scenario.
+    #[arg(long, value_enum, default_value_t = crate::ceiling_scenarios::Generator::Wrk)]
+    ceiling_generator: crate::ceiling_scenarios::Generator,
+    /// Only these scenarios (comma-separated): warm-component, warm-dependencies, cold-dependencies, scan-burst, overload, ceiling, responsibles-diff, miss-ratio-curves, profiles.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Only these cases of the `profiles` scenario (comma-separated: warm-component,
+    /// cold-component, warm-versions, cold-versions, warm-dependencies, cold-dependencies).
+    #[arg(long, value_delimiter = ',')]
+    profile_cases: Vec<String>,
+    /// Samples per second of the `profiles` scenario's CPU profiles.
+    #[arg(long, default_value_t = 499)]
+    profile_frequency: u32,
     /// Also write the scan-burst metric series here (for the autoscaling replay test).
     #[arg(long)]
     series_out: Option<PathBuf>,
@@ -255,6 +265,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
                 &proxy,
                 args.ceiling_clients,
                 seconds,
+                args.ceiling_generator,
             )
             .await?,
         );
@@ -401,10 +412,14 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
         reports.push(report);
     }
 
-    let mut curves_markdown = String::new();
+    let mut sections_markdown = String::new();
     if wanted("miss-ratio-curves") {
         eprintln!("scenario miss-ratio-curves");
-        curves_markdown = crate::mrc_scenarios::run(&client, &args.out_dir).await?;
+        sections_markdown = crate::mrc_scenarios::run(&client, &args.out_dir).await?;
+    }
+
+    if wanted("profiles") {
+        sections_markdown.push_str(&profiles(&args, &fixture, &proxy, &client).await?);
     }
 
     if wanted("overload") {
@@ -417,7 +432,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
         report.write(&args.out_dir)?;
         markdown.push_str(&report.markdown());
     }
-    markdown.push_str(&curves_markdown);
+    markdown.push_str(&sections_markdown);
     std::fs::write(args.out_dir.join("summary.md"), &markdown)?;
     std::fs::write(
         args.out_dir.join("summary.json"),
@@ -425,6 +440,107 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
     )?;
     println!("{markdown}");
     Ok(())
+}
+
+/// Where the CPU goes per route, warm and cold: a CPU profile of the pod under load per case.
+async fn profiles(
+    args: &HttpArgs,
+    fixture: &Fixture,
+    proxy: &DelayProxy,
+    client: &reqwest::Client,
+) -> anyhow::Result<String> {
+    use crate::profiles::{markdown, profile_case, ProfileCase};
+    let component_paths: Vec<String> = fixture
+        .components
+        .iter()
+        .map(|name| component_url("", name))
+        .collect();
+    let versions_paths: Vec<String> = fixture
+        .components
+        .iter()
+        .map(|name| format!("/ocm/component/versions?component_name={name}&max=100"))
+        .collect();
+    let level_one_trees: Vec<String> = fixture
+        .level_one
+        .iter()
+        .map(|name| dependencies_url("", name))
+        .collect();
+    let root_tree = vec![dependencies_url("", &fixture.root)];
+    let cases = vec![
+        ProfileCase {
+            name: "warm-component",
+            what: "warm `GET /ocm/component` (memory hits)".into(),
+            urls: component_paths.clone(),
+            pod_args: repo_args(proxy),
+            warm_up_passes: 1,
+        },
+        ProfileCase {
+            name: "cold-component",
+            what: "`GET /ocm/component` without cache (registry, decoding, rendering)".into(),
+            urls: component_paths,
+            pod_args: no_cache(repo_args(proxy)),
+            warm_up_passes: 0,
+        },
+        ProfileCase {
+            name: "warm-versions",
+            what: "warm `GET /ocm/component/versions`".into(),
+            urls: versions_paths.clone(),
+            pod_args: repo_args(proxy),
+            warm_up_passes: 1,
+        },
+        ProfileCase {
+            name: "cold-versions",
+            what: "`GET /ocm/component/versions` without cache (tag lists)".into(),
+            urls: versions_paths,
+            pod_args: no_cache(repo_args(proxy)),
+            warm_up_passes: 0,
+        },
+        ProfileCase {
+            name: "warm-dependencies",
+            what: format!(
+                "warm `GET /ocm/component/dependencies` of the {TREE_COMPONENTS}-component tree"
+            ),
+            urls: root_tree,
+            pod_args: repo_args(proxy),
+            warm_up_passes: 1,
+        },
+        ProfileCase {
+            name: "cold-dependencies",
+            what: "`GET /ocm/component/dependencies` of the level-one subtrees without cache"
+                .into(),
+            urls: level_one_trees,
+            pod_args: no_cache(repo_args(proxy)),
+            warm_up_passes: 0,
+        },
+    ];
+    let seconds = Duration::from_secs(args.seconds.max(3));
+    let mut results = Vec::new();
+    for case in &cases {
+        if !args.profile_cases.is_empty()
+            && !args.profile_cases.iter().any(|name| name == case.name)
+        {
+            continue;
+        }
+        eprintln!("scenario profiles: {}", case.name);
+        let summary = profile_case(
+            client,
+            case,
+            args.clients,
+            seconds,
+            args.profile_frequency,
+            &args.out_dir,
+        )
+        .await?;
+        results.push((case, summary));
+    }
+    Ok(format!(
+        "## profiles\n\nCPU profiles of the pod (pprof-rs, {} Hz) under {} closed-loop clients for {} s per case; registry latency {} ms. Flame graphs: `profile-<case>.svg`.\n\n{}",
+        args.profile_frequency,
+        args.clients,
+        seconds.as_secs(),
+        args.latency_ms,
+        markdown(&results)
+    ))
 }
 
 /// The hard bounds of both overload pods: only the admission mode differs.

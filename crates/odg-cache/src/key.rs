@@ -2,6 +2,7 @@
 //! select by, and the stable 128-bit id every tier files the entry under.
 
 use std::fmt;
+use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
@@ -107,10 +108,10 @@ impl CacheKey {
     /// Every argument that changes the value must be a part, in a fixed order; absent optional
     /// arguments are passed as empty parts so their presence never shifts the others.
     pub fn new(kind: Kind, parts: &[&str], scope: Scope) -> CacheKey {
-        let mut text = String::new();
+        // Built on every lookup: one allocation, sized up front.
+        let mut text = String::with_capacity(parts.iter().map(|part| part.len() + 6).sum());
         for part in parts {
-            text.push_str(&part.len().to_string());
-            text.push(':');
+            let _ = write!(text, "{}:", part.len());
             text.push_str(part);
             text.push(';');
         }

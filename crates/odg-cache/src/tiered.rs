@@ -10,7 +10,7 @@ use crate::locks::RwLockExt;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -160,9 +160,34 @@ impl Drop for WritebackInFlight {
     }
 }
 
+/// Counts a lookup. Every lookup of every request passes here, so the counter's handle is
+/// registered once per (kind, tier, result) and then looked up without building label strings.
+/// Handles bind to the recorder installed when first used: install it before serving (as
+/// `odg serve` does).
 fn lookup(kind: &str, tier: &'static str, result: &'static str) {
-    counter!(LOOKUPS_TOTAL, "kind" => kind.to_string(), "tier" => tier, "result" => result)
-        .increment(1);
+    type ByKind = HashMap<String, metrics::Counter>;
+    static COUNTERS: OnceLock<RwLock<HashMap<(&'static str, &'static str), ByKind>>> =
+        OnceLock::new();
+    let counters = COUNTERS.get_or_init(Default::default);
+    let found = counters
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&(tier, result))
+        .and_then(|by_kind| by_kind.get(kind).cloned());
+    let counter = match found {
+        Some(counter) => counter,
+        None => counters
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((tier, result))
+            .or_default()
+            .entry(kind.to_string())
+            .or_insert_with(|| {
+                counter!(LOOKUPS_TOTAL, "kind" => kind.to_string(), "tier" => tier, "result" => result)
+            })
+            .clone(),
+    };
+    counter.increment(1);
 }
 
 async fn decode_value<V: CacheValue>(payload: Bytes) -> Option<V> {
@@ -289,8 +314,8 @@ impl TieredCache {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, E>> + Send + 'static,
     {
-        let kind = key.kind().as_str().to_string();
-        let policy = self.policy(&kind).clone();
+        let kind = key.kind().as_str();
+        let policy = self.policy(kind).clone();
         match mode {
             CacheMode::Bypass => return load().await.map(Arc::new),
             CacheMode::Refresh => {
@@ -314,33 +339,34 @@ impl TieredCache {
                     Some(freshness) => {
                         if let Ok(value) = entry.value.clone().downcast::<V>() {
                             if freshness == Freshness::Stale {
-                                lookup(&kind, TIER_MEMORY, "stale");
-                                counter!(STALE_SERVED_TOTAL, "kind" => kind.clone()).increment(1);
+                                lookup(kind, TIER_MEMORY, "stale");
+                                counter!(STALE_SERVED_TOTAL, "kind" => kind.to_string())
+                                    .increment(1);
                                 if let Some(handle) =
                                     self.inner.flights.lead_if_idle(key.id(), stamp)
                                 {
                                     self.spawn_fill(key.clone(), stamp, policy, load, handle);
                                 }
                             } else {
-                                lookup(&kind, TIER_MEMORY, "hit");
+                                lookup(kind, TIER_MEMORY, "hit");
                             }
                             return Ok(value);
                         }
                         self.inner.memory.remove(&key.id());
-                        lookup(&kind, TIER_MEMORY, "invalid");
+                        lookup(kind, TIER_MEMORY, "invalid");
                     }
                     None => {
                         self.inner.memory.remove(&key.id());
-                        lookup(&kind, TIER_MEMORY, "invalid");
+                        lookup(kind, TIER_MEMORY, "invalid");
                     }
                 },
-                None => lookup(&kind, TIER_MEMORY, "miss"),
+                None => lookup(kind, TIER_MEMORY, "miss"),
             }
         }
 
         let receiver = match self.inner.flights.join_or_lead(key.id(), stamp) {
             Joined::Waiter(receiver) => {
-                counter!(COALESCED_WAITERS_TOTAL, "kind" => kind.clone()).increment(1);
+                counter!(COALESCED_WAITERS_TOTAL, "kind" => kind.to_string()).increment(1);
                 receiver
             }
             Joined::Leader(handle, receiver) => {

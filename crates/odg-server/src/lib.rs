@@ -38,7 +38,7 @@ pub use session::{
     GithubLoginConfig, LoginConfig, RoleBindingConfig, SigningKeyConfig, SubjectConfig,
     SubjectType, DEFAULT_REFRESH_MAX_AGE, DEFAULT_SESSION_MAX_AGE, REFRESH_COOKIE, SESSION_COOKIE,
 };
-pub use state::{AppState, MetadataQueryLimits, Readiness};
+pub use state::{AppState, MetadataQueryLimits, Readiness, SharedState};
 
 /// All routes of the service over `state`.
 pub fn router(state: AppState) -> Router {

@@ -5,7 +5,8 @@
 //! (never the raw path), the status code. The in-flight gauge is decremented by a guard's `Drop`,
 //! so an error, a panic or a client that goes away can never leak it.
 
-use std::sync::{Mutex, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
@@ -127,62 +128,142 @@ fn sample_runtime() {
     *last = Some((now, busy));
 }
 
-fn method_label(method: &axum::http::Method) -> &'static str {
-    match method.as_str() {
-        "GET" => "GET",
-        "HEAD" => "HEAD",
-        "POST" => "POST",
-        "PUT" => "PUT",
-        "DELETE" => "DELETE",
-        "PATCH" => "PATCH",
-        "OPTIONS" => "OPTIONS",
-        _ => "_OTHER",
+/// The methods we label by name; any other is `_OTHER`.
+const METHOD_LABELS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "_OTHER",
+];
+
+fn method_index(method: &axum::http::Method) -> usize {
+    METHOD_LABELS[..7]
+        .iter()
+        .position(|label| *label == method.as_str())
+        .unwrap_or(7)
+}
+
+/// One route template's metric handles, registered on its first request: a request then costs
+/// atomic operations on handles, not a registry lookup with label strings built per request.
+struct RouteMetrics {
+    route: Box<str>,
+    by_method: [OnceLock<MethodMetrics>; 8],
+}
+
+struct MethodMetrics {
+    active: metrics::Gauge,
+    /// Duration histograms by status: a handful per route.
+    durations: RwLock<HashMap<u16, metrics::Histogram>>,
+}
+
+impl RouteMetrics {
+    fn method(&self, index: usize) -> &MethodMetrics {
+        self.by_method[index].get_or_init(|| MethodMetrics {
+            active: gauge!(HTTP_ACTIVE_REQUESTS, "method" => METHOD_LABELS[index], "route" => self.route.to_string()),
+            durations: RwLock::new(HashMap::new()),
+        })
+    }
+
+    fn duration(&self, index: usize, status: u16) -> metrics::Histogram {
+        let method = self.method(index);
+        if let Some(histogram) = method
+            .durations
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&status)
+        {
+            return histogram.clone();
+        }
+        method
+            .durations
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(status)
+            .or_insert_with(|| {
+                histogram!(
+                    HTTP_REQUEST_DURATION,
+                    "method" => METHOD_LABELS[index],
+                    "route" => self.route.to_string(),
+                    "status" => status.to_string()
+                )
+            })
+            .clone()
     }
 }
 
+/// The handles of `route`, registered on first use. Routes are the templates of the route
+/// table (and `unmatched`), so the map stays as small as the table.
+fn route_metrics(route: &str) -> Arc<RouteMetrics> {
+    static ROUTES: OnceLock<RwLock<HashMap<Box<str>, Arc<RouteMetrics>>>> = OnceLock::new();
+    let routes = ROUTES.get_or_init(Default::default);
+    if let Some(found) = routes
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(route)
+    {
+        return found.clone();
+    }
+    routes
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(route.into())
+        .or_insert_with(|| {
+            Arc::new(RouteMetrics {
+                route: route.into(),
+                by_method: Default::default(),
+            })
+        })
+        .clone()
+}
+
 /// Counts a request in flight until dropped; records its duration with the status it ended with.
-struct InFlight {
-    method: &'static str,
-    route: String,
+pub(crate) struct InFlight {
+    metrics: Arc<RouteMetrics>,
+    method: usize,
     started: Instant,
     status: Option<u16>,
 }
 
+impl InFlight {
+    /// Starts counting `request` under its matched route template.
+    pub(crate) fn start(request: &Request) -> InFlight {
+        let metrics = route_metrics(
+            request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str),
+        );
+        let method = method_index(request.method());
+        metrics.method(method).active.increment(1.0);
+        InFlight {
+            metrics,
+            method,
+            started: Instant::now(),
+            status: None,
+        }
+    }
+
+    /// The request ends with `response`'s status (recorded when this is dropped).
+    pub(crate) fn answered(&mut self, response: &Response) {
+        self.status = Some(response.status().as_u16());
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
-        gauge!(HTTP_ACTIVE_REQUESTS, "method" => self.method, "route" => self.route.clone())
-            .decrement(1.0);
+        self.metrics.method(self.method).active.decrement(1.0);
         // No status: the handler panicked (answered 500 by the panic layer) or the client left (499).
         let status = self
             .status
             .unwrap_or(if std::thread::panicking() { 500 } else { 499 });
-        histogram!(
-            HTTP_REQUEST_DURATION,
-            "method" => self.method,
-            "route" => self.route.clone(),
-            "status" => status.to_string()
-        )
-        .record(self.started.elapsed().as_secs_f64());
+        self.metrics
+            .duration(self.method, status)
+            .record(self.started.elapsed().as_secs_f64());
     }
 }
 
 /// Route-level middleware: duration histogram and in-flight gauge per route template.
 pub async fn http_metrics(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let method = method_label(request.method());
-    gauge!(HTTP_ACTIVE_REQUESTS, "method" => method, "route" => route.clone()).increment(1.0);
-    let mut in_flight = InFlight {
-        method,
-        route,
-        started: Instant::now(),
-        status: None,
-    };
+    let mut in_flight = InFlight::start(&request);
     let response = next.run(request).await;
-    in_flight.status = Some(response.status().as_u16());
+    in_flight.answered(&response);
     response
 }
 

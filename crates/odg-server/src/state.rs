@@ -11,8 +11,23 @@ use crate::admission::{Admission, AdmissionConfig};
 use crate::auth::{AuthConfig, Authenticator};
 use crate::cors::CorsConfig;
 
+/// What every handler shares, behind one `Arc`: axum clones the state for every layer and
+/// extractor of every request, so a clone must be one reference-count increment, not a copy of
+/// the configuration (origins, paths, component lists).
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`]; set through its `with_*` builders at start-up.
+#[derive(Debug, Clone)]
+pub struct SharedState {
     pub components: ComponentService,
     pub auth: Authenticator,
     pub admission: Admission,
@@ -30,6 +45,8 @@ pub struct AppState {
     pub special_components: Vec<crate::SpecialComponent>,
     /// The extensions this installation runs (`GET /service-extensions`), camel case.
     pub service_extensions: std::sync::Arc<[String]>,
+    /// `GET /debug/pprof/profile` on the admin listener (`--admin-profiling`); off by default.
+    pub profiling: bool,
 }
 
 /// Bounds of one `POST /artefacts/metadata/query`.
@@ -75,7 +92,7 @@ impl AppState {
         reason = "start-up: the empty configuration has no keys or tokens that could be invalid"
     )]
     pub fn new(components: ComponentService) -> Self {
-        AppState {
+        AppState(Arc::new(SharedState {
             components,
             auth: Authenticator::new(&AuthConfig::default())
                 .expect("the empty auth configuration is valid"),
@@ -88,52 +105,64 @@ impl AppState {
             dashboard_dir: None,
             special_components: Vec::new(),
             service_extensions: std::sync::Arc::from(Vec::new()),
-        }
+            profiling: false,
+        }))
+    }
+
+    /// The fields to change in a builder (start-up only: copies them if the state is shared).
+    fn fields(&mut self) -> &mut SharedState {
+        Arc::make_mut(&mut self.0)
     }
 
     pub fn with_metadata_query_limits(mut self, limits: MetadataQueryLimits) -> Self {
-        self.metadata_query = limits;
+        self.fields().metadata_query = limits;
         self
     }
 
     pub fn with_dashboard_dir(mut self, directory: Option<std::path::PathBuf>) -> Self {
-        self.dashboard_dir = directory;
+        self.fields().dashboard_dir = directory;
         self
     }
 
     /// The extensions `GET /service-extensions` lists.
     pub fn with_service_extensions(mut self, names: Vec<String>) -> Self {
-        self.service_extensions = names.into();
+        self.fields().service_extensions = names.into();
         self
     }
 
     pub fn with_special_components(mut self, components: Vec<crate::SpecialComponent>) -> Self {
-        self.special_components = components;
+        self.fields().special_components = components;
+        self
+    }
+
+    /// Serves CPU profiles on the admin listener.
+    pub fn with_profiling(mut self, enabled: bool) -> Self {
+        self.fields().profiling = enabled;
         self
     }
 
     pub fn with_cors(mut self, cors: CorsConfig) -> Self {
-        self.cors = cors;
+        self.fields().cors = cors;
         self
     }
 
     pub fn with_auth(mut self, auth: Authenticator) -> Self {
-        self.auth = auth;
+        self.fields().auth = auth;
         self
     }
 
     pub fn with_admission(mut self, config: AdmissionConfig) -> Self {
-        self.admission = Admission::new(config);
+        self.fields().admission = Admission::new(config);
         self
     }
 
     pub fn with_compliance(mut self, compliance: ComplianceService) -> Self {
-        self.compliance = Some(compliance);
+        self.fields().compliance = Some(compliance);
         self
     }
 
     pub fn with_metrics(mut self, handle: PrometheusHandle) -> Self {
-        self.metrics = Some(handle);
+        self.fields().metrics = Some(handle);
         self
     }
 }

@@ -195,6 +195,10 @@ pub struct ServeArgs {
     /// A second listener serving only /metrics, /live and /ready (e.g. 0.0.0.0:9090).
     #[arg(long, env = "ODG_ADMIN_LISTEN")]
     pub admin_listen: Option<String>,
+    /// CPU profiles (flame graphs) at `GET /debug/pprof/profile?seconds=N` on the admin listener
+    /// only; `--admin-profiling=false` turns off a `true` from the file [default: false].
+    #[arg(long, env = "ODG_ADMIN_PROFILING", num_args = 0..=1, default_missing_value = "true")]
+    pub admin_profiling: Option<bool>,
     // The admission flags' help names the defaults from odg-server, where they are defined.
     #[arg(long, env = "ODG_ADMISSION_MODE", value_parser = PossibleValuesParser::new(AdmissionMode::NAMES), help = format!(
         "How the concurrency limit is set: `adaptive` follows measured latency between --admission-min-limit and --max-concurrent-requests and sheds from a standing queue at once; `fixed` admits --max-concurrent-requests and sheds only a full queue or a wait of --max-queue-wait-ms [default: {}]",

@@ -99,6 +99,8 @@ pub const DEFAULT_DATABASE_FILE: &str = "delivery-db.sqlite";
 pub struct ServerFileConfig {
     /// A second listener for /metrics, /live and /ready only.
     pub admin_listen: Option<String>,
+    /// CPU profiles at `GET /debug/pprof/profile` on the admin listener [default: false].
+    pub admin_profiling: Option<bool>,
     /// `adaptive` or `fixed` (see `odg serve --help`) [default: adaptive].
     pub admission_mode: Option<AdmissionMode>,
     /// Requests handled at once; in adaptive mode the ceiling of the limit [default: 256].
@@ -138,6 +140,12 @@ pub struct CacheFileConfig {
     pub redis_max_value_bytes: Option<ByteSize>,
     /// Longest wait for another pod's fill before loading ourselves [default: 3000].
     pub fleet_wait_ms: Option<u64>,
+    /// How long a fleet fill lease lives if its holder never releases it (a crashed pod); a fill
+    /// that takes longer lets a second pod load the same key [default: 5000].
+    pub fleet_lease_ttl_ms: Option<u64>,
+    /// Longest wait for one Redis operation before the shared tier counts as unavailable
+    /// [default: 250].
+    pub redis_operation_timeout_ms: Option<u64>,
     /// Keep sampled miss-ratio curves per tier and kind [default: true].
     pub miss_ratio_curves: Option<bool>,
     /// Per-kind policy overrides (`descriptor`, `versions`, `dependencies`).
@@ -283,6 +291,8 @@ pub struct ServeConfig {
     pub cache: Option<CacheConfig>,
     pub auth: AuthConfig,
     pub admin_listen: Option<SocketAddr>,
+    /// `GET /debug/pprof/profile` on the admin listener.
+    pub admin_profiling: bool,
     pub admission: AdmissionConfig,
     pub metadata_query: MetadataQueryLimits,
     /// The HTTP layer's bounds, for the API and the admin listener alike.
@@ -406,6 +416,13 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
                 .with_context(|| format!("admin listen address {address:?} is not host:port"))
         })
         .transpose()?;
+    let admin_profiling = args
+        .admin_profiling
+        .or(file.server.admin_profiling)
+        .unwrap_or(false);
+    if admin_profiling && admin_listen.is_none() {
+        bail!("--admin-profiling needs --admin-listen: profiles are served on the admin listener only");
+    }
     let admission_defaults = AdmissionConfig::default();
     let admission_mode = match args.admission_mode {
         Some(mode) => mode
@@ -523,6 +540,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         cache,
         auth,
         admin_listen,
+        admin_profiling,
         admission,
         metadata_query,
         connections,
@@ -635,6 +653,12 @@ fn cache_config(
         }
         if let Some(max) = file.redis_max_value_bytes {
             shared.max_value_bytes = max.0 as usize;
+        }
+        if let Some(milliseconds) = file.fleet_lease_ttl_ms {
+            shared.lease_ttl = Duration::from_millis(milliseconds);
+        }
+        if let Some(milliseconds) = file.redis_operation_timeout_ms {
+            shared.operation_timeout = Duration::from_millis(milliseconds);
         }
         shared
     });
@@ -861,6 +885,7 @@ mod tests {
             disable_cache: false,
             miss_ratio_curves: None,
             admin_tokens: vec![],
+            admin_profiling: None,
             cors_allowed_origins: vec![],
             cors_max_age_seconds: None,
             dashboard_dir: None,

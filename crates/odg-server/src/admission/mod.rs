@@ -24,9 +24,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics::{counter, gauge, histogram};
 use serde::Deserialize;
@@ -151,8 +149,23 @@ struct Admitted;
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        gauge!(ADMITTED_IN_FLIGHT).decrement(1.0);
+        warm_path_metrics().admitted_in_flight.decrement(1.0);
     }
+}
+
+/// The handles every admitted request touches, registered on the first request (after
+/// `odg serve` installed the recorder), so the warm path does no registry lookups.
+struct WarmPathMetrics {
+    queue_wait: metrics::Histogram,
+    admitted_in_flight: metrics::Gauge,
+}
+
+fn warm_path_metrics() -> &'static WarmPathMetrics {
+    static METRICS: std::sync::OnceLock<WarmPathMetrics> = std::sync::OnceLock::new();
+    METRICS.get_or_init(|| WarmPathMetrics {
+        queue_wait: histogram!(QUEUE_WAIT),
+        admitted_in_flight: gauge!(ADMITTED_IN_FLIGHT),
+    })
 }
 
 impl Admission {
@@ -212,26 +225,52 @@ impl Admission {
     }
 }
 
-/// Route-level middleware admitting requests through the concurrency limit and its queue.
-pub async fn admit(State(admission): State<Admission>, request: Request, next: Next) -> Response {
-    let started = std::time::Instant::now();
-    let slot = match admission.slots.acquire().await {
-        Ok(slot) => slot,
-        Err(reason) => {
-            if reason != Shed::QueueFull {
-                histogram!(QUEUE_WAIT).record(started.elapsed().as_secs_f64());
+/// An admitted request: holds its slot until [`Entered::leave`] (or its drop, when the client
+/// went away and the request was dropped: then the slot is released without a latency sample).
+pub(crate) struct Entered {
+    slot: slots::Slot,
+    admitted_at: std::time::Instant,
+    _counted: Admitted,
+}
+
+impl Entered {
+    /// The handler's time is the limiter's sample.
+    pub(crate) fn leave(self) {
+        let Entered {
+            slot,
+            admitted_at,
+            _counted,
+        } = self;
+        slot.complete(admitted_at.elapsed());
+    }
+}
+
+impl Admission {
+    /// Waits for a slot (or not at all, when the queue sheds): the request may go on, or here is
+    /// its 503.
+    pub(crate) async fn enter(&self) -> Result<Entered, Response> {
+        let started = std::time::Instant::now();
+        let slot = match self.slots.acquire().await {
+            Ok(slot) => slot,
+            Err(reason) => {
+                if reason != Shed::QueueFull {
+                    warm_path_metrics()
+                        .queue_wait
+                        .record(started.elapsed().as_secs_f64());
+                }
+                return Err(self.shed(reason));
             }
-            return admission.shed(reason);
-        }
-    };
-    let admitted_at = std::time::Instant::now();
-    histogram!(QUEUE_WAIT).record(admitted_at.duration_since(started).as_secs_f64());
-    gauge!(ADMITTED_IN_FLIGHT).increment(1.0);
-    let admitted = Admitted;
-    let response = next.run(request).await;
-    drop(admitted);
-    // The handler's time is the limiter's sample; a request whose client went away never gets
-    // here, and its slot is released by its drop.
-    slot.complete(admitted_at.elapsed());
-    response
+        };
+        let admitted_at = std::time::Instant::now();
+        let metrics = warm_path_metrics();
+        metrics
+            .queue_wait
+            .record(admitted_at.duration_since(started).as_secs_f64());
+        metrics.admitted_in_flight.increment(1.0);
+        Ok(Entered {
+            slot,
+            admitted_at,
+            _counted: Admitted,
+        })
+    }
 }

@@ -14,7 +14,12 @@ use axum::response::Response;
 const MAX_MESSAGE_BYTES: usize = 4096;
 
 pub async fn json_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+    as_json(next.run(request).await).await
+}
+
+/// `response` itself, or for a 4xx/5xx that is not JSON, the same status and headers with its
+/// text as `{"error": ...}`.
+pub async fn as_json(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
         return response;

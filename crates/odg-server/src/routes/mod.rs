@@ -11,6 +11,7 @@ mod login;
 mod metadata;
 mod miss_ratio_curves;
 mod ocm;
+mod profile;
 mod request_encoding;
 mod responsibles;
 mod service_extensions;
@@ -23,20 +24,25 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use odg_cache::CacheMode;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 pub use special_components::{SpecialComponent, SpecialComponentDependency};
 
-use crate::{admission, metrics, params};
+use crate::{metrics, params};
 
 use crate::{ApiError, AppState};
 
 pub fn router(state: AppState) -> Router {
-    let cors = state.cors.layer();
-    // Work routes go through admission control; the operational routes never queue.
-    let work = Router::new()
+    // Each route is wrapped by one middleware that does all its group needs (`guard_read`,
+    // `guard_public`), and every request passes one `every_request` around the whole table:
+    // axum boxes a route per `route_layer`/`layer` call, clones every box on every request, and
+    // boxes every `from_fn` future, so each separate layer would cost allocations per request.
+    // Work routes go through admission control; the operational routes never queue. These need
+    // a session when the login requires one for reads.
+    let reads = Router::new()
         .route("/ocm/component", get(ocm::component))
         .route("/ocm/component/versions", get(ocm::versions))
         .route("/ocm/component/dependencies", get(ocm::dependencies))
@@ -57,10 +63,9 @@ pub fn router(state: AppState) -> Router {
             "/special-component/current-dependencies",
             get(special_components::current_dependencies),
         )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            require_read_auth,
-        ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard_read));
+    // What the dashboard reads before a user logged in.
+    let public = Router::new()
         .route("/features", get(features::features))
         .route("/profiles", get(features::profiles))
         .route("/auth/configs", get(login::configs))
@@ -74,18 +79,10 @@ pub fn router(state: AppState) -> Router {
             get(login::openid_configuration),
         )
         .route("/openid/v1/jwks", get(login::jwks))
-        .layer(axum::extract::DefaultBodyLimit::max(
-            metadata::MAX_BODY_BYTES,
-        ))
-        .route_layer(middleware::from_fn_with_state(
-            state.admission.clone(),
-            admission::admit,
-        ));
-    let operations = operations_router();
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard_public));
+    let operations = operations_router().route_layer(middleware::from_fn(metrics::http_metrics));
     let dashboard_dir = state.dashboard_dir.clone();
-    let routes = work
-        .merge(operations)
-        .route_layer(middleware::from_fn(metrics::http_metrics));
+    let routes = reads.merge(public).merge(operations);
     // The dashboard's files are the fallback: every API route above wins over a file of the
     // same path, and without a dashboard an unknown path is the JSON 404.
     let routes = match dashboard_dir {
@@ -94,24 +91,28 @@ pub fn router(state: AppState) -> Router {
             .fallback_service(dashboard::files(&directory)),
         None => routes.fallback(not_found),
     };
-    routes
+    let routes = routes
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
-        // Bodies are decoded as handlers read them, through the routes' body limits, so the
-        // limits count decoded bytes.
-        .layer(request_encoding::decompression())
-        .layer(middleware::from_fn(request_encoding::normalise))
-        .layer(middleware::from_fn(json_errors::json_errors))
-        .layer(middleware::from_fn(cache_mode))
-        // Outermost last: a request id (taken from `X-Request-Id` or made up) before the span
-        // that carries it, returned on the response; CORS answers preflights before anything
-        // below runs and adds its headers to every answer, errors and panics included; the
-        // panic guard right around the routes.
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(cors)
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .with_state(state.clone());
+    // The layers every request passes, around the whole route table once (not per route).
+    // Outermost first: a request id (taken from `X-Request-Id` or made up) before the span that
+    // carries it, returned on the response; CORS answers preflights before anything below runs
+    // and adds its headers to every answer, errors and panics included; the panic guard around
+    // the rest. Bodies are decoded as handlers read them, through the body limit, so the limit
+    // counts decoded bytes.
+    let every_request = ServiceBuilder::new()
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(state.cors.layer())
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(every_request))
+        .layer(request_encoding::decompression())
+        .layer(axum::extract::DefaultBodyLimit::max(
+            metadata::MAX_BODY_BYTES,
+        ))
+        .service(routes);
+    Router::new().fallback_service(every_request)
 }
 
 /// `/live`, `/ready`, `/metrics` and `/cache/miss-ratio-curves`, also served alone on the admin listener.
@@ -126,9 +127,11 @@ pub fn operations_router() -> Router<AppState> {
         )
 }
 
-/// The admin listener's router: operational routes only.
+/// The admin listener's router: operational routes, and CPU profiles when enabled (never on
+/// the API listener: a profile shows the code's structure and costs CPU while it records).
 pub fn admin_router(state: AppState) -> Router {
     operations_router()
+        .route("/debug/pprof/profile", get(profile::profile))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -145,21 +148,50 @@ fn request_span(request: &Request) -> tracing::Span {
     tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
 }
 
-/// The routes above it need a session when the login requires one for reads (the original's
-/// rule); state-changing routes check their grant in the handler as well.
-async fn require_read_auth(
+/// Around every API route that reads or changes data: HTTP metrics by route, admission
+/// control, and a session when the login requires one for reads (the original's rule);
+/// state-changing routes check their grant in the handler as well.
+async fn guard_read(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    match state.auth.authorize_read(
-        request.headers(),
-        request.method().as_str(),
-        request.uri().path(),
-    ) {
-        Ok(()) => next.run(request).await,
-        Err(error) => error.into_response(),
-    }
+    guarded(&state, true, request, next).await
+}
+
+/// Around the routes the dashboard reads before anyone logged in: metrics and admission.
+async fn guard_public(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    guarded(&state, false, request, next).await
+}
+
+async fn guarded(state: &AppState, read_auth: bool, request: Request, next: Next) -> Response {
+    let mut in_flight = metrics::InFlight::start(&request);
+    let response = match state.admission.enter().await {
+        Err(shed) => shed,
+        Ok(entered) => {
+            let authorised = if read_auth {
+                state.auth.authorize_read(
+                    request.headers(),
+                    request.method().as_str(),
+                    request.uri().path(),
+                )
+            } else {
+                Ok(())
+            };
+            let response = match authorised {
+                Ok(()) => next.run(request).await,
+                Err(error) => error.into_response(),
+            };
+            entered.leave();
+            response
+        }
+    };
+    in_flight.answered(&response);
+    response
 }
 
 async fn not_found() -> ApiError {
@@ -195,33 +227,54 @@ struct CacheSwitches {
     shortcut_cache: bool,
 }
 
-/// Reads the cache switches for every route (a bad value is the same 400 everywhere) and runs
-/// the request in that [`CacheMode`].
-async fn cache_mode(request: Request, next: Next) -> Response {
-    let switches: CacheSwitches = match params::parse_query(request.uri().query().unwrap_or("")) {
-        Ok(switches) => switches,
+/// The steps every request takes, in one middleware (each `from_fn` layer costs allocations
+/// per request): the cache switches (a bad value is the same 400 everywhere) and the
+/// [`CacheMode`] the request runs in; the body's coding checked and canonicalised; any error
+/// answer made JSON.
+async fn every_request(mut request: Request, next: Next) -> Response {
+    let mode = match cache_mode_of(&request) {
+        Ok(mode) => mode,
         Err(error) => return error.into_response(),
+    };
+    request.extensions_mut().insert(mode);
+    let response = match request_encoding::checked_coding(&mut request) {
+        Ok(coding) => request_encoding::explain_too_large(
+            coding,
+            odg_components::with_cache_mode(mode, next.run(request)).await,
+        ),
+        Err(message) => request_encoding::unsupported(message),
+    };
+    json_errors::as_json(response).await
+}
+
+/// The original's cache switches, read alike on every route.
+fn cache_mode_of(request: &Request) -> Result<CacheMode, ApiError> {
+    let query = request.uri().query().unwrap_or("");
+    // Most requests name neither switch: skip parsing the query a second time (the handler
+    // parses it too). Without a `%`, no escaped spelling of the names can hide in it.
+    let may_name_a_switch =
+        query.contains('%') || query.contains("ignore_cache") || query.contains("shortcutCache");
+    let switches: CacheSwitches = if may_name_a_switch {
+        params::parse_query(query)?
+    } else {
+        CacheSwitches::default()
     };
     let header_shortcut = match request.headers().get("shortcut-cache") {
         None => false,
         Some(value) => match value.to_str().ok().and_then(params::parse_flag) {
             Some(flag) => flag,
             None => {
-                return ApiError::bad_request(
+                return Err(ApiError::bad_request(
                     "the Shortcut-Cache header must be a boolean (true/false)",
-                )
-                .into_response()
+                ))
             }
         },
     };
-    let mode = if switches.ignore_cache {
+    Ok(if switches.ignore_cache {
         CacheMode::Bypass
     } else if header_shortcut || switches.shortcut_cache {
         CacheMode::Refresh
     } else {
         CacheMode::Normal
-    };
-    let mut request = request;
-    request.extensions_mut().insert(mode);
-    odg_components::with_cache_mode(mode, next.run(request)).await
+    })
 }

@@ -5,14 +5,13 @@
 //! at the limit with 413 instead of filling memory. A body that does not decode is a 400; a
 //! coding we do not decode is a 415 naming the ones we do.
 //!
-//! Two layers: [`normalise`] checks and canonicalises the header (content codings are
+//! Two steps: [`checked_coding`] checks and canonicalises the header (content codings are
 //! case-insensitive, `x-gzip` is gzip, `identity` is no coding), then tower-http's
 //! [`RequestDecompressionLayer`] does the decoding on exactly the canonical tokens.
 
 use axum::extract::Request;
 use axum::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::decompression::RequestDecompressionLayer;
 
@@ -23,7 +22,7 @@ use crate::ApiError;
 const ACCEPTED_CODINGS: &str = "gzip, deflate, identity";
 
 /// Decodes gzip and deflate (zlib) bodies; brotli and zstd are refused even if another crate
-/// turns on their tower-http features, since [`normalise`] would not let them through anyway.
+/// turns on their tower-http features, since [`checked_coding`] would not let them through anyway.
 pub fn decompression() -> RequestDecompressionLayer {
     RequestDecompressionLayer::new()
         .gzip(true)
@@ -32,28 +31,33 @@ pub fn decompression() -> RequestDecompressionLayer {
         .no_zstd()
 }
 
-/// Refuses unknown or stacked codings with a JSON 415, rewrites the header to the one canonical
-/// token (or removes it for identity), and names the decoded size in a 413.
-pub async fn normalise(mut request: Request, next: Next) -> Response {
-    let coding = match body_coding(request.headers()) {
-        Ok(coding) => coding,
-        Err(message) => {
-            let mut response =
-                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, message).into_response();
-            response
-                .headers_mut()
-                .insert(ACCEPT_ENCODING, HeaderValue::from_static(ACCEPTED_CODINGS));
-            return response;
-        }
-    };
+/// Refuses unknown or stacked codings: the body's one coding, with the header rewritten to its
+/// canonical token; or the message of the 415 to answer ([`unsupported`]).
+pub fn checked_coding(request: &mut Request) -> Result<Option<&'static str>, String> {
+    let coding = body_coding(request.headers())?;
     let headers = request.headers_mut();
-    headers.remove(CONTENT_ENCODING);
-    if let Some(coding) = coding {
-        headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding));
+    if headers.contains_key(CONTENT_ENCODING) {
+        headers.remove(CONTENT_ENCODING);
+        if let Some(coding) = coding {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding));
+        }
     }
-    let response = next.run(request).await;
-    // The framework's 413 says only "length limit exceeded"; for a compressed body the client
-    // needs to know that the limit is on the decoded size, which it cannot see from its side.
+    Ok(coding)
+}
+
+/// The 415 for a coding we do not decode, advertising the ones we do.
+pub fn unsupported(message: String) -> Response {
+    let mut response = ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, message).into_response();
+    response
+        .headers_mut()
+        .insert(ACCEPT_ENCODING, HeaderValue::from_static(ACCEPTED_CODINGS));
+    response
+}
+
+/// After the handler: the framework's 413 says only "length limit exceeded"; for
+/// a compressed body the client needs to know that the limit is on the decoded size, which it
+/// cannot see from its side.
+pub fn explain_too_large(coding: Option<&'static str>, response: Response) -> Response {
     if coding.is_some() && response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json(&response)
     {
         return ApiError::new(

@@ -16,10 +16,10 @@ fn feature<'a>(body: &'a Value, name: &str) -> &'a Value {
 
 async fn app_with_findings(yaml: &str) -> (TestApp, tempfile::TempDir) {
     let directory = tempfile::tempdir().unwrap();
-    let mut state = metadata_state(directory.path()).await;
-    let compliance = state.compliance.take().unwrap();
+    let state = metadata_state(directory.path()).await;
+    let compliance = state.compliance.clone().unwrap();
     let configs = odg_compliance::FindingConfigs::from_yaml(yaml).unwrap();
-    state.compliance = Some(odg_compliance::ComplianceService::new(
+    let state = state.with_compliance(odg_compliance::ComplianceService::new(
         compliance.db().clone(),
         compliance.components().clone(),
         configs,

@@ -15,6 +15,7 @@ mod login_routes;
 mod metadata_query_routes;
 mod metadata_routes;
 mod miss_ratio_curve_routes;
+mod profile_routes;
 mod registry_redirects;
 mod registry_routes;
 mod responsibles_diff_routes;

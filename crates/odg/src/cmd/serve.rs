@@ -92,6 +92,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_admission(config.admission)
         .with_metadata_query_limits(config.metadata_query)
         .with_cors(config.cors)
+        .with_profiling(config.admin_profiling)
         .with_dashboard_dir(config.dashboard_dir.clone())
         .with_service_extensions(config.service_extensions.clone())
         .with_special_components(match config.special_components {
