@@ -31,6 +31,8 @@ const MAX_FREQUENCY: u32 = 1_000;
 /// Frames of the C runtime and the unwinder itself, which say nothing about where odg spends.
 const BLOCKLIST: &[&str] = &["libc", "libgcc", "pthread", "vdso"];
 
+const NO_SAMPLES_SVG: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"640\" height=\"40\"><text x=\"10\" y=\"25\" font-family=\"monospace\">no samples: the process used no CPU while the profile recorded</text></svg>\n";
+
 static RECORDING: AtomicBool = AtomicBool::new(false);
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -130,6 +132,11 @@ fn record(
     let report = guard.report().build()?;
     drop(guard);
     match format {
+        // A process that was idle throughout has no samples, and no flame graph to draw: say so
+        // in an SVG rather than answering an empty body.
+        ProfileFormat::Svg if report.data.is_empty() => {
+            Ok(("image/svg+xml", NO_SAMPLES_SVG.into()))
+        }
         ProfileFormat::Svg => {
             let mut svg = Vec::new();
             report.flamegraph(&mut svg)?;

@@ -108,11 +108,18 @@ async fn a_profile_is_recorded_on_the_admin_listener_one_at_a_time() {
         "the busy thread's frames are in the profile"
     );
 
-    // and the flame graph, once the first is done
-    let (status, content_type, svg) = get(&admin, "/debug/pprof/profile?seconds=1").await;
+    // and the flame graph, once the first is done (an SVG even if nothing ran meanwhile)
+    let spinner = spin_for(std::time::Duration::from_millis(1500));
+    let (status, content_type, svg) =
+        get(&admin, "/debug/pprof/profile?seconds=1&frequency=499").await;
+    spinner.join().unwrap();
     assert_eq!(status, StatusCode::OK, "{svg}");
     assert_eq!(content_type, "image/svg+xml");
     assert!(svg.contains("<svg"), "{}", &svg[..svg.len().min(200)]);
+    assert!(
+        svg.contains("spin_for"),
+        "the flame graph names the busy frames"
+    );
 }
 
 #[tokio::test]
