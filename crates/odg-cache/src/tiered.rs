@@ -326,11 +326,11 @@ impl TieredCache {
                             }
                             return Ok(value);
                         }
-                        self.inner.memory.remove(&key.id());
+                        self.inner.remove_invalid_from_memory(key);
                         lookup(&kind, TIER_MEMORY, "invalid");
                     }
                     None => {
-                        self.inner.memory.remove(&key.id());
+                        self.inner.remove_invalid_from_memory(key);
                         lookup(&kind, TIER_MEMORY, "invalid");
                     }
                 },
@@ -675,6 +675,15 @@ impl CacheInner {
     fn record_curve(&self, tier: Tier, key: &CacheKey, size: Option<u64>) {
         if let Some(curves) = &self.curves {
             curves.record(tier, key.kind().as_str(), &key.id(), size);
+        }
+    }
+
+    /// Drops the memory entry of `key` that its lookup could not use; the fill that follows
+    /// stores it again (the simulations mirror both).
+    fn remove_invalid_from_memory(&self, key: &CacheKey) {
+        self.memory.remove(&key.id());
+        if let Some(curves) = &self.curves {
+            curves.removed(Tier::Memory, &key.id(), true);
         }
     }
 

@@ -1,0 +1,149 @@
+//! The memory tier's simulated curve against the memory tier itself: at a bound where
+//! quick_cache makes one shard, the simulation at 1x counts exactly the tier's misses.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::*;
+use crate::entry::EntryMeta;
+use crate::generations::Stamp;
+use crate::key::{Kind, Scope};
+use crate::memory::{MemoryEntry, MemoryTier};
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E3779B97F4A7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D049BB133111EB);
+    x ^ (x >> 31)
+}
+
+/// Uniform ids, as SHA-256 gives them.
+fn id(number: u64) -> EntryId {
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&splitmix(number).to_le_bytes());
+    bytes[8..].copy_from_slice(&splitmix(!number).to_le_bytes());
+    EntryId(bytes)
+}
+
+fn entry(kind: &str, number: u64) -> MemoryEntry {
+    MemoryEntry {
+        meta: EntryMeta {
+            kind: Kind::new(kind).unwrap(),
+            scope: Scope::none(),
+            stamp: Stamp::default(),
+            created_at_ms: 1,
+            fresh_until_ms: None,
+            expires_at_ms: None,
+        },
+        key_text: Arc::from(format!("key-{number}").as_str()),
+        value: Arc::new(number),
+        // 1..4 KiB, fixed per key
+        footprint: 1024 + (splitmix(number) % 3072) as usize,
+    }
+}
+
+/// Zipf(0.9) over `keys` keys with a scan of all of them every 1,000 lookups.
+fn trace(keys: u64, length: usize) -> Vec<u64> {
+    let cumulative: Vec<f64> = (1..=keys)
+        .scan(0.0, |total, rank| {
+            *total += 1.0 / (rank as f64).powf(0.9);
+            Some(*total)
+        })
+        .collect();
+    let total = cumulative[cumulative.len() - 1];
+    let mut state = 3u64;
+    let mut out = Vec::new();
+    for position in 0..length {
+        state = splitmix(state);
+        let draw = (state >> 11) as f64 / (1u64 << 53) as f64 * total;
+        out.push(cumulative.partition_point(|c| *c < draw) as u64);
+        if position % 1000 == 999 {
+            out.extend(0..keys);
+        }
+    }
+    out
+}
+
+#[test]
+fn simulation_at_the_bound_counts_the_memory_tiers_own_misses() {
+    // 200 KiB: quick_cache makes one shard (fewer than 64 estimated entries), as the mini caches do
+    let bound = 200 * 1024;
+    assert_eq!(crate::memory::quick_cache_shape(bound).shards, 1);
+    let tier = MemoryTier::new(bound);
+    let policies = HashMap::from([
+        ("descriptor".to_string(), KindPolicy::immutable()),
+        ("versions".to_string(), KindPolicy::immutable()),
+    ]);
+    let curves = CacheCurves::new(&policies, 4096, bound, None, false);
+    let mut misses = HashMap::<&str, u64>::new();
+    let mut lookups = HashMap::<&str, u64>::new();
+    for number in trace(300, 8_000) {
+        // as `TieredCache::get_or_load`: look up, record, on a miss fill and store
+        let kind = if number % 3 == 0 {
+            "versions"
+        } else {
+            "descriptor"
+        };
+        let found = tier.get_shared(&id(number));
+        curves.record(
+            Tier::Memory,
+            kind,
+            &id(number),
+            found.as_ref().map(|e| e.weight()),
+        );
+        *lookups.entry(kind).or_default() += 1;
+        if found.is_none() {
+            *misses.entry(kind).or_default() += 1;
+            let stored = entry(kind, number);
+            curves.set_size(Tier::Memory, kind, &id(number), stored.weight());
+            tier.insert(id(number), stored);
+        }
+    }
+    let report = curves.report();
+    let memory = &report.tiers[0];
+    assert_eq!(memory.tier, "memory");
+    let at_bound = |kind: &str| {
+        let curve = &memory.kinds.iter().find(|k| k.kind == kind).unwrap().curve;
+        assert_eq!(curve.model(), "simulated");
+        assert_eq!(curve.sampling_rate, 1.0);
+        let point = curve
+            .simulated
+            .iter()
+            .find(|point| point.bytes == bound as f64)
+            .copied()
+            .unwrap();
+        (point.references as u64, point.misses as u64)
+    };
+    let total_misses = misses.values().sum::<u64>();
+    let total_lookups = lookups.values().sum::<u64>();
+    assert!(total_misses > total_lookups / 10 && total_misses < total_lookups * 9 / 10);
+    assert_eq!(at_bound(ALL_KINDS), (total_lookups, total_misses));
+    for kind in ["descriptor", "versions"] {
+        assert_eq!(at_bound(kind), (lookups[kind], misses[kind]), "{kind}");
+    }
+    // the exported 1x point is that simulation
+    let all = &memory.kinds[0].curve;
+    let ratio = all.miss_ratio_at(bound as f64).unwrap();
+    assert!((ratio - total_misses as f64 / total_lookups as f64).abs() < 1e-12);
+}
+
+#[test]
+fn shape_matches_the_tier_quick_cache_builds_at_every_bound() {
+    // `MemoryTier::new` asserts (in debug builds) that quick_cache made the shards and the
+    // capacity the shape says; bounds across the shard-count steps
+    for bound in [
+        4096,
+        100_000,
+        258_048,
+        300_000,
+        520_000,
+        1 << 20,
+        256 << 20,
+        8 << 30,
+    ] {
+        let tier = MemoryTier::new(bound);
+        let shape = crate::memory::quick_cache_shape(bound);
+        assert_eq!(tier.max_entry_bytes(), shape.max_entry_bytes);
+        assert!(shape.weight_capacity <= bound);
+    }
+}
