@@ -339,4 +339,46 @@ mod tests {
         assert_eq!(merged.miss_ratio_at(1e9), Some(0.6));
         assert_eq!(Curve::default().miss_ratio_at(1.0), None);
     }
+
+    #[test]
+    fn simulated_points_are_the_curve_and_merge_by_size() {
+        let point = |bytes: f64, misses: f64| SimulatedPoint {
+            bytes,
+            references: 100.0,
+            misses,
+        };
+        let mut histogram = vec![0.0; BUCKETS];
+        histogram[bucket_index(1000.0)] = 90.0;
+        let mut curve = Curve::from_histogram(&histogram, 100.0, 10.0, 100, 1.0, 2e5);
+        assert_eq!(curve.model(), "lru");
+        curve.simulated = vec![point(1024.0, 80.0), point(4096.0, 20.0)];
+        assert_eq!(curve.model(), "simulated");
+        // on the points, between them over log size, clamped outside
+        assert_eq!(curve.miss_ratio_at(1024.0), Some(0.8));
+        let middle = curve.miss_ratio_at(2048.0).unwrap();
+        assert!((middle - 0.5).abs() < 1e-12, "{middle}");
+        assert_eq!(curve.miss_ratio_at(10.0), Some(0.8));
+        assert_eq!(curve.miss_ratio_at(1e12), Some(0.2));
+        assert_eq!(curve.points(), vec![(1024.0, 0.8), (4096.0, 0.2)]);
+        assert_eq!(curve.lru_miss_ratio_at(1e9), Some(0.1));
+        // SHARDS-adj keeps the estimated misses over the true count
+        let adjusted = curve.adjusted_to(200.0);
+        assert_eq!(adjusted.miss_ratio_at(1024.0), Some(0.4));
+
+        // pods with the same bound: points add
+        let mut merged = curve.clone();
+        let mut other = curve.clone();
+        other.simulated = vec![point(1024.0, 40.0), point(4096.0, 0.0)];
+        merged.merge(&other);
+        assert_eq!(merged.miss_ratio_at(1024.0), Some(0.6));
+        assert_eq!(merged.miss_ratio_at(4096.0), Some(0.1));
+        // another bound: its ratio interpolated at these sizes
+        let mut shifted = curve.clone();
+        shifted.simulated = vec![point(2048.0, 50.0), point(8192.0, 10.0)];
+        let mut merged = curve.clone();
+        merged.merge(&shifted);
+        assert_eq!(merged.miss_ratio_at(1024.0), Some(0.65));
+        let at_4096 = merged.miss_ratio_at(4096.0).unwrap();
+        assert!((at_4096 - 0.25).abs() < 1e-12, "{at_4096}");
+    }
 }
