@@ -1,7 +1,8 @@
 //! The miss-ratio-curve validation (`--only miss-ratio-curves`): two traces replayed, one request
 //! at a time, through real pods at several memory bounds. The memory tier's curve (all kinds)
-//! read from the first pod predicts the miss ratio at every bound; each pod's own counters give
-//! the miss ratio measured at its bound. Traces: Zipf-distributed lookups of pinned versions, and
+//! read from the first pod predicts the miss ratio at every bound (its model: the miniature
+//! simulations of quick_cache; the LRU histogram's prediction is shown beside it); each pod's
+//! own counters give the miss ratio measured at its bound. Traces: Zipf-distributed lookups of pinned versions, and
 //! the same with scan bursts as `odg enumerate` makes them (every version of every component, once).
 
 use std::fmt::Write as _;
@@ -142,7 +143,8 @@ async fn replay(
 
 pub struct TraceResult {
     pub name: &'static str,
-    pub rows: Vec<(u64, f64, f64)>,
+    /// (bound MiB, predicted, predicted by the LRU histogram, measured)
+    pub rows: Vec<(u64, f64, f64, f64)>,
     pub curve: Curve,
     pub largest_error: f64,
 }
@@ -173,19 +175,19 @@ pub async fn run(client: &reqwest::Client, out_dir: &Path) -> anyhow::Result<Str
         }
         // the curve of the pod at the first bound predicts all the others
         let curve = measured[0].curve.clone();
-        let rows: Vec<(u64, f64, f64)> = measured
+        let rows: Vec<(u64, f64, f64, f64)> = measured
             .iter()
             .map(|m| {
-                let predicted = curve
-                    .miss_ratio_at((m.bound_mib << 20) as f64)
-                    .unwrap_or(f64::NAN);
-                (m.bound_mib, predicted, m.measured_miss)
+                let bytes = (m.bound_mib << 20) as f64;
+                let predicted = curve.miss_ratio_at(bytes).unwrap_or(f64::NAN);
+                let lru = curve.lru_miss_ratio_at(bytes).unwrap_or(f64::NAN);
+                (m.bound_mib, predicted, lru, m.measured_miss)
             })
             .collect();
         let largest_error = rows
             .iter()
             .skip(1)
-            .map(|(_, predicted, measured)| (predicted - measured).abs())
+            .map(|(_, predicted, _, measured)| (predicted - measured).abs())
             .fold(0.0, f64::max);
         results.push(TraceResult {
             name: trace_name,
@@ -211,16 +213,19 @@ fn markdown(results: &[TraceResult]) -> String {
     for result in results {
         let _ = writeln!(
             out,
-            "| {} | predicted miss ratio | measured miss ratio | difference (points) |\n|---|---|---|---|",
-            result.name
+            "| {} | predicted miss ratio ({}) | measured miss ratio | difference (points) | LRU model (old) | LRU difference |\n|---|---|---|---|---|---|",
+            result.name,
+            result.curve.model()
         );
-        for (bound, predicted, measured) in &result.rows {
+        for (bound, predicted, lru, measured) in &result.rows {
             let _ = writeln!(
                 out,
-                "| {bound} MiB | {:.1} % | {:.1} % | {:+.1} |",
+                "| {bound} MiB | {:.1} % | {:.1} % | {:+.1} | {:.1} % | {:+.1} |",
                 predicted * 100.0,
                 measured * 100.0,
-                (predicted - measured) * 100.0
+                (predicted - measured) * 100.0,
+                lru * 100.0,
+                (lru - measured) * 100.0
             );
         }
         let _ = writeln!(
@@ -269,7 +274,7 @@ fn svg(results: &[TraceResult]) -> String {
             r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#,
             points.join(" ")
         );
-        for (bound, _, measured) in &result.rows {
+        for (bound, _, _, measured) in &result.rows {
             let _ = write!(
                 svg,
                 r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{color}"/>"#,
