@@ -25,6 +25,10 @@
 //! inserted when the tier stores the value, [`MiniSimulations::inserted`]); a mini cache that
 //! hits inserts nothing, even though the real tier (at another size) may have missed and filled.
 //! A removal by the tier (an invalid entry, an invalidation) removes the key everywhere.
+//! Not mirrored: a store without a lookup before it (a refresh that skips the cache) inserts
+//! nothing, and a store of a key a mini cache holds (a stale entry's refill) corrects its
+//! weight without the reference bump quick_cache's replacing insert gives; both are rare next to
+//! lookups. An entry the tier found unusable counts as a hit in the mini caches that held it.
 //!
 //! # Bounds
 //!
