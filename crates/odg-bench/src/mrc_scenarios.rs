@@ -86,6 +86,9 @@ fn zipf_trace(scans: bool) -> Vec<(usize, usize)> {
 struct Measured {
     bound_mib: u64,
     measured_miss: f64,
+    /// The memory tier's lookups (every kind): they depend on the bound, since a rendered
+    /// answer's miss looks up its descriptor.
+    lookups: f64,
     curve: Curve,
 }
 
@@ -137,14 +140,15 @@ async fn replay(
     Ok(Measured {
         bound_mib,
         measured_miss: if all > 0.0 { misses / all } else { 0.0 },
+        lookups: all,
         curve,
     })
 }
 
 pub struct TraceResult {
     pub name: &'static str,
-    /// (bound MiB, predicted, predicted by the LRU histogram, measured)
-    pub rows: Vec<(u64, f64, f64, f64)>,
+    /// (bound MiB, predicted, predicted by the LRU histogram, measured, the pod's memory lookups)
+    pub rows: Vec<(u64, f64, f64, f64, f64)>,
     pub curve: Curve,
     pub largest_error: f64,
 }
@@ -175,19 +179,19 @@ pub async fn run(client: &reqwest::Client, out_dir: &Path) -> anyhow::Result<Str
         }
         // the curve of the pod at the first bound predicts all the others
         let curve = measured[0].curve.clone();
-        let rows: Vec<(u64, f64, f64, f64)> = measured
+        let rows: Vec<(u64, f64, f64, f64, f64)> = measured
             .iter()
             .map(|m| {
                 let bytes = (m.bound_mib << 20) as f64;
                 let predicted = curve.miss_ratio_at(bytes).unwrap_or(f64::NAN);
                 let lru = curve.lru_miss_ratio_at(bytes).unwrap_or(f64::NAN);
-                (m.bound_mib, predicted, lru, m.measured_miss)
+                (m.bound_mib, predicted, lru, m.measured_miss, m.lookups)
             })
             .collect();
         let largest_error = rows
             .iter()
             .skip(1)
-            .map(|(_, predicted, _, measured)| (predicted - measured).abs())
+            .map(|(_, predicted, _, measured, _)| (predicted - measured).abs())
             .fold(0.0, f64::max);
         results.push(TraceResult {
             name: trace_name,
@@ -213,14 +217,14 @@ fn markdown(results: &[TraceResult]) -> String {
     for result in results {
         let _ = writeln!(
             out,
-            "| {} | predicted miss ratio ({}) | measured miss ratio | difference (points) | LRU model (old) | LRU difference |\n|---|---|---|---|---|---|",
+            "| {} | predicted miss ratio ({}) | measured miss ratio | difference (points) | LRU model (old) | LRU difference | memory lookups of the pod |\n|---|---|---|---|---|---|---|",
             result.name,
             result.curve.model()
         );
-        for (bound, predicted, lru, measured) in &result.rows {
+        for (bound, predicted, lru, measured, lookups) in &result.rows {
             let _ = writeln!(
                 out,
-                "| {bound} MiB | {:.1} % | {:.1} % | {:+.1} | {:.1} % | {:+.1} |",
+                "| {bound} MiB | {:.1} % | {:.1} % | {:+.1} | {:.1} % | {:+.1} | {lookups:.0} |",
                 predicted * 100.0,
                 measured * 100.0,
                 (predicted - measured) * 100.0,
@@ -274,7 +278,7 @@ fn svg(results: &[TraceResult]) -> String {
             r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#,
             points.join(" ")
         );
-        for (bound, _, _, measured) in &result.rows {
+        for (bound, _, _, measured, _) in &result.rows {
             let _ = write!(
                 svg,
                 r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{color}"/>"#,
