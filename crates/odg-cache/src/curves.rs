@@ -17,7 +17,9 @@
 //! quarter doublings, and those points are its curve; each kind's memory curve reads the same
 //! mini caches (the kinds share the tier), counting that kind's lookups. The disk tier evicts
 //! by least recent write and the shared tier is Redis (approximate LRU or LFU, as configured
-//! there): they keep the LRU reuse-distance curve. Every curve still carries its LRU histogram
+//! there): they keep the LRU reuse-distance curve. A lookup made while loading another entry
+//! (inside `CacheInner::fill`'s loader: a rendered answer's descriptor) names that entry as its
+//! parent, so the simulations see it only at the sizes that missed the parent. Every curve still carries its LRU histogram
 //! (the admin route's `buckets`); the exported `odg_cache_mrc_predicted_miss_ratio` reads the
 //! tier's model.
 
@@ -158,12 +160,23 @@ impl CacheCurves {
         }
     }
 
-    /// A lookup of `id` (of `kind`) reached `tier`; `size` if the tier holds it.
-    pub(crate) fn record(&self, tier: Tier, kind: &str, id: &EntryId, size: Option<u64>) {
+    /// A lookup of `id` (of `kind`) reached `tier`; `size` if the tier holds it; `parent`: the
+    /// entry being loaded when the lookup was made (a nested kind), if any.
+    pub(crate) fn record(
+        &self,
+        tier: Tier,
+        kind: &str,
+        id: &EntryId,
+        size: Option<u64>,
+        parent: Option<&EntryId>,
+    ) {
         if let Some(curves) = &self.tiers[tier.index()] {
             let hash = key_hash(id);
             let kind = curves.kinds.get(kind);
-            curves.all.record_in(hash, size, kind.map(|kind| kind.slot));
+            let parent = parent.map(key_hash);
+            curves
+                .all
+                .record_in(hash, size, kind.map(|kind| kind.slot), parent);
             if let Some(kind) = kind {
                 kind.curve.record(hash, size);
             }

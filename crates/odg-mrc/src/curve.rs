@@ -196,8 +196,9 @@ impl Curve {
     /// SHARDS-adj: the sample holds `references` estimated references where the stream had
     /// `actual` (counted by the caller, outside the engine); the difference, mostly the luck of
     /// drawing or missing a very hot key, is put at distance zero (a hit at every size), so
-    /// that the error no longer shifts the whole curve. The simulated points likewise count
-    /// `actual` references with their estimated misses. Returns the adjusted curve.
+    /// that the error no longer shifts the whole curve. The simulated points get the same
+    /// difference as hits (each point counts its own references: nested lookups reach only some
+    /// mini caches). Returns the adjusted curve.
     pub fn adjusted_to(&self, actual: f64) -> Curve {
         if self.references <= 0.0 || actual <= 0.0 {
             return self.clone();
@@ -222,7 +223,7 @@ impl Curve {
             .simulated
             .iter()
             .map(|point| SimulatedPoint {
-                references: actual,
+                references: (point.references + actual - self.references).max(point.misses),
                 ..*point
             })
             .collect();

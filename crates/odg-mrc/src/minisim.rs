@@ -25,6 +25,15 @@
 //! inserted when the tier stores the value, [`MiniSimulations::inserted`]); a mini cache that
 //! hits inserts nothing, even though the real tier (at another size) may have missed and filled.
 //! A removal by the tier (an invalid entry, an invalidation) removes the key everywhere.
+//!
+//! Nested lookups: the tier's stream depends on its own hits where loading one key looks up
+//! another in the same tier (a rendered answer's miss looks up its descriptor). A lookup made
+//! while loading a simulated parent reaches only the mini caches that missed the parent, as the
+//! real tier of that size would have made it only there. The converse is not simulated: where a
+//! mini cache missed a parent the real tier hit, the lookups its loading would make are unknown,
+//! so smaller sizes are predicted a little optimistic. The filter needs the parent in the sample
+//! too (both hashes under the threshold): at rate 1 always, at rate r for about r of the nested
+//! lookups; the others reach every mini cache as before.
 //! Not mirrored: a store without a lookup before it (a refresh that skips the cache) inserts
 //! nothing, and a store of a key a mini cache holds (a stale entry's refill) corrects its
 //! weight without the reference bump quick_cache's replacing insert gives; both are rare next to
@@ -161,6 +170,9 @@ pub struct MiniSimulations {
     /// Keys seen for the first time (weight unknown) per mini cache that missed them, as a
     /// bit set over `minis`: they are inserted when the tier stores the value.
     pending: HashMap<u64, u32>,
+    /// Per key, the mini caches its last lookup missed in: a lookup made while loading that key
+    /// (a nested kind: a rendered answer's descriptor) happens only there.
+    missed_by: HashMap<u64, u32>,
     slots: usize,
 }
 
@@ -192,23 +204,35 @@ impl MiniSimulations {
         MiniSimulations {
             minis,
             pending: HashMap::new(),
+            missed_by: HashMap::new(),
             slots,
         }
     }
 
     /// A lookup of `key` (weight `weight` if known), counted with `weight_of_reference` (the
-    /// inverse sampling rate) in the total and in `slot` if given.
+    /// inverse sampling rate) in the total and in `slot` if given. `parent`: the key being loaded
+    /// when this lookup was made; if it is simulated, only the mini caches that missed it see
+    /// this lookup (the others would not have loaded it).
     pub fn lookup(
         &mut self,
         key: u64,
         weight: Option<u64>,
         slot: Option<usize>,
         weight_of_reference: f64,
+        parent: Option<u64>,
     ) {
         let slot = slot.filter(|slot| *slot < self.slots).map(|slot| slot + 1);
+        let only = parent.and_then(|parent| self.missed_by.get(&parent).copied());
         let mut pending = 0u32;
+        let mut missed = 0u32;
         for (index, mini) in self.minis.iter_mut().enumerate() {
+            if only.is_some_and(|only| only & (1 << index) == 0) {
+                continue;
+            }
             let hit = mini.cache.get(&key).is_some();
+            if !hit {
+                missed |= 1 << index;
+            }
             for counted in std::iter::once(0).chain(slot) {
                 let counts = &mut mini.counts[counted];
                 counts[0] += weight_of_reference;
@@ -226,6 +250,7 @@ impl MiniSimulations {
         if pending != 0 {
             *self.pending.entry(key).or_insert(0) |= pending;
         }
+        self.missed_by.insert(key, missed);
     }
 
     /// The tier stored `key` at `weight` (after a fill): inserted where a miss awaits it; where
@@ -262,6 +287,7 @@ impl MiniSimulations {
     /// `key` left the sample (the rate dropped): it is no longer simulated.
     pub fn forget(&mut self, key: u64) {
         self.removed(key, false);
+        self.missed_by.remove(&key);
     }
 
     /// The sampling rate is now `rate`: every mini cache shrinks to its bound times it.
@@ -295,7 +321,8 @@ impl MiniSimulations {
             .iter()
             .map(|mini| mini.cache.memory_used().total())
             .sum::<usize>()
-            + self.pending.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
+            + (self.pending.capacity() + self.missed_by.capacity())
+                * (std::mem::size_of::<(u64, u32)>() + 1)
     }
 }
 

@@ -158,18 +158,18 @@ fn sampled_mini_caches_are_within_three_points_of_quick_cache_on_zipf_and_five_w
 fn removals_and_pending_fills_mirror_the_tier() {
     let mut simulations = MiniSimulations::new(&[MIB], shape, 1.0, 2);
     // a first sighting: missed, weight unknown, inserted when the tier stores it
-    simulations.lookup(1, None, Some(1), 1.0);
+    simulations.lookup(1, None, Some(1), 1.0, None);
     simulations.inserted(1, 4096);
-    simulations.lookup(1, Some(4096), Some(0), 1.0);
+    simulations.lookup(1, Some(4096), Some(0), 1.0, None);
     // an invalid entry: removed and refilled
     simulations.removed(1, true);
-    simulations.lookup(2, Some(4096), None, 1.0);
+    simulations.lookup(2, Some(4096), None, 1.0, None);
     simulations.inserted(1, 4096);
-    simulations.lookup(1, Some(4096), None, 1.0);
+    simulations.lookup(1, Some(4096), None, 1.0, None);
     // an invalidation: removed, not refilled
     simulations.removed(1, false);
     simulations.inserted(1, 4096);
-    simulations.lookup(1, None, None, 1.0);
+    simulations.lookup(1, None, None, 1.0, None);
     let total = simulations.points(None)[0];
     assert_eq!((total.references, total.misses), (5.0, 3.0));
     let kind_one = simulations.points(Some(1))[0];
@@ -198,7 +198,7 @@ fn memory_stays_bounded() {
     );
     let trace: Vec<u64> = (0..50_000u64).map(splitmix).collect();
     for key in trace.iter().chain(&trace) {
-        curve.record_in(*key, Some(300), Some((*key % 4) as usize));
+        curve.record_in(*key, Some(300), Some((*key % 4) as usize), None);
     }
     let bytes = curve.simulation_memory_bytes();
     eprintln!("mini caches: {bytes} bytes for {} sizes", bounds.len());

@@ -128,15 +128,22 @@ impl SampledCurve {
     /// A reference to the key of `hash` (a uniform 64-bit hash of the key), of `size` bytes if known.
     #[inline]
     pub fn record(&self, hash: u64, size: Option<u64>) {
-        self.record_in(hash, size, None);
+        self.record_in(hash, size, None, None);
     }
 
-    /// Like [`SampledCurve::record`], counted in the simulations' `slot` too (a kind).
+    /// Like [`SampledCurve::record`], counted in the simulations' `slot` too (a kind); `parent`:
+    /// the hash of the key being loaded when this lookup was made (see `MiniSimulations::lookup`).
     #[inline]
-    pub fn record_in(&self, hash: u64, size: Option<u64>, slot: Option<usize>) {
+    pub fn record_in(
+        &self,
+        hash: u64,
+        size: Option<u64>,
+        slot: Option<usize>,
+        parent: Option<u64>,
+    ) {
         self.references.fetch_add(1, Ordering::Relaxed);
         if self.samples(hash) {
-            self.record_sampled(hash, size, slot);
+            self.record_sampled(hash, size, slot, parent);
         }
     }
 
@@ -161,13 +168,19 @@ impl SampledCurve {
     }
 
     #[cold]
-    fn record_sampled(&self, hash: u64, size: Option<u64>, slot: Option<usize>) {
+    fn record_sampled(
+        &self,
+        hash: u64,
+        size: Option<u64>,
+        slot: Option<usize>,
+        parent: Option<u64>,
+    ) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         // the threshold may have dropped between the unlocked check and the lock
         if residue(hash) >= state.threshold {
             return;
         }
-        state.reference(hash, size, slot);
+        state.reference(hash, size, slot, parent);
         self.threshold.store(state.threshold, Ordering::Relaxed);
     }
 
@@ -230,7 +243,13 @@ impl State {
         self.threshold as f64 / SPATIAL_MODULUS as f64
     }
 
-    fn reference(&mut self, hash: u64, size: Option<u64>, slot: Option<usize>) {
+    fn reference(
+        &mut self,
+        hash: u64,
+        size: Option<u64>,
+        slot: Option<usize>,
+        parent: Option<u64>,
+    ) {
         let weight = 1.0 / self.rate();
         self.references += weight;
         self.sampled_references += 1;
@@ -246,7 +265,8 @@ impl State {
         // before the reuse-distance update: a new key may leave the sample at once below, and
         // the simulations must forget it then
         if let Some(simulations) = &mut self.simulations {
-            simulations.lookup(hash, (known_size > 0).then_some(known_size), slot, weight);
+            let known = (known_size > 0).then_some(known_size);
+            simulations.lookup(hash, known, slot, weight, parent);
         }
         match self.keys.entry(hash) {
             Entry::Occupied(mut occupied) => {
