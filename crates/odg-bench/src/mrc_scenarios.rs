@@ -1,7 +1,8 @@
 //! The miss-ratio-curve validation (`--only miss-ratio-curves`): two traces replayed, one request
 //! at a time, through real pods at several memory bounds. The memory tier's curve (all kinds)
-//! read from the first pod predicts the miss ratio at every bound; each pod's own counters give
-//! the miss ratio measured at its bound. Traces: Zipf-distributed lookups of pinned versions, and
+//! read from the first pod predicts the miss ratio at every bound (its model: the miniature
+//! simulations of quick_cache; the LRU histogram's prediction is shown beside it); each pod's
+//! own counters give the miss ratio measured at its bound. Traces: Zipf-distributed lookups of pinned versions, and
 //! the same with scan bursts as `odg enumerate` makes them (every version of every component, once).
 
 use std::fmt::Write as _;
@@ -85,6 +86,9 @@ fn zipf_trace(scans: bool) -> Vec<(usize, usize)> {
 struct Measured {
     bound_mib: u64,
     measured_miss: f64,
+    /// The memory tier's lookups (every kind): they depend on the bound, since a rendered
+    /// answer's miss looks up its descriptor.
+    lookups: f64,
     curve: Curve,
 }
 
@@ -136,13 +140,15 @@ async fn replay(
     Ok(Measured {
         bound_mib,
         measured_miss: if all > 0.0 { misses / all } else { 0.0 },
+        lookups: all,
         curve,
     })
 }
 
 pub struct TraceResult {
     pub name: &'static str,
-    pub rows: Vec<(u64, f64, f64)>,
+    /// (bound MiB, predicted, predicted by the LRU histogram, measured, the pod's memory lookups)
+    pub rows: Vec<(u64, f64, f64, f64, f64)>,
     pub curve: Curve,
     pub largest_error: f64,
 }
@@ -173,19 +179,19 @@ pub async fn run(client: &reqwest::Client, out_dir: &Path) -> anyhow::Result<Str
         }
         // the curve of the pod at the first bound predicts all the others
         let curve = measured[0].curve.clone();
-        let rows: Vec<(u64, f64, f64)> = measured
+        let rows: Vec<(u64, f64, f64, f64, f64)> = measured
             .iter()
             .map(|m| {
-                let predicted = curve
-                    .miss_ratio_at((m.bound_mib << 20) as f64)
-                    .unwrap_or(f64::NAN);
-                (m.bound_mib, predicted, m.measured_miss)
+                let bytes = (m.bound_mib << 20) as f64;
+                let predicted = curve.miss_ratio_at(bytes).unwrap_or(f64::NAN);
+                let lru = curve.lru_miss_ratio_at(bytes).unwrap_or(f64::NAN);
+                (m.bound_mib, predicted, lru, m.measured_miss, m.lookups)
             })
             .collect();
         let largest_error = rows
             .iter()
             .skip(1)
-            .map(|(_, predicted, measured)| (predicted - measured).abs())
+            .map(|(_, predicted, _, measured, _)| (predicted - measured).abs())
             .fold(0.0, f64::max);
         results.push(TraceResult {
             name: trace_name,
@@ -211,16 +217,19 @@ fn markdown(results: &[TraceResult]) -> String {
     for result in results {
         let _ = writeln!(
             out,
-            "| {} | predicted miss ratio | measured miss ratio | difference (points) |\n|---|---|---|---|",
-            result.name
+            "| {} | predicted miss ratio ({}) | measured miss ratio | difference (points) | LRU model (old) | LRU difference | memory lookups of the pod |\n|---|---|---|---|---|---|---|",
+            result.name,
+            result.curve.model()
         );
-        for (bound, predicted, measured) in &result.rows {
+        for (bound, predicted, lru, measured, lookups) in &result.rows {
             let _ = writeln!(
                 out,
-                "| {bound} MiB | {:.1} % | {:.1} % | {:+.1} |",
+                "| {bound} MiB | {:.1} % | {:.1} % | {:+.1} | {:.1} % | {:+.1} | {lookups:.0} |",
                 predicted * 100.0,
                 measured * 100.0,
-                (predicted - measured) * 100.0
+                (predicted - measured) * 100.0,
+                lru * 100.0,
+                (lru - measured) * 100.0
             );
         }
         let _ = writeln!(
@@ -269,7 +278,7 @@ fn svg(results: &[TraceResult]) -> String {
             r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#,
             points.join(" ")
         );
-        for (bound, _, measured) in &result.rows {
+        for (bound, _, _, measured, _) in &result.rows {
             let _ = write!(
                 svg,
                 r#"<circle cx="{:.1}" cy="{:.1}" r="4" fill="{color}"/>"#,

@@ -10,16 +10,30 @@
 //! The curves are built at start from the configured kinds and never change shape, so a lookup
 //! finds its curve with one map probe and no lock. Kinds without a policy count in the tier's
 //! all-kinds curve only.
+//!
+//! The model per tier: the memory tier is quick_cache, not an LRU, so its all-kinds curve also
+//! runs miniature simulations of it (`odg_mrc::MiniSimulations`, configured by
+//! [`quick_cache_shape`], the function that configures the tier) at 0.25x..8x of its bound in
+//! quarter doublings, and those points are its curve; each kind's memory curve reads the same
+//! mini caches (the kinds share the tier), counting that kind's lookups. The disk tier evicts
+//! by least recent write and the shared tier is Redis (approximate LRU or LFU, as configured
+//! there): they keep the LRU reuse-distance curve. A lookup made while loading another entry
+//! (inside `CacheInner::fill`'s loader: a rendered answer's descriptor) names that entry as its
+//! parent, so the simulations see it only at the sizes that missed the parent. Every curve still carries its LRU histogram
+//! (the admin route's `buckets`); the exported `odg_cache_mrc_predicted_miss_ratio` reads the
+//! tier's model.
 
 use std::collections::HashMap;
 
-use odg_mrc::{Curve, SampledCurve};
+use odg_mrc::{default_scales, Curve, SampledCurve};
 use serde::Serialize;
 
 use crate::entry::StoredEntry;
 use crate::key::EntryId;
+use crate::memory::quick_cache_shape;
 use crate::metrics::{
-    MRC_MISS_RATIO, MRC_SAMPLED_LOOKUPS, MRC_WORKING_SET_BYTES, TIER_DISK, TIER_MEMORY, TIER_SHARED,
+    MRC_MISS_RATIO, MRC_SAMPLED_LOOKUPS, MRC_SIMULATION_BYTES, MRC_WORKING_SET_BYTES, TIER_DISK,
+    TIER_MEMORY, TIER_SHARED,
 };
 use crate::policy::KindPolicy;
 
@@ -59,7 +73,14 @@ struct TierCurves {
     /// The tier's configured byte bound (the shared tier has none the pod knows).
     bound_bytes: Option<u64>,
     all: SampledCurve,
-    kinds: HashMap<String, SampledCurve>,
+    /// Per kind: its counting slot in `all`'s simulations (if any) and its own curve.
+    kinds: HashMap<String, KindCurves>,
+}
+
+#[derive(Debug)]
+struct KindCurves {
+    slot: usize,
+    curve: SampledCurve,
 }
 
 #[derive(Debug)]
@@ -95,44 +116,99 @@ impl CacheCurves {
         disk_bound: Option<u64>,
         shared: bool,
     ) -> CacheCurves {
-        let tier = |bound: Option<u64>, uses: fn(&KindPolicy) -> bool| TierCurves {
-            bound_bytes: bound,
-            all: SampledCurve::new(max_keys),
-            kinds: policies
+        let tier = |bound: Option<u64>, uses: fn(&KindPolicy) -> bool, simulated: bool| {
+            let mut kinds: Vec<&String> = policies
                 .iter()
                 .filter(|(_, policy)| uses(policy))
-                .map(|(kind, _)| (kind.clone(), SampledCurve::new(max_keys)))
-                .collect(),
+                .map(|(kind, _)| kind)
+                .collect();
+            kinds.sort();
+            let all = match bound.filter(|_| simulated) {
+                Some(bound) => {
+                    let bounds: Vec<u64> = default_scales()
+                        .iter()
+                        .map(|scale| (bound as f64 * scale) as u64)
+                        .collect();
+                    SampledCurve::with_simulations(
+                        max_keys,
+                        &bounds,
+                        quick_cache_shape,
+                        kinds.len(),
+                    )
+                }
+                None => SampledCurve::new(max_keys),
+            };
+            TierCurves {
+                bound_bytes: bound,
+                all,
+                kinds: kinds
+                    .into_iter()
+                    .enumerate()
+                    .map(|(slot, kind)| {
+                        let curve = SampledCurve::new(max_keys);
+                        (kind.clone(), KindCurves { slot, curve })
+                    })
+                    .collect(),
+            }
         };
         CacheCurves {
             tiers: [
-                Some(tier(Some(memory_bound), |policy| policy.memory)),
-                disk_bound.map(|bound| tier(Some(bound), |policy| policy.disk)),
-                shared.then(|| tier(None, |policy| policy.shared)),
+                Some(tier(Some(memory_bound), |policy| policy.memory, true)),
+                disk_bound.map(|bound| tier(Some(bound), |policy| policy.disk, false)),
+                shared.then(|| tier(None, |policy| policy.shared, false)),
             ],
         }
     }
 
-    /// A lookup of `id` (of `kind`) reached `tier`; `size` if the tier holds it.
-    pub(crate) fn record(&self, tier: Tier, kind: &str, id: &EntryId, size: Option<u64>) {
+    /// A lookup of `id` (of `kind`) reached `tier`; `size` if the tier holds it; `parent`: the
+    /// entry being loaded when the lookup was made (a nested kind), if any.
+    pub(crate) fn record(
+        &self,
+        tier: Tier,
+        kind: &str,
+        id: &EntryId,
+        size: Option<u64>,
+        parent: Option<&EntryId>,
+    ) {
         if let Some(curves) = &self.tiers[tier.index()] {
             let hash = key_hash(id);
-            curves.all.record(hash, size);
-            if let Some(curve) = curves.kinds.get(kind) {
-                curve.record(hash, size);
+            let kind = curves.kinds.get(kind);
+            let parent = parent.map(key_hash);
+            curves
+                .all
+                .record_in(hash, size, kind.map(|kind| kind.slot), parent);
+            if let Some(kind) = kind {
+                kind.curve.record(hash, size);
             }
         }
     }
 
-    /// `tier` now holds `id` at `size` bytes.
+    /// `tier` now holds `id` at `size` bytes: it stored it (the memory tier's simulations insert
+    /// it where a miss awaits it).
     pub(crate) fn set_size(&self, tier: Tier, kind: &str, id: &EntryId, size: u64) {
         if let Some(curves) = &self.tiers[tier.index()] {
             let hash = key_hash(id);
             curves.all.set_size(hash, size);
-            if let Some(curve) = curves.kinds.get(kind) {
-                curve.set_size(hash, size);
+            if let Some(kind) = curves.kinds.get(kind) {
+                kind.curve.set_size(hash, size);
             }
         }
+    }
+
+    /// `tier` dropped `id`; `refill`: the lookup that found it unusable loads it again.
+    pub(crate) fn removed(&self, tier: Tier, id: &EntryId, refill: bool) {
+        if let Some(curves) = &self.tiers[tier.index()] {
+            curves.all.removed(key_hash(id), refill);
+        }
+    }
+
+    /// Bytes the miniature simulations take, over all tiers.
+    pub(crate) fn simulation_memory_bytes(&self) -> usize {
+        self.tiers
+            .iter()
+            .flatten()
+            .map(|curves| curves.all.simulation_memory_bytes())
+            .sum()
     }
 
     pub(crate) fn report(&self) -> CurvesReport {
@@ -145,9 +221,13 @@ impl CacheCurves {
                 let mut kinds: Vec<KindCurve> = curves
                     .kinds
                     .iter()
-                    .map(|(kind, curve)| KindCurve {
-                        kind: kind.clone(),
-                        curve: curve.snapshot(),
+                    .map(|(kind, curves_of_kind)| {
+                        let mut curve = curves_of_kind.curve.snapshot_unadjusted();
+                        curve.simulated = curves.all.simulated_points(curves_of_kind.slot);
+                        KindCurve {
+                            kind: kind.clone(),
+                            curve: curve.adjusted_to(curves_of_kind.curve.references() as f64),
+                        }
                     })
                     .collect();
                 kinds.sort_by(|a, b| a.kind.cmp(&b.kind));
@@ -170,6 +250,7 @@ impl CacheCurves {
 
     /// Sets the `/metrics` gauges from the curves now (called at scrape time).
     pub(crate) fn export_metrics(&self) {
+        metrics::gauge!(MRC_SIMULATION_BYTES).set(self.simulation_memory_bytes() as f64);
         for tier in self.report().tiers {
             for kind in &tier.kinds {
                 let labels = [("kind", kind.kind.clone()), ("tier", tier.tier.clone())];
@@ -214,3 +295,7 @@ pub struct KindCurve {
     pub kind: String,
     pub curve: Curve,
 }
+
+#[cfg(test)]
+#[path = "curves_tests.rs"]
+mod tests;

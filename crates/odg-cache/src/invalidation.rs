@@ -13,6 +13,7 @@ use std::sync::Arc;
 use metrics::counter;
 use serde::Serialize;
 
+use crate::curves::Tier;
 use crate::generations::Generations;
 use crate::metrics::INVALIDATIONS_TOTAL;
 use crate::selector::{Selector, SelectorMessage};
@@ -38,7 +39,12 @@ async fn purge_local(cache: &TieredCache, selectors: &[Selector]) -> (usize, usi
     let mut memory = 0;
     let mut disk = 0;
     for selector in selectors {
-        memory += cache.inner.memory.purge(selector);
+        let curves = cache.inner.curves.as_ref();
+        memory += cache.inner.memory.purge_observed(selector, |id| {
+            if let Some(curves) = curves {
+                curves.removed(Tier::Memory, id, false);
+            }
+        });
         if let Some(tier) = &cache.inner.disk {
             disk += tier.purge(selector).await;
         }

@@ -48,6 +48,7 @@ use std::mem::size_of;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use odg_mrc::QuickCacheShape;
 use quick_cache::sync::Cache;
 use quick_cache::{DefaultHashBuilder, Lifecycle, OptionsBuilder, Weighter};
 
@@ -157,6 +158,42 @@ const HOT_ALLOCATION: f64 = 0.9;
 const MAX_SHARDS: usize = 4;
 /// Entries heavier than `max_bytes / ADMISSION_DIVISOR` are not admitted.
 const ADMISSION_DIVISOR: u64 = 8;
+
+/// What the tier hands quick_cache at a bound of `max_bytes` (see "The bound" above), and its
+/// admission limit: one function for the tier and for the miniature simulations of it
+/// (`odg-mrc`), so the two cannot drift apart.
+pub fn quick_cache_shape(max_bytes: u64) -> QuickCacheShape {
+    let estimated_entries = usize::try_from(max_bytes / ASSUMED_MEAN_ENTRY_BYTES)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    // quick_cache keeps at most ceil(estimate / shards) x GHOST_ALLOCATION ghosts per shard.
+    let ghost_slots = ((estimated_entries as u64).saturating_add(MAX_SHARDS as u64) as f64
+        * GHOST_ALLOCATION)
+        .ceil() as u64;
+    let ghost_reserve = ghost_slots.saturating_mul(GHOST_SLOT_BYTES).min(max_bytes);
+    let shards = quick_cache_shards(estimated_entries);
+    // Each shard gets ceil(capacity / shards): round down so that they sum to at most the bound.
+    let shard_capacity = (max_bytes - ghost_reserve) / shards as u64;
+    let shard_hot_capacity = (shard_capacity as f64 * HOT_ALLOCATION) as u64;
+    QuickCacheShape {
+        weight_capacity: shard_capacity * shards as u64,
+        estimated_items: estimated_entries,
+        hot_allocation: HOT_ALLOCATION,
+        ghost_allocation: GHOST_ALLOCATION,
+        max_entry_bytes: (max_bytes / ADMISSION_DIVISOR).min(shard_hot_capacity),
+        shards,
+    }
+}
+
+/// The shards quick_cache 0.7 makes of `MAX_SHARDS` asked for: it halves them until each
+/// expects at least 32 items (`sync::Cache::with_options`); `new` checks this against the cache.
+fn quick_cache_shards(estimated_entries: usize) -> usize {
+    let mut shards = MAX_SHARDS.next_power_of_two();
+    while estimated_entries.div_ceil(shards) < 32 && shards > 1 {
+        shards /= 2;
+    }
+    shards
+}
 
 /// What the index holds per entry: the shared entry and its weight, computed once (the
 /// weigher runs during eviction scans and must be cheap and stable).
@@ -277,25 +314,17 @@ impl fmt::Debug for MemoryTier {
 
 impl MemoryTier {
     pub fn new(max_bytes: u64) -> MemoryTier {
-        let estimated_entries = usize::try_from(max_bytes / ASSUMED_MEAN_ENTRY_BYTES)
-            .unwrap_or(usize::MAX)
-            .max(1);
-        // quick_cache keeps at most ceil(estimate / shards) x GHOST_ALLOCATION ghosts per shard.
-        let ghost_slots = ((estimated_entries as u64).saturating_add(MAX_SHARDS as u64) as f64
-            * GHOST_ALLOCATION)
-            .ceil() as u64;
-        let ghost_reserve = ghost_slots.saturating_mul(GHOST_SLOT_BYTES).min(max_bytes);
-        let weight_capacity = max_bytes - ghost_reserve;
+        let shape = quick_cache_shape(max_bytes);
         #[allow(
             clippy::expect_used,
             reason = "build fails only for a missing capacity, and both are set just above"
         )]
         let options = OptionsBuilder::new()
             .shards(MAX_SHARDS)
-            .hot_allocation(HOT_ALLOCATION)
-            .ghost_allocation(GHOST_ALLOCATION)
-            .estimated_items_capacity(estimated_entries)
-            .weight_capacity(weight_capacity)
+            .hot_allocation(shape.hot_allocation)
+            .ghost_allocation(shape.ghost_allocation)
+            .estimated_items_capacity(shape.estimated_items)
+            .weight_capacity(shape.weight_capacity)
             .build()
             .expect("every option is set");
         let totals = Arc::new(Totals::default());
@@ -304,15 +333,11 @@ impl MemoryTier {
         };
         let index =
             Cache::with_options(options, ByWeight, DefaultHashBuilder::default(), accounting);
-        // Each shard gets ceil(capacity / shards); round down so that the shards sum to at most
-        // the bound. The cache is empty, so this evicts nothing.
-        let shards = index.num_shards() as u64;
-        let shard_capacity = weight_capacity / shards;
-        if index.capacity() != shard_capacity * shards {
-            index.set_capacity(shard_capacity * shards);
-        }
-        let shard_hot_capacity = (shard_capacity as f64 * HOT_ALLOCATION) as u64;
-        let max_entry_bytes = (max_bytes / ADMISSION_DIVISOR).min(shard_hot_capacity);
+        // Each shard gets ceil(capacity / shards); the shape rounded the capacity down to a
+        // multiple of the shard count, so that the shards sum to at most the bound.
+        debug_assert_eq!(index.num_shards(), shape.shards);
+        debug_assert_eq!(index.capacity(), shape.weight_capacity);
+        let max_entry_bytes = shape.max_entry_bytes;
         metrics::gauge!(CAPACITY_BYTES, "tier" => TIER_MEMORY).increment(max_bytes as f64);
         MemoryTier {
             inner: Arc::new(Inner {
@@ -387,8 +412,18 @@ impl MemoryTier {
     /// except for `Selector::Id`, which is a plain removal. Invalidations are rare; reads of
     /// other shards go on meanwhile.
     pub fn purge(&self, selector: &Selector) -> usize {
+        self.purge_observed(selector, |_| {})
+    }
+
+    /// [`MemoryTier::purge`], calling `on_removed` with each id removed (under the shard lock:
+    /// it must not touch this tier).
+    pub fn purge_observed(&self, selector: &Selector, on_removed: impl Fn(&EntryId)) -> usize {
         if let Selector::Id(id) = selector {
-            return usize::from(self.remove(id));
+            let removed = self.remove(id);
+            if removed {
+                on_removed(id);
+            }
+            return usize::from(removed);
         }
         let totals = &self.inner.totals;
         let removed_bytes = Cell::new(0u64);
@@ -398,6 +433,7 @@ impl MemoryTier {
                 return true;
             }
             totals.subtract(indexed.weight);
+            on_removed(id);
             removed_bytes.set(removed_bytes.get() + indexed.weight);
             removed_entries.set(removed_entries.get() + 1);
             false

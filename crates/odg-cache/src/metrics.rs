@@ -41,10 +41,13 @@ pub const TIER_MEMORY: &str = "memory";
 pub const TIER_DISK: &str = "disk";
 pub const TIER_SHARED: &str = "shared";
 
-/// Gauge: predicted miss ratio of an LRU cache at `scale` times the tier's bound, by `kind`
-/// (a configured kind, or `all`), `tier` (memory, disk) and `scale` (0.25, 0.5, 1, 2, 4, 8).
+/// Gauge: predicted miss ratio at `scale` times the tier's bound, by `kind` (a configured kind,
+/// or `all`), `tier` (memory, disk) and `scale` (0.25, 0.5, 1, 2, 4, 8). The model is the
+/// tier's: miniature simulations of quick_cache for memory, LRU reuse distances for disk.
 pub const MRC_MISS_RATIO: &str = "odg_cache_mrc_predicted_miss_ratio";
 /// Gauge: estimated bytes of all distinct keys seen, by `kind` and `tier`.
 pub const MRC_WORKING_SET_BYTES: &str = "odg_cache_mrc_working_set_bytes";
+/// Gauge: bytes the memory tier's miniature simulations take (mini caches and pending fills).
+pub const MRC_SIMULATION_BYTES: &str = "odg_cache_mrc_simulation_bytes";
 /// Counter: lookups sampled into the curve, by `kind` and `tier`.
 pub const MRC_SAMPLED_LOOKUPS: &str = "odg_cache_mrc_sampled_lookups_total";

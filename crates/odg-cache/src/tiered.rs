@@ -23,7 +23,7 @@ use crate::disk::DiskTier;
 use crate::entry::{EntryMeta, Freshness, StoredEntry};
 use crate::flight::{first_outcome, AnyValue, FlightHandle, FlightOutcome, Flights, Joined};
 use crate::generations::{Generations, Stamp};
-use crate::key::CacheKey;
+use crate::key::{CacheKey, EntryId};
 use crate::memory::{MemoryEntry, MemoryTier};
 use crate::metrics::{
     COALESCED_WAITERS_TOTAL, LEASE_TOTAL, LEASE_WAIT_SECONDS, LOOKUPS_TOTAL, ORIGIN_LOADS_TOTAL,
@@ -82,6 +82,11 @@ impl Default for CacheConfig {
             miss_ratio_curve_keys: Some(odg_mrc::DEFAULT_MAX_SAMPLED_KEYS),
         }
     }
+}
+
+tokio::task_local! {
+    /// The entry whose loader is running in this task (set around `load()` in `CacheInner::fill`).
+    static FILLING: EntryId;
 }
 
 /// How waiting for another pod's fill ended.
@@ -352,11 +357,11 @@ impl TieredCache {
                             }
                             return Ok(value);
                         }
-                        self.inner.memory.remove(&key.id());
+                        self.inner.remove_invalid_from_memory(key);
                         lookup(kind, TIER_MEMORY, "invalid");
                     }
                     None => {
-                        self.inner.memory.remove(&key.id());
+                        self.inner.remove_invalid_from_memory(key);
                         lookup(kind, TIER_MEMORY, "invalid");
                     }
                 },
@@ -560,7 +565,9 @@ impl CacheInner {
             }
         }
 
-        let loaded = load().await;
+        // lookups the loader makes (a rendered answer's descriptor) name this entry as their
+        // parent, for the miss-ratio simulations (`curves.rs`)
+        let loaded = FILLING.scope(id, load()).await;
         match loaded {
             Ok(value) => {
                 counter!(ORIGIN_LOADS_TOTAL, "kind" => kind.clone(), "result" => "ok").increment(1);
@@ -700,7 +707,17 @@ impl CacheInner {
     /// A lookup of `key` reached `tier` (the curves' stream); `size` when the tier holds it.
     fn record_curve(&self, tier: Tier, key: &CacheKey, size: Option<u64>) {
         if let Some(curves) = &self.curves {
-            curves.record(tier, key.kind().as_str(), &key.id(), size);
+            let parent = FILLING.try_with(|parent| *parent).ok();
+            curves.record(tier, key.kind().as_str(), &key.id(), size, parent.as_ref());
+        }
+    }
+
+    /// Drops the memory entry of `key` that its lookup could not use; the fill that follows
+    /// stores it again (the simulations mirror both).
+    fn remove_invalid_from_memory(&self, key: &CacheKey) {
+        self.memory.remove(&key.id());
+        if let Some(curves) = &self.curves {
+            curves.removed(Tier::Memory, &key.id(), true);
         }
     }
 

@@ -709,14 +709,24 @@ async fn miss_ratio_curves_follow_each_tiers_stream() {
         assert_eq!(memory_curve.references, 60.0);
         assert_eq!(memory_curve.sampled_references, 60);
         assert_eq!(memory_curve.cold_references, 20.0);
-        let large = memory_curve.miss_ratio_at(1e9).unwrap();
+        // the memory tier's model is the miniature simulations of quick_cache: the twenty
+        // entries fit at every simulated bound (0.25x..8x), so only first lookups miss
+        assert_eq!(memory_curve.model(), "simulated");
+        assert_eq!(memory_curve.simulated.len(), 21);
+        for bytes in [2.0 * 1024.0 * 1024.0, 8.0 * 1024.0 * 1024.0, 1e9] {
+            let ratio = memory_curve.miss_ratio_at(bytes).unwrap();
+            assert!((ratio - 1.0 / 3.0).abs() < 1e-9, "{bytes}: {ratio}");
+        }
+        // the LRU histogram is still there: the same at large sizes, and below one entry's
+        // weight nothing hits
+        let large = memory_curve.lru_miss_ratio_at(1e9).unwrap();
         assert!((large - 1.0 / 3.0).abs() < 1e-9, "{large}");
-        // below one entry's weight nothing hits
-        assert_eq!(memory_curve.miss_ratio_at(100.0), Some(1.0));
+        assert_eq!(memory_curve.lru_miss_ratio_at(100.0), Some(1.0));
         assert!(memory_curve.working_set_bytes > 20.0 * 500.0);
 
         let disk_curve = curve(&tier("disk"), kind);
         assert_eq!(disk_curve.references, 20.0);
+        assert_eq!(disk_curve.model(), "lru");
         assert_eq!(disk_curve.miss_ratio_at(1e9), Some(1.0));
     }
     // `versions` is configured, but was not looked up

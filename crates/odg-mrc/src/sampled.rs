@@ -13,6 +13,11 @@
 //! key is tracked with the size it had, or 0, and [`SampledCurve::set_size`] corrects it once the
 //! tier stores the value. Counts are kept as estimates of the whole stream (each sampled
 //! reference weighs `1 / rate` at the rate of its time), so curves of pods merge by addition.
+//!
+//! Simulations: a curve made [`SampledCurve::with_simulations`] also feeds its sample to
+//! miniature simulations of a quick_cache tier (`minisim.rs`) under the same lock: they see
+//! exactly the keys the reuse distances see, forget the keys that leave the sample and shrink
+//! when the rate drops.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap};
@@ -21,6 +26,7 @@ use std::sync::{Mutex, PoisonError};
 
 use crate::curve::{bucket_index, Curve, BUCKETS};
 use crate::fenwick::Fenwick;
+use crate::minisim::{MiniSimulations, ShapeOfBound, SimulatedPoint};
 
 /// Residues are taken modulo this (the low 24 bits of the hash): rates down to 1 in 16 Mi.
 pub const SPATIAL_MODULUS: u64 = 1 << 24;
@@ -66,11 +72,30 @@ struct State {
     references: f64,
     cold_references: f64,
     sampled_references: u64,
+    simulations: Option<MiniSimulations>,
 }
 
 impl SampledCurve {
     /// A curve tracking at most `max_keys` keys (at least 1), starting at sampling rate 1.
     pub fn new(max_keys: usize) -> SampledCurve {
+        SampledCurve::build(max_keys, None)
+    }
+
+    /// A curve that also runs miniature simulations of the quick_cache tier `shape` describes,
+    /// at each of `bounds` (full-scale bytes), counting lookups in `slots` slots besides the total.
+    pub fn with_simulations(
+        max_keys: usize,
+        bounds: &[u64],
+        shape: ShapeOfBound,
+        slots: usize,
+    ) -> SampledCurve {
+        SampledCurve::build(
+            max_keys,
+            Some(MiniSimulations::new(bounds, shape, 1.0, slots)),
+        )
+    }
+
+    fn build(max_keys: usize, simulations: Option<MiniSimulations>) -> SampledCurve {
         let max_keys = max_keys.max(1);
         let stamps = 2 * max_keys + 2;
         SampledCurve {
@@ -89,6 +114,7 @@ impl SampledCurve {
                 references: 0.0,
                 cold_references: 0.0,
                 sampled_references: 0,
+                simulations,
             }),
         }
     }
@@ -102,9 +128,33 @@ impl SampledCurve {
     /// A reference to the key of `hash` (a uniform 64-bit hash of the key), of `size` bytes if known.
     #[inline]
     pub fn record(&self, hash: u64, size: Option<u64>) {
+        self.record_in(hash, size, None, None);
+    }
+
+    /// Like [`SampledCurve::record`], counted in the simulations' `slot` too (a kind); `parent`:
+    /// the hash of the key being loaded when this lookup was made (see `MiniSimulations::lookup`).
+    #[inline]
+    pub fn record_in(
+        &self,
+        hash: u64,
+        size: Option<u64>,
+        slot: Option<usize>,
+        parent: Option<u64>,
+    ) {
         self.references.fetch_add(1, Ordering::Relaxed);
         if self.samples(hash) {
-            self.record_sampled(hash, size);
+            self.record_sampled(hash, size, slot, parent);
+        }
+    }
+
+    /// The tier removed the key of `hash`; `refill`: it loads it again at once (see
+    /// `MiniSimulations::removed`). Only the simulations care: reuse distances ignore removals.
+    pub fn removed(&self, hash: u64, refill: bool) {
+        if self.samples(hash) {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(simulations) = &mut state.simulations {
+                simulations.removed(hash, refill);
+            }
         }
     }
 
@@ -118,13 +168,19 @@ impl SampledCurve {
     }
 
     #[cold]
-    fn record_sampled(&self, hash: u64, size: Option<u64>) {
+    fn record_sampled(
+        &self,
+        hash: u64,
+        size: Option<u64>,
+        slot: Option<usize>,
+        parent: Option<u64>,
+    ) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         // the threshold may have dropped between the unlocked check and the lock
         if residue(hash) >= state.threshold {
             return;
         }
-        state.reference(hash, size);
+        state.reference(hash, size, slot, parent);
         self.threshold.store(state.threshold, Ordering::Relaxed);
     }
 
@@ -147,14 +203,38 @@ impl SampledCurve {
     pub fn snapshot_unadjusted(&self) -> Curve {
         let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let rate = state.rate();
-        Curve::from_histogram(
+        let mut curve = Curve::from_histogram(
             &state.histogram,
             state.references,
             state.cold_references,
             state.sampled_references,
             rate,
             state.live_bytes as f64 / rate,
-        )
+        );
+        if let Some(simulations) = &state.simulations {
+            curve.simulated = simulations.points(None);
+        }
+        curve
+    }
+
+    /// The simulated points of the lookups counted in `slot` (estimates, not adjusted); empty
+    /// without simulations.
+    pub fn simulated_points(&self, slot: usize) -> Vec<SimulatedPoint> {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state
+            .simulations
+            .as_ref()
+            .map(|simulations| simulations.points(Some(slot)))
+            .unwrap_or_default()
+    }
+
+    /// Bytes the simulations' structures take (0 without).
+    pub fn simulation_memory_bytes(&self) -> usize {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state
+            .simulations
+            .as_ref()
+            .map_or(0, MiniSimulations::memory_bytes)
     }
 }
 
@@ -163,7 +243,13 @@ impl State {
         self.threshold as f64 / SPATIAL_MODULUS as f64
     }
 
-    fn reference(&mut self, hash: u64, size: Option<u64>) {
+    fn reference(
+        &mut self,
+        hash: u64,
+        size: Option<u64>,
+        slot: Option<usize>,
+        parent: Option<u64>,
+    ) {
         let weight = 1.0 / self.rate();
         self.references += weight;
         self.sampled_references += 1;
@@ -172,6 +258,16 @@ impl State {
         }
         let stamp = self.next_stamp;
         self.next_stamp += 1;
+        let known_size = match self.keys.get(&hash) {
+            Some(tracked) => size.unwrap_or(tracked.size),
+            None => size.unwrap_or(0),
+        };
+        // before the reuse-distance update: a new key may leave the sample at once below, and
+        // the simulations must forget it then
+        if let Some(simulations) = &mut self.simulations {
+            let known = (known_size > 0).then_some(known_size);
+            simulations.lookup(hash, known, slot, weight, parent);
+        }
         match self.keys.entry(hash) {
             Entry::Occupied(mut occupied) => {
                 let tracked = occupied.get_mut();
@@ -204,6 +300,9 @@ impl State {
     }
 
     fn set_size(&mut self, hash: u64, size: u64) {
+        if let Some(simulations) = &mut self.simulations {
+            simulations.inserted(hash, size);
+        }
         if let Some(tracked) = self.keys.get_mut(&hash) {
             self.weights
                 .add(tracked.stamp, size.wrapping_sub(tracked.size));
@@ -222,6 +321,9 @@ impl State {
                 break;
             }
             self.by_residue.pop();
+            if let Some(simulations) = &mut self.simulations {
+                simulations.forget(hash);
+            }
             if let Some(tracked) = self.keys.remove(&hash) {
                 self.weights
                     .add(tracked.stamp, 0u64.wrapping_sub(tracked.size));
@@ -230,6 +332,10 @@ impl State {
             }
         }
         self.threshold = largest;
+        let rate = self.rate();
+        if let Some(simulations) = &mut self.simulations {
+            simulations.rescale(rate);
+        }
     }
 
     /// Renumbers the live keys' stamps 0..n in order, freeing the stamps above.

@@ -26,6 +26,11 @@ async fn the_curves_count_the_lookups_each_tier_saw() {
     assert!(references >= 3.0, "{all}");
     assert!(cold >= 1.0 && cold < references, "{all}");
     assert!(!all["buckets"].as_array().unwrap().is_empty(), "{all}");
+    // the memory tier's model: miniature simulations of quick_cache at 0.25x..8x of its bound
+    let simulated = all["simulated"].as_array().unwrap();
+    assert_eq!(simulated.len(), 21, "{all}");
+    assert_eq!(simulated[8]["bytes"], f64::from(64 << 20), "{all}");
+    assert!(simulated[8]["misses"].as_f64().unwrap() >= 1.0, "{all}");
     // no disk or shared tier configured: only the memory tier has curves
     assert_eq!(body["tiers"].as_array().unwrap().len(), 1);
     let descriptor = memory["kinds"]

@@ -271,14 +271,19 @@ pub async fn advise_command(args: AdviseArgs) -> anyhow::Result<()> {
                 "misses_saved_per_second": saved,
                 "working_set_bytes": curve.working_set_bytes,
                 "sampled_lookups": curve.sampled_references,
+                "model": curve.model(),
             }));
             let _ = writeln!(
                 text,
-                "== {tier} tier, {kind}: {:.0} lookups over {} pod(s), {} sampled, working set {}",
+                "== {tier} tier, {kind}: {:.0} lookups over {} pod(s), {} sampled, working set {}, {}",
                 curve.references,
                 args.url.len(),
                 curve.sampled_references,
-                human(curve.working_set_bytes)
+                human(curve.working_set_bytes),
+                match curve.model() {
+                    "simulated" => "simulated (quick_cache at 0.25x..8x of the bound)",
+                    _ => "LRU model",
+                }
             );
             text.push_str(&terminal_chart(curve, curves.bound_bytes));
             let reason = if advice.reaches_target {

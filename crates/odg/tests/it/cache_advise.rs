@@ -95,6 +95,8 @@ async fn advise_merges_the_pods_curves_and_recommends_a_bound_per_tier() {
         "{memory}"
     );
     assert_eq!(memory["bound_bytes"], 4 << 20);
+    // the memory tier is modelled by miniature simulations of quick_cache
+    assert_eq!(memory["model"], "simulated", "{memory}");
     assert!(memory["recommended_mib"].as_u64().unwrap() >= 1);
     // repeated lookups of the same few keys: the target of 50 % is reachable
     assert_eq!(memory["reaches_target"], true, "{memory}");

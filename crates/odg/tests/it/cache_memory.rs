@@ -32,7 +32,8 @@ const SMALL_STRING_OVERHEAD: u64 = 48 * MIB;
 /// What the large-scalar walk may hold beyond the bound: the requests in flight (each holds its
 /// 400 KiB document several times over: as fetched, decoded, stored, rendered as JSON), the
 /// allocator's and the runtime's slack. Measured growth beyond the bound at the sampled peak:
-/// 10.1 and 13.6 MiB in two runs with `--allocator-mode bounded` (the default), 12.3 MiB with
+/// -3.4 MiB once bounded mode gave large blocks mappings of their own (the small-string walk: 0.0
+/// MiB); before that 10.1 and 13.6 MiB in two runs with `--allocator-mode bounded` (the default), 12.3 MiB with
 /// `mimalloc-defaults` (growth is measured from a warmed-up baseline, which already holds the
 /// huge pages the defaults take; the absolute figures are `odg-bench memory`'s). 32 MiB leaves
 /// room for a loaded CI machine; an unbounded cache would grow by the whole working set (88 MiB)
