@@ -27,19 +27,36 @@ async fn get(router: &axum::Router, uri: &str) -> (StatusCode, String, String) {
     )
 }
 
-/// Keeps a core busy in this process while a profile records, so it has samples.
-fn spin_for(duration: std::time::Duration) -> std::thread::JoinHandle<u64> {
-    std::thread::spawn(move || {
-        let started = std::time::Instant::now();
-        let mut state = 1u64;
-        while started.elapsed() < duration {
-            for _ in 0..10_000 {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+/// Keeps a core busy in this process until stopped, so a profile recording meanwhile has samples
+/// however the machine schedules it.
+struct Spinner {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+fn spin_for_profile() -> Spinner {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let thread = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let mut state = 1u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for _ in 0..10_000 {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                }
+                state = std::hint::black_box(state);
             }
-            state = std::hint::black_box(state);
+            state
         }
-        state
-    })
+    });
+    Spinner { stop, thread }
+}
+
+impl Spinner {
+    fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap();
+    }
 }
 
 #[tokio::test]
@@ -75,7 +92,7 @@ async fn a_profile_is_recorded_on_the_admin_listener_one_at_a_time() {
         assert!(body.contains(expected), "{uri}: {body}");
     }
 
-    let spinner = spin_for(std::time::Duration::from_millis(2500));
+    let spinner = spin_for_profile();
     let first = tokio::spawn({
         let admin = admin.clone();
         async move {
@@ -93,7 +110,7 @@ async fn a_profile_is_recorded_on_the_admin_listener_one_at_a_time() {
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
     assert!(refused.contains("being recorded"), "{refused}");
     let (status, content_type, folded) = first.await.unwrap();
-    spinner.join().unwrap();
+    spinner.stop();
     assert_eq!(status, StatusCode::OK, "{folded}");
     assert_eq!(content_type, "text/plain; charset=utf-8");
     // folded stacks: `thread;frame;...;frame count`, and the spinning test thread is among them
@@ -104,20 +121,20 @@ async fn a_profile_is_recorded_on_the_admin_listener_one_at_a_time() {
         assert!(count.parse::<u64>().unwrap() > 0, "{line}");
     }
     assert!(
-        lines.iter().any(|line| line.contains("spin_for")),
+        lines.iter().any(|line| line.contains("spin_for_profile")),
         "the busy thread's frames are in the profile"
     );
 
     // and the flame graph, once the first is done (an SVG even if nothing ran meanwhile)
-    let spinner = spin_for(std::time::Duration::from_millis(1500));
+    let spinner = spin_for_profile();
     let (status, content_type, svg) =
         get(&admin, "/debug/pprof/profile?seconds=1&frequency=499").await;
-    spinner.join().unwrap();
+    spinner.stop();
     assert_eq!(status, StatusCode::OK, "{svg}");
     assert_eq!(content_type, "image/svg+xml");
     assert!(svg.contains("<svg"), "{}", &svg[..svg.len().min(200)]);
     assert!(
-        svg.contains("spin_for"),
+        svg.contains("spin_for_profile"),
         "the flame graph names the busy frames"
     );
 }
