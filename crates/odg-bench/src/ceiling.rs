@@ -167,12 +167,18 @@ impl CeilingServer {
 
 /// CPU seconds (user + system) a process has used, from `/proc/<pid>/stat`.
 pub fn cpu_seconds(pid: u32) -> f64 {
+    let (user, system) = cpu_split(pid);
+    user + system
+}
+
+/// User and system CPU seconds of a process, from `/proc/<pid>/stat`; zeros when it is gone.
+pub fn cpu_split(pid: u32) -> (f64, f64) {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
+        return (0.0, 0.0);
     };
     // Fields after the command name (which may contain spaces) start after the last ')'.
     let Some(after_name) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
-        return 0.0;
+        return (0.0, 0.0);
     };
     let fields: Vec<&str> = after_name.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
@@ -183,7 +189,7 @@ pub fn cpu_seconds(pid: u32) -> f64 {
             .unwrap_or(0.0)
     };
     // USER_HZ is 100 on every Linux configuration we run on.
-    (ticks(11) + ticks(12)) / 100.0
+    (ticks(11) / 100.0, ticks(12) / 100.0)
 }
 
 /// A closed-loop measurement of one server, with its CPU time per successful request.

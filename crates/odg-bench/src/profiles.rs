@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::ceiling::cpu_split;
 use crate::harness::{free_port, Pod};
 use crate::load::{closed_loop, Summary};
 
@@ -260,25 +261,6 @@ fn short_name(symbol: &str) -> String {
         }
         _ => symbol.to_string(),
     }
-}
-
-/// User and system CPU seconds of a process, from `/proc/<pid>/stat`.
-fn cpu_split(pid: u32) -> (f64, f64) {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return (0.0, 0.0);
-    };
-    let Some(after_name) = stat.rsplit_once(')').map(|(_, rest)| rest) else {
-        return (0.0, 0.0);
-    };
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |index: usize| {
-        fields
-            .get(index)
-            .and_then(|field| field.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime (fields 14 and 15 of the line); USER_HZ is 100 on Linux.
-    (ticks(11) / 100.0, ticks(12) / 100.0)
 }
 
 /// The markdown table of one run's cases.

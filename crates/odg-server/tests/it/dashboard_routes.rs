@@ -2,39 +2,10 @@
 //! `dynamic/config.js` pointing at the page's own origin, API routes winning over files, nothing
 //! outside the directory reachable, and no dashboard meaning the JSON 404 as before.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use axum::Router;
-use http_body_util::BodyExt;
-use tower::ServiceExt;
 
-use crate::support::metadata_state;
-
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    body: String,
-}
-
-async fn get(router: &Router, uri: &str) -> Answer {
-    let response = router
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|value| value.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        content_type,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
+use crate::support::{get_raw as get, metadata_state};
 
 /// `root/public` is the dashboard (an `index.html`, a script); `root/secret.txt` lies beside it.
 async fn dashboard_router(root: &std::path::Path, with_dashboard: bool) -> Router {

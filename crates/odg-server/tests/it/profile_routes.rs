@@ -1,30 +1,12 @@
 //! `GET /debug/pprof/profile`: CPU profiles on the admin listener only, when turned on.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
+use axum::http::StatusCode;
 
-use crate::support::cached_demo_service;
+use crate::support::{cached_demo_service, get_raw};
 
 async fn get(router: &axum::Router, uri: &str) -> (StatusCode, String, String) {
-    let response = router
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|value| value.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        content_type,
-        String::from_utf8_lossy(&bytes).into_owned(),
-    )
+    let answer = get_raw(router, uri).await;
+    (answer.status, answer.content_type, answer.body)
 }
 
 /// Keeps a core busy in this process until stopped, so a profile recording meanwhile has samples

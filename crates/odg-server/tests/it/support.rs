@@ -245,3 +245,31 @@ pub async fn metadata_state(directory: &std::path::Path) -> odg_server::AppState
         .with_auth(test_authenticator())
         .with_compliance(compliance)
 }
+
+/// An answer that need not be JSON (files, profiles), its body as text.
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: String,
+}
+
+/// GETs `uri` from `router` and returns the status, `Content-Type` and body, whatever they are.
+pub async fn get_raw(router: &Router, uri: &str) -> Answer {
+    let response = router
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|value| value.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        content_type,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
