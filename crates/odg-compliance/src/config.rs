@@ -125,6 +125,8 @@ pub struct FindingConfig {
     pub reuse_discovery_date: DiscoveryDateReuse,
     /// A stable digest of what changes summaries (categorisations, filter): part of the cache key.
     pub fingerprint: String,
+    /// Moves a finding's sprint by this many sprints from the one its due date falls into.
+    pub sprint_assignment_offset: i64,
 }
 
 impl FindingConfig {
@@ -385,6 +387,12 @@ fn parse_duration(value: &serde_yaml_ng::Value) -> Result<ProcessingTime, String
     }
 }
 
+/// An allowed processing time as stored in findings and rescorings (`"2592000s"`, `"30d"`,
+/// `"input"`); `None` when it cannot be read.
+pub fn parse_processing_time(text: &str) -> Option<ProcessingTime> {
+    parse_duration(&serde_yaml_ng::Value::String(text.to_string())).ok()
+}
+
 /// A filter pattern: matched against the whole value, case-insensitively (the original's
 /// `re.fullmatch(pattern, value, re.IGNORECASE)`), through `FullMatchRegex` so that an
 /// unbalanced pattern such as `a)|(b` is refused instead of becoming an unanchored alternation.
@@ -492,12 +500,7 @@ impl FindingFile {
             }
             hex::encode(&hasher.finalize()[..8])
         };
-        let _ = (
-            &self.rescoring_ruleset,
-            &self.issues,
-            &self.default_scope,
-            &self.sprint_assignment_offset,
-        );
+        let _ = (&self.rescoring_ruleset, &self.issues, &self.default_scope);
         Ok(FindingConfig {
             datasource: datasource_of(&self.r#type),
             r#type: self.r#type,
@@ -505,6 +508,7 @@ impl FindingFile {
             filter: FindingFilter { rules },
             reuse_discovery_date,
             fingerprint,
+            sprint_assignment_offset: self.sprint_assignment_offset.unwrap_or(0),
         })
     }
 }

@@ -13,6 +13,8 @@
 
 pub mod config;
 mod error;
+pub mod proposals;
+pub mod rescoring;
 mod service;
 mod summary;
 
@@ -20,6 +22,7 @@ pub use config::{
     datasource_of, Categorisation, FindingConfig, FindingConfigs, ProcessingTime, Profile,
 };
 pub use error::ComplianceError;
+pub use proposals::{proposals, SprintDue};
 pub use service::{
     default_policies, scope_name, selectors_for, ComplianceService, KIND_COMPLIANCE_SUMMARY,
     SUMMARY_FRESH_FOR,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{FindingConfig, SCAN_INFO};
-use crate::ComplianceError;
+use crate::{rescoring, ComplianceError};
 
 pub const CLEAN: &str = "CLEAN";
 pub const UNKNOWN: &str = "UNKNOWN";
@@ -67,112 +67,15 @@ pub fn rows_of_version(
         .collect()
 }
 
-/// single > artefact > component > global.
-fn specificity(rescoring: &ComponentArtefactId) -> u8 {
-    let name = rescoring
-        .artefact
-        .as_ref()
-        .and_then(|local| local.artefact_name.as_ref());
-    match (
-        &rescoring.component_name,
-        name,
-        &rescoring.component_version,
-    ) {
-        (None, _, _) => 0,
-        (Some(_), None, _) => 1,
-        (Some(_), Some(_), None) => 2,
-        (Some(_), Some(_), Some(_)) => 3,
-    }
-}
-
-fn field<'a>(data: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(data, |value, name| value.get(name))
-}
-
-/// Whether `rescoring` applies to `finding` (about `artefact`) of `finding_type`.
-fn rescoring_applies(
-    rescoring: &StoredMetadata,
-    finding: &StoredMetadata,
-    artefact: &ComponentArtefactId,
-    finding_type: &str,
-) -> bool {
-    let scope = &rescoring.metadata.artefact;
-    if rescoring.referenced_type.as_deref() != Some(finding_type)
-        || scope.artefact_kind != artefact.artefact_kind
-    {
-        return false;
-    }
-    let local = artefact.artefact.clone().unwrap_or_default();
-    let scope_local = scope.artefact.clone().unwrap_or_default();
-    if scope_local.artefact_type != local.artefact_type {
-        return false;
-    }
-    let set_and_differs = |set: &Option<String>, actual: &Option<String>| {
-        set.as_ref()
-            .is_some_and(|value| Some(value) != actual.as_ref())
-    };
-    if set_and_differs(&scope.component_name, &artefact.component_name)
-        || set_and_differs(&scope_local.artefact_name, &local.artefact_name)
-        || set_and_differs(&scope_local.artefact_version, &local.artefact_version)
-        || (!scope_local.artefact_extra_id.is_empty()
-            && scope_local.artefact_extra_id != local.artefact_extra_id)
-    {
-        return false;
-    }
-    // Component versions only when both sides set one (findings shared across versions have none).
-    if let (Some(wanted), Some(actual)) = (
-        &scope.component_version,
-        &finding.metadata.artefact.component_version,
-    ) {
-        if wanted != actual {
-            return false;
-        }
-    }
-    let rescored = field(&rescoring.metadata.data, &["finding"]);
-    let data = &finding.metadata.data;
-    let same = |paths: &[(&[&str], &[&str])]| {
-        paths.iter().all(|(in_rescoring, in_finding)| {
-            rescored.and_then(|rescored| field(rescored, in_rescoring)) == field(data, in_finding)
-        })
-    };
-    match finding_type {
-        "finding/vulnerability" => {
-            same(&[(&["package_name"], &["package_name"]), (&["cve"], &["cve"])])
-        }
-        "finding/license" => same(&[
-            (&["package_name"], &["package_name"]),
-            (&["license", "name"], &["license", "name"]),
-        ]),
-        "finding/malware" => same(&[
-            (&["content_digest"], &["finding", "content_digest"]),
-            (&["filename"], &["finding", "filename"]),
-            (&["malware"], &["finding", "malware"]),
-        ]),
-        _ => match rescored.and_then(Value::as_object) {
-            // Every field the rescored finding names must equal the finding's.
-            Some(fields) => fields
-                .iter()
-                .all(|(name, value)| data.get(name) == Some(value)),
-            None => false,
-        },
-    }
-}
-
-/// The severity of `finding`: the most specific applicable rescoring's (newest first among
-/// equals), else its own `data.severity`.
+/// The severity of `finding`: the deciding applicable rescoring's (see [`crate::rescoring`]),
+/// else its own `data.severity`.
 fn severity_of<'a>(
     finding: &'a StoredMetadata,
-    artefact: &ComponentArtefactId,
     rescorings: &'a [StoredMetadata],
     finding_type: &str,
 ) -> Option<&'a str> {
-    rescorings
-        .iter()
-        .filter(|rescoring| rescoring_applies(rescoring, finding, artefact, finding_type))
-        .max_by(|a, b| {
-            (specificity(&a.metadata.artefact), a.last_update_ms)
-                .cmp(&(specificity(&b.metadata.artefact), b.last_update_ms))
-        })
+    rescoring::for_finding(finding, finding_type, rescorings)
+        .first()
         .and_then(|rescoring| rescoring.metadata.data.get("severity"))
         .or_else(|| finding.metadata.data.get("severity"))
         .and_then(Value::as_str)
@@ -215,8 +118,8 @@ pub fn summarise(
         } else {
             let mut worst: Option<(&str, i64)> = None;
             for finding in findings.iter().filter(|row| is_about(row, artefact)) {
-                let severity = severity_of(finding, artefact, rescorings, &config.r#type)
-                    .ok_or_else(|| {
+                let severity =
+                    severity_of(finding, rescorings, &config.r#type).ok_or_else(|| {
                         ComplianceError::Data(format!(
                             "finding {} of type {} has no severity",
                             finding.id, config.r#type

@@ -33,7 +33,7 @@ pub use model::{
     InvalidEntry, LocalArtefactId, Metadata, ASSIGNEE_MODES,
 };
 pub use original_cache::compliance_summary_cache_ids;
-pub use payload::{classify, Payload};
+pub use payload::{classify, rescoring_finding_key, Payload};
 pub use query::{MetadataQuery, QueryEntry, NONE_OK_TYPES};
 pub use schema::{SchemaReport, TableReport, ODG_INDEXES, ORIGINAL_TABLES};
 pub use store::{

@@ -26,6 +26,7 @@ pub mod operation {
     pub const QUERY: &str = "query";
     pub const COMPONENT_ROWS: &str = "component_rows";
     pub const RESCORINGS: &str = "rescorings";
+    pub const ARTEFACT_ROWS: &str = "artefact_rows";
     pub const MIGRATE: &str = "migrate";
 }
 

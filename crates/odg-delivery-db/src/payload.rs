@@ -393,13 +393,57 @@ static RESCORE_OS_ID_FINDING: Class = Class {
     open: false,
 };
 
+static RESCORING_DIKI_FINDING: Class = Class {
+    name: "RescoringDikiFinding",
+    fields: &[
+        req("provider_id", Ty::Str),
+        req("ruleset_id", Ty::Str),
+        req("rule_id", Ty::Str),
+    ],
+    open: false,
+};
+
+static RESCORING_FALCO_FINDING: Class = Class {
+    name: "RescoringFalcoFinding",
+    fields: &[req("group_hash", Ty::Str)],
+    open: false,
+};
+
+static RESCORING_KYVERNO_FINDING: Class = Class {
+    name: "RescoringKyvernoFinding",
+    fields: &[req("group_hash", Ty::Str)],
+    open: false,
+};
+
+static RESCORE_GITHUB_SECRET_FINDING: Class = Class {
+    name: "RescoreGitHubSecretFinding",
+    fields: &[req("html_url", Ty::Str), req("resolution", Ty::Str)],
+    open: false,
+};
+
+static RESCORING_IP_FINDING: Class = Class {
+    name: "RescoringIPFinding",
+    fields: &[
+        req("package_name", Ty::Str),
+        opt("license", Ty::Opt(&Ty::Class(&LICENSE))),
+        req("labels", Ty::List(&Ty::Str)),
+    ],
+    open: false,
+};
+
+/// `CustomRescoring.finding`'s union, in the original's declaration order.
 const RESCORING_FINDINGS: &[&Class] = &[
     &RESCORING_VULNERABILITY_FINDING,
     &RESCORING_LICENSE_FINDING,
     &MALWARE_FINDING_DETAILS,
     &RESCORE_SAST_FINDING,
     &RESCORING_CRYPTO_FINDING,
+    &RESCORING_DIKI_FINDING,
     &RESCORE_OS_ID_FINDING,
+    &RESCORING_FALCO_FINDING,
+    &RESCORING_KYVERNO_FINDING,
+    &RESCORE_GITHUB_SECRET_FINDING,
+    &RESCORING_IP_FINDING,
 ];
 
 static BDBA_USER: Class = Class {
@@ -810,7 +854,9 @@ fn crypto_asset_key(asset: &Map<String, Value>) -> String {
     as_key([text(asset, "asset_type"), Some(properties.as_str())])
 }
 
-fn rescoring_finding_key(finding: &Map<String, Value>) -> String {
+/// The `key` of a rescoring's `finding` (the class it fits decides the fields), which the
+/// original compares with the finding's data key to tell whether a rescoring is about it.
+pub fn rescoring_finding_key(finding: &Map<String, Value>) -> String {
     let value = Value::Object(finding.clone());
     let class = RESCORING_FINDINGS
         .iter()
@@ -834,6 +880,33 @@ fn rescoring_finding_key(finding: &Map<String, Value>) -> String {
         "RescoringCryptoFinding" => {
             let asset = crypto_asset_key(nested(finding, "asset"));
             as_key([text(finding, "standard"), Some(asset.as_str())])
+        }
+        "RescoringDikiFinding" => as_key([
+            text(finding, "provider_id"),
+            text(finding, "ruleset_id"),
+            text(finding, "rule_id"),
+        ]),
+        "RescoringFalcoFinding" | "RescoringKyvernoFinding" => {
+            text(finding, "group_hash").unwrap_or("None").to_string()
+        }
+        "RescoreGitHubSecretFinding" => as_key([text(finding, "html_url")]),
+        "RescoringIPFinding" => {
+            let mut labels: Vec<&str> = finding
+                .get("labels")
+                .and_then(Value::as_array)
+                .map(|labels| labels.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            labels.sort_unstable();
+            let labels = labels.join(",");
+            match text(nested(finding, "license"), "name") {
+                // rescorings from before the licence was dropped keep it in their key
+                Some(license) => as_key([
+                    text(finding, "package_name"),
+                    Some(license),
+                    Some(labels.as_str()),
+                ]),
+                None => as_key([text(finding, "package_name"), Some(labels.as_str())]),
+            }
         }
         _ => as_key([text(nested(finding, "osid"), "ID")]),
     }

@@ -797,6 +797,88 @@ impl DeliveryDb {
         result
     }
 
+    /// Every row about one artefact of a component version, for `/rescore` (the original's
+    /// three lookups in one statement): its findings and other data (`type` in `types`, or any
+    /// type when empty; never rescorings), with the component version equal or absent; and the
+    /// rescorings and scanner write-backs whose scope covers the artefact (each of component
+    /// name, component version, artefact name, version and extra id equal or unset), rescorings
+    /// only of `referenced_types` when given. `component_version` `None` keeps version-less rows
+    /// only, as the original's `component_version == None`.
+    pub async fn artefact_rows(
+        &self,
+        artefact: &ComponentArtefactId,
+        types: &[&str],
+        referenced_types: &[&str],
+    ) -> Result<Vec<StoredMetadata>, StoreError> {
+        let started = Instant::now();
+        let local = artefact.artefact.clone().unwrap_or_default();
+        let kind = artefact.artefact_kind.map(|kind| kind.as_str());
+        let extra_id = local.normalised_extra_id();
+        let unset_or = |sql: &mut SqlBuilder, column: &str, value: Option<&str>| {
+            sql.push(&format!(
+                " AND ({column} IS NULL OR {column} = '' OR {column} = "
+            ));
+            sql.push_param(value);
+            sql.push(")");
+        };
+        let mut sql = SqlBuilder::new(&format!(
+            "SELECT {COLUMNS} FROM artefact_metadata WHERE artefact_kind = "
+        ));
+        sql.push_param(kind);
+        sql.push(" AND artefact_type = ");
+        sql.push_param(local.artefact_type.as_deref());
+        // the finding side: this very artefact
+        sql.push(
+            " AND ((type NOT IN ('rescorings', 'meta/scanner_writeback') AND component_name = ",
+        );
+        sql.push_param(artefact.component_name.as_deref());
+        match artefact.component_version.as_deref() {
+            Some(version) => unset_or(&mut sql, "component_version", Some(version)),
+            None => sql.push(" AND (component_version IS NULL OR component_version = '')"),
+        }
+        sql.push(" AND artefact_name = ");
+        sql.push_param(local.artefact_name.as_deref());
+        sql.push(" AND artefact_version = ");
+        sql.push_param(local.artefact_version.as_deref());
+        sql.push(" AND artefact_extra_id_normalised = ");
+        sql.push_param(Some(&extra_id));
+        if !types.is_empty() {
+            sql.push(" AND type IN (");
+            sql.push_list(types.iter().map(|r#type| Some(*r#type)));
+            sql.push(")");
+        }
+        // the scope side: rescorings and write-backs covering it
+        sql.push(") OR (type IN ('rescorings', 'meta/scanner_writeback')");
+        unset_or(
+            &mut sql,
+            "component_name",
+            artefact.component_name.as_deref(),
+        );
+        unset_or(
+            &mut sql,
+            "component_version",
+            artefact.component_version.as_deref(),
+        );
+        unset_or(&mut sql, "artefact_name", local.artefact_name.as_deref());
+        unset_or(
+            &mut sql,
+            "artefact_version",
+            local.artefact_version.as_deref(),
+        );
+        sql.push(" AND (artefact_extra_id_normalised = '' OR artefact_extra_id_normalised = ");
+        sql.push_param(Some(&extra_id));
+        sql.push(")");
+        if !referenced_types.is_empty() {
+            sql.push(" AND (type = 'meta/scanner_writeback' OR referenced_type IN (");
+            sql.push_list(referenced_types.iter().map(|r#type| Some(*r#type)));
+            sql.push("))");
+        }
+        sql.push("))");
+        let result = self.select(sql, operation::ARTEFACT_ROWS).await;
+        metrics::record(operation::ARTEFACT_ROWS, started, &result);
+        result
+    }
+
     async fn select(
         &self,
         sql: SqlBuilder,

@@ -42,6 +42,23 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, message)
     }
 
+    /// The original's answer to a route whose feature this installation does not have (400
+    /// with `error_id` `feature-inactive` and the features it lacks): how the dashboard and
+    /// `odg_client` tell "not here" from a failure.
+    pub fn feature_inactive(missing_features: &[&str]) -> Self {
+        ApiError::bad_request("Feature is inactive")
+            .with("error_id", Value::String("feature-inactive".into()))
+            .with(
+                "missing_features",
+                Value::Array(
+                    missing_features
+                        .iter()
+                        .map(|name| Value::String((*name).into()))
+                        .collect(),
+                ),
+            )
+    }
+
     /// A failure of this pod's own; the detail goes to the log, not to the caller.
     pub fn internal(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)

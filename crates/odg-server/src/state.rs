@@ -47,6 +47,8 @@ pub struct SharedState {
     pub service_extensions: std::sync::Arc<[String]>,
     /// `GET /debug/pprof/profile` on the admin listener (`--admin-profiling`); off by default.
     pub profiling: bool,
+    /// The sprint calendar findings' due dates fall into (`/rescore`'s `sprint`); none by default.
+    pub sprints_due: std::sync::Arc<[odg_compliance::SprintDue]>,
 }
 
 /// Bounds of one `POST /artefacts/metadata/query`.
@@ -106,6 +108,7 @@ impl AppState {
             special_components: Vec::new(),
             service_extensions: std::sync::Arc::from(Vec::new()),
             profiling: false,
+            sprints_due: std::sync::Arc::from(Vec::new()),
         }))
     }
 
@@ -133,6 +136,17 @@ impl AppState {
     pub fn with_special_components(mut self, components: Vec<crate::SpecialComponent>) -> Self {
         self.fields().special_components = components;
         self
+    }
+
+    /// The sprints rescoring proposals assign due dates to.
+    pub fn with_sprints_due(mut self, sprints: Vec<odg_compliance::SprintDue>) -> Self {
+        self.fields().sprints_due = sprints.into();
+        self
+    }
+
+    /// The sprint calendar as `/rescore` uses it.
+    pub fn sprints_due(&self) -> Vec<odg_compliance::SprintDue> {
+        self.sprints_due.to_vec()
     }
 
     /// Serves CPU profiles on the admin listener.

@@ -250,3 +250,126 @@ async fn the_largest_accepted_query_runs_on_both_backends() {
         assert_eq!(ids, sorted, "ordered by id");
     }
 }
+
+/// `/rescore`'s rows: this artefact's findings of the asked types (its version's and
+/// version-less ones), and the rescorings and write-backs whose scope covers it, on both backends.
+#[tokio::test]
+async fn artefact_rows_are_the_artefacts_findings_and_the_scopes_covering_it() {
+    let scoped = |component: Option<&str>,
+                  artefact_name: Option<&str>,
+                  r#type: &str,
+                  key: &str,
+                  referenced: &str| {
+        json!({"artefact": {"component_name": component, "component_version": null, "artefact_kind": "resource",
+                "artefact": {"artefact_name": artefact_name, "artefact_version": null, "artefact_type": "ociImage"}},
+               "meta": {"datasource": "delivery-dashboard", "type": r#type},
+               "data": {"key": key, "referenced_type": referenced}})
+    };
+    for backend in both("artefact_rows").await {
+        let db = &backend.db;
+        put(
+            db,
+            &[
+                finding(
+                    Some("c"),
+                    Some("1"),
+                    "img",
+                    "finding/vulnerability",
+                    "versioned",
+                ),
+                finding(Some("c"), None, "img", "finding/vulnerability", "shared"),
+                finding(Some("c"), Some("1"), "img", "finding/malware", "other-type"),
+                finding(
+                    Some("c"),
+                    Some("1"),
+                    "other",
+                    "finding/vulnerability",
+                    "other-artefact",
+                ),
+                finding(
+                    Some("c"),
+                    Some("2"),
+                    "img",
+                    "finding/vulnerability",
+                    "other-version",
+                ),
+                finding(
+                    Some("d"),
+                    Some("1"),
+                    "img",
+                    "finding/vulnerability",
+                    "other-component",
+                ),
+                scoped(None, None, "rescorings", "global", "finding/vulnerability"),
+                scoped(
+                    Some("c"),
+                    Some("img"),
+                    "rescorings",
+                    "artefact",
+                    "finding/vulnerability",
+                ),
+                scoped(
+                    Some("c"),
+                    Some("other"),
+                    "rescorings",
+                    "other-artefact-rescoring",
+                    "finding/vulnerability",
+                ),
+                scoped(
+                    Some("c"),
+                    None,
+                    "rescorings",
+                    "malware-rescoring",
+                    "finding/malware",
+                ),
+                scoped(
+                    Some("d"),
+                    None,
+                    "rescorings",
+                    "other-component-rescoring",
+                    "finding/vulnerability",
+                ),
+                scoped(Some("c"), None, "meta/scanner_writeback", "writeback", ""),
+            ],
+        )
+        .await;
+        let artefact = ComponentArtefactId {
+            component_name: Some("c".into()),
+            component_version: Some("1".into()),
+            artefact: Some(LocalArtefactId {
+                artefact_name: Some("img".into()),
+                artefact_version: Some("1.0".into()),
+                artefact_type: Some("ociImage".into()),
+                artefact_extra_id: Default::default(),
+            }),
+            artefact_kind: Some(odg_delivery_db::ArtefactKind::Resource),
+            references: Vec::new(),
+        };
+        let vulnerabilities = ["finding/vulnerability"];
+        let rows = db
+            .artefact_rows(&artefact, &vulnerabilities, &vulnerabilities)
+            .await
+            .unwrap();
+        assert_eq!(
+            keys(&rows),
+            ["artefact", "global", "shared", "versioned", "writeback"],
+            "{}",
+            backend.name
+        );
+        let rows = db.artefact_rows(&artefact, &[], &[]).await.unwrap();
+        assert_eq!(
+            keys(&rows),
+            [
+                "artefact",
+                "global",
+                "malware-rescoring",
+                "other-type",
+                "shared",
+                "versioned",
+                "writeback"
+            ],
+            "{}",
+            backend.name
+        );
+    }
+}

@@ -20,9 +20,7 @@ use crate::{ApiError, AppState};
 /// The original's answer when authentication is not configured (`odg_client` then goes on
 /// without logging in).
 fn feature_inactive() -> ApiError {
-    ApiError::bad_request("authentication is not configured")
-        .with("error_id", json!("feature-inactive"))
-        .with("missing_features", json!(["authentication"]))
+    ApiError::feature_inactive(&["authentication"])
 }
 
 fn sessions(state: &AppState) -> Result<&Sessions, ApiError> {

@@ -56,7 +56,7 @@ pub(crate) fn compliance(state: &AppState) -> Result<&ComplianceService, ApiErro
 }
 
 /// `{"entries": [...]}`; other top-level keys are refused. An empty body means no entries.
-fn entries_of(body: &Bytes) -> Result<Vec<Value>, ApiError> {
+pub(crate) fn entries_of(body: &Bytes) -> Result<Vec<Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }

@@ -13,6 +13,7 @@ mod miss_ratio_curves;
 mod ocm;
 mod profile;
 mod request_encoding;
+mod rescore;
 mod responsibles;
 mod service_extensions;
 mod special_components;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/artefacts/metadata/query", post(metadata::query))
         .route("/components/compliance-summary", get(compliance::summary))
+        .route("/rescore", get(rescore::preview).post(rescore::apply))
         .route("/service-extensions", get(service_extensions::list))
         .route(
             "/special-component/current-dependencies",

@@ -18,6 +18,7 @@ mod miss_ratio_curve_routes;
 mod profile_routes;
 mod registry_redirects;
 mod registry_routes;
+mod rescore_routes;
 mod responsibles_diff_routes;
 mod special_component_routes;
 mod support;

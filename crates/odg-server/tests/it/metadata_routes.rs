@@ -6,7 +6,9 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{cached_demo_service, test_authenticator, ADMIN_TOKEN, JWT_SECRET};
+use crate::support::{
+    cached_demo_service, jwt, request, send_any, test_authenticator, ADMIN_TOKEN,
+};
 
 struct TestApp {
     router: axum::Router,
@@ -42,40 +44,9 @@ async fn metadata_app() -> TestApp {
     }
 }
 
-fn jwt(roles: Value) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &json!({"sub": "scanner", "roles": roles, "exp": now + 600}),
-        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
-    )
-    .unwrap()
-}
-
-fn request(method: &str, uri: &str, token: Option<&str>, body: Value) -> Request<Body> {
-    let mut builder = Request::builder().method(method).uri(uri);
-    if let Some(token) = token {
-        builder = builder.header("authorization", format!("Bearer {token}"));
-    }
-    builder.body(Body::from(body.to_string())).unwrap()
-}
-
 /// Sends a request whose answer may have no body (204).
 async fn send(app: &TestApp, request: Request<Body>) -> (StatusCode, Value) {
-    use http_body_util::BodyExt;
-    use tower::ServiceExt;
-    let response = app.router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let body = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    (status, body)
+    send_any(&app.router, request).await
 }
 
 fn entry(

@@ -273,3 +273,40 @@ pub async fn get_raw(router: &Router, uri: &str) -> Answer {
         body: String::from_utf8_lossy(&bytes).into_owned(),
     }
 }
+
+/// An HS256 JWT for the subject `scanner` with `roles`, accepted by [`test_authenticator`].
+pub fn jwt(roles: Value) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &serde_json::json!({"sub": "scanner", "roles": roles, "exp": now + 600}),
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// A request with a JSON body and, when given, a bearer token.
+pub fn request(method: &str, uri: &str, token: Option<&str>, body: Value) -> Request<Body> {
+    let mut builder = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        builder = builder.header("authorization", format!("Bearer {token}"));
+    }
+    builder.body(Body::from(body.to_string())).unwrap()
+}
+
+/// Sends `request` and returns the status and the JSON body, `null` for an empty body (201,
+/// 204 without content).
+pub async fn send_any(router: &Router, request: Request<Body>) -> (StatusCode, Value) {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}"))
+    };
+    (status, body)
+}
