@@ -18,6 +18,7 @@ LANDING_TEXT is a text the landing page shows once its components have loaded.
 
 import json
 import os
+import re
 import sys
 import urllib.parse
 
@@ -42,6 +43,9 @@ def main(argv: list[str]) -> int:
     # The component page's tab captions once settled, and every answer but the bundle's files.
     tabs: list[str] = []
     answers: list[str] = []
+    # The component's vulnerability categorisation in each compliance summary the page received,
+    # in order: the rescoring applied in the dialog must show in the later ones.
+    vulnerability_summaries: list[str] = []
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -53,15 +57,24 @@ def main(argv: list[str]) -> int:
         page = context.new_page()
         page.set_default_timeout(STEP_TIMEOUT_MS)
 
+        answered: set[int] = set()
+
         def on_response(response):
+            answered.add(id(response.request))
             if '/static/' not in response.url:
                 answers.append(f'{response.status} {response.request.method} {response.url}')
             if response.status == 401 and not signed_in['yes']:
                 unauthorized_before_login.append(f'{response.status} {response.request.method} {response.url}')
             elif response.status >= 400:
                 failed_requests.append(f'{response.status} {response.request.method} {response.url}')
+            if response.status == 200 and '/components/compliance-summary' in response.url:
+                vulnerability_summaries.extend(summary_categorisations(response.json(), component_name))
 
         def on_request_failed(request):
+            # A request whose answer arrived and whose body the page left unread when it
+            # navigated away is reported as aborted: not a failure of the server.
+            if request.failure == 'net::ERR_ABORTED' and id(request) in answered:
+                return
             failed_requests.append(f'network error {request.method} {request.url}: {request.failure}')
 
         def on_console(message):
@@ -89,6 +102,7 @@ def main(argv: list[str]) -> int:
                 'failed_requests': failed_requests,
                 'console_errors': console_errors,
                 'unauthorized_before_login': unauthorized_before_login,
+                'vulnerability_summaries': vulnerability_summaries,
             }))
             return 1
         finally:
@@ -101,8 +115,20 @@ def main(argv: list[str]) -> int:
         'failed_requests': failed_requests,
         'console_errors': console_errors,
         'unauthorized_before_login': unauthorized_before_login,
+        'vulnerability_summaries': vulnerability_summaries,
     }))
     return 0
+
+
+def summary_categorisations(summary: dict, component_name: str) -> list[str]:
+    """The vulnerability categorisation of `component_name` in a compliance summary answer."""
+    return [
+        entry['categorisation']
+        for component in summary.get('complianceSummary', [])
+        if component.get('componentId', {}).get('name') == component_name
+        for entry in component.get('entries', [])
+        if entry.get('type') == 'finding/vulnerability'
+    ]
 
 
 def visit(page, base_url, token, component_name, component_version, screenshot_dir, pages, tabs,
@@ -151,6 +177,52 @@ def visit(page, base_url, token, component_name, component_version, screenshot_d
         page.wait_for_url(f'**view={view}**')
         page.get_by_role('tab', name=caption, selected=True).wait_for()
         shot('component-' + ('descriptor' if view == 'cd' else view))
+
+    rescore(page, base_url, component_name, component_version, shot)
+
+
+def rescore(page, base_url, component_name, component_version, shot):
+    """The rescoring dialog as the issue replicator's links open it (one artefact, one finding
+    type): rescore the worst vulnerability to High with a comment and apply it; then the
+    component page again, freshly loaded, whose compliance summary must show the change."""
+    artefact = f'{component_name.rsplit("/", 1)[-1]}|{component_version}|ociImage|resource'
+    query = urllib.parse.urlencode({
+        'name': component_name,
+        'version': component_version,
+        'view': 'bom',
+        'rescoreArtefacts': artefact,
+        'findingType': 'finding/vulnerability',
+    })
+    # a fresh load: the component page reads `rescoreArtefacts` when it mounts
+    page.goto(f'{base_url}/#/component?{query}')
+    page.reload()
+    dialog = page.get_by_role('dialog')
+    dialog.wait_for()
+    row = dialog.locator('tbody tr', has_text='CVE-2023-45853')
+    row.wait_for()
+    dialog.locator('.MuiSkeleton-root').first.wait_for(state='detached')
+    shot('rescoring-dialog')
+    row.locator('.MuiSelect-select').first.click()
+    page.get_by_role('option', name='High', exact=True).click()
+    row.get_by_label('Comment').fill('zlib is not reachable from the checkout service')
+    apply = dialog.get_by_role('button', name=re.compile(r'^Apply Rescoring \(1\)'))
+    # enabled once the comment has been taken over (the dialog debounces it)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('button')].some(
+            (b) => b.textContent.startsWith('Apply Rescoring (1)') && !b.disabled)""")
+    shot('rescoring-edited')
+    apply.click()
+    page.get_by_text('Successfully applied 1 rescoring').wait_for()
+    dialog.wait_for(state='detached')
+    query = urllib.parse.urlencode({
+        'name': component_name,
+        'version': component_version,
+        'view': 'compliance',
+    })
+    page.goto(f'{base_url}/#/component?{query}')
+    page.reload()
+    page.get_by_role('tab', name='Compliance', selected=True).wait_for()
+    shot('component-compliance-rescored')
 
 if __name__ == '__main__':
     sys.exit(main(sys.argv[1:]))

@@ -148,7 +148,8 @@ pub struct Profile {
 pub struct FindingConfigs {
     pub findings: Vec<FindingConfig>,
     pub profiles: Vec<Profile>,
-    /// Each finding's configuration as written (JSON), in file order: what `/features` reports.
+    /// Each finding's configuration as the original serialises it in `/features` (file order):
+    /// see [`serialised_finding`].
     pub raw_findings: Vec<Value>,
 }
 
@@ -188,7 +189,10 @@ impl FindingConfigs {
                 _ => Vec::new(),
             },
             _ => Vec::new(),
-        };
+        }
+        .into_iter()
+        .map(serialised_finding)
+        .collect();
         let mut seen = HashMap::new();
         let findings = findings
             .into_iter()
@@ -387,6 +391,65 @@ fn parse_duration(value: &serde_yaml_ng::Value) -> Result<ProcessingTime, String
     }
 }
 
+/// A finding configuration as the original's `/features` serialises its parsed dataclass (the
+/// dashboard computes with these values): every categorisation's `allowed_processing_time` in
+/// seconds (a float; `input` and `null` as they are), `rescoring` as a list, absent optional
+/// fields as `null`, and the defaults of `default_scope` (`artefact`), `reuse_discovery_date`
+/// and `sprint_assignment_offset` filled in.
+pub fn serialised_finding(mut finding: Value) -> Value {
+    let Some(object) = finding.as_object_mut() else {
+        return finding;
+    };
+    if let Some(Value::Array(categorisations)) = object.get_mut("categorisations") {
+        for categorisation in categorisations.iter_mut().filter_map(Value::as_object_mut) {
+            let time = categorisation
+                .get("allowed_processing_time")
+                .cloned()
+                .unwrap_or(Value::Null);
+            let seconds = match serde_yaml_ng::to_value(&time)
+                .ok()
+                .map(|yaml| parse_duration(&yaml))
+            {
+                Some(Ok(ProcessingTime::Seconds(seconds))) => serde_json::json!(seconds as f64),
+                Some(Ok(ProcessingTime::Input)) => Value::String("input".into()),
+                _ => Value::Null,
+            };
+            categorisation.insert("allowed_processing_time".into(), seconds);
+            let rescoring = match categorisation.remove("rescoring") {
+                Some(Value::String(mode)) => Value::Array(vec![Value::String(mode)]),
+                Some(other) => other,
+                None => Value::Null,
+            };
+            categorisation.insert("rescoring".into(), rescoring);
+            categorisation.entry("selector").or_insert(Value::Null);
+        }
+    }
+    for (key, default) in [
+        ("filter", Value::Null),
+        ("rescoring_ruleset", Value::Null),
+        ("default_scope", Value::String("artefact".into())),
+        ("sprint_assignment_offset", serde_json::json!(0)),
+    ] {
+        object.entry(key).or_insert(default);
+    }
+    let reuse = object
+        .entry("reuse_discovery_date")
+        .or_insert_with(|| serde_json::json!({}));
+    if let Some(reuse) = reuse.as_object_mut() {
+        reuse.entry("enabled").or_insert(Value::Bool(true));
+        let max = reuse.get("max_reuse_time").cloned().unwrap_or(Value::Null);
+        let max = match serde_yaml_ng::to_value(&max)
+            .ok()
+            .map(|yaml| parse_duration(&yaml))
+        {
+            Some(Ok(ProcessingTime::Seconds(seconds))) => serde_json::json!(seconds as f64),
+            _ => Value::Null,
+        };
+        reuse.insert("max_reuse_time".into(), max);
+    }
+    finding
+}
+
 /// An allowed processing time as stored in findings and rescorings (`"2592000s"`, `"30d"`,
 /// `"input"`); `None` when it cannot be read.
 pub fn parse_processing_time(text: &str) -> Option<ProcessingTime> {
@@ -576,6 +639,51 @@ mod tests {
         assert_eq!(configs.get(LICENSE).unwrap().datasource, "bdba");
         assert_eq!(datasource_of("finding/diki"), "diki");
         assert_eq!(datasource_of(IP), "blackduck");
+    }
+
+    /// `/features` reports the configurations as the original serialises its parsed ones: the
+    /// dashboard divides `allowed_processing_time` by 86,400 and rescores in `default_scope`.
+    #[test]
+    fn features_get_the_originals_serialised_shape() {
+        let configs = FindingConfigs::defaults();
+        let vulnerability = &configs.raw_findings[0];
+        assert_eq!(vulnerability["default_scope"], "artefact");
+        assert_eq!(vulnerability["sprint_assignment_offset"], 0);
+        assert_eq!(vulnerability["rescoring_ruleset"], Value::Null);
+        assert_eq!(
+            vulnerability["reuse_discovery_date"],
+            serde_json::json!({"enabled": true, "max_reuse_time": null})
+        );
+        let categorisation = |id: &str| {
+            vulnerability["categorisations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|categorisation| categorisation["id"] == id)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(
+            categorisation("HIGH")["allowed_processing_time"],
+            2_592_000.0
+        );
+        assert_eq!(
+            categorisation("HIGH")["rescoring"],
+            serde_json::json!(["manual"])
+        );
+        assert_eq!(
+            categorisation("LOW")["rescoring"],
+            serde_json::json!(["manual", "automatic"])
+        );
+        assert_eq!(
+            categorisation("postpone")["allowed_processing_time"],
+            "input"
+        );
+        assert_eq!(
+            categorisation("NONE")["allowed_processing_time"],
+            Value::Null
+        );
+        assert_eq!(categorisation("NONE")["selector"], Value::Null);
     }
 
     /// The delivery service's rule (`FeatureProfiles.find_profile`): no `profile` (or an empty

@@ -113,25 +113,30 @@ fn due_date(
     }
 }
 
-/// The original's `str(CVSSV3)` of the `cvss` dictionary (a vector string is kept as it is).
+/// The original's `str(CVSSV3)` of the `cvss` dictionary (a vector string is kept as it is);
+/// `null` when a metric is missing (the original cannot read such a finding at all).
 fn cvss_vector(cvss: Option<&Value>) -> Value {
+    const METRICS: [(&str, &str); 8] = [
+        ("AV", "access_vector"),
+        ("AC", "attack_complexity"),
+        ("PR", "privileges_required"),
+        ("UI", "user_interaction"),
+        ("S", "scope"),
+        ("C", "confidentiality"),
+        ("I", "integrity"),
+        ("A", "availability"),
+    ];
     match cvss {
-        Some(Value::Object(parts)) => {
-            let part = |name: &str| parts.get(name).and_then(Value::as_str).unwrap_or("?");
-            Value::String(format!(
-                "AV:{}/AC:{}/PR:{}/UI:{}/S:{}/C:{}/I:{}/A:{}",
-                part("access_vector"),
-                part("attack_complexity"),
-                part("privileges_required"),
-                part("user_interaction"),
-                part("scope"),
-                part("confidentiality"),
-                part("integrity"),
-                part("availability"),
-            ))
-        }
-        Some(other) => other.clone(),
-        None => Value::Null,
+        Some(Value::Object(parts)) => METRICS
+            .iter()
+            .map(|(short, long)| {
+                let value = parts.get(*long)?.as_str()?;
+                Some(format!("{short}:{value}"))
+            })
+            .collect::<Option<Vec<String>>>()
+            .map_or(Value::Null, |parts| Value::String(parts.join("/"))),
+        Some(Value::String(vector)) => Value::String(vector.clone()),
+        _ => Value::Null,
     }
 }
 

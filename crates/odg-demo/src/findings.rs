@@ -16,14 +16,70 @@ const SCANNED: &[(&str, &str)] = &[
     ("acme.org/shop/catalog", "1.3.0"),
 ];
 
-/// Made-up vulnerabilities: (package, version, CVE, CVSS v3 score, severity).
-const VULNERABILITIES: &[(&str, &str, &str, f64, &str)] = &[
-    ("openssl", "3.0.13", "CVE-2024-0727", 5.5, "MEDIUM"),
-    ("openssl", "3.0.13", "CVE-2024-2511", 7.5, "HIGH"),
-    ("glibc", "2.36", "CVE-2023-4911", 7.8, "HIGH"),
-    ("zlib", "1.2.13", "CVE-2023-45853", 9.8, "CRITICAL"),
-    ("curl", "8.4.0", "CVE-2023-46218", 3.7, "LOW"),
+/// Made-up vulnerabilities: (package, version, CVE, CVSS v3 score, CVSS v3 vector, severity).
+const VULNERABILITIES: &[(&str, &str, &str, f64, &str, &str)] = &[
+    (
+        "openssl",
+        "3.0.13",
+        "CVE-2024-0727",
+        5.5,
+        "AV:L/AC:L/PR:N/UI:R/S:U/C:N/I:N/A:H",
+        "MEDIUM",
+    ),
+    (
+        "openssl",
+        "3.0.13",
+        "CVE-2024-2511",
+        7.5,
+        "AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H",
+        "HIGH",
+    ),
+    (
+        "glibc",
+        "2.36",
+        "CVE-2023-4911",
+        7.8,
+        "AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H",
+        "HIGH",
+    ),
+    (
+        "zlib",
+        "1.2.13",
+        "CVE-2023-45853",
+        9.8,
+        "AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        "CRITICAL",
+    ),
+    (
+        "curl",
+        "8.4.0",
+        "CVE-2023-46218",
+        3.7,
+        "AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:L/A:N",
+        "LOW",
+    ),
 ];
+
+/// A CVSS v3 vector as BDBA's findings hold it: one field per metric, by its long name.
+fn cvss_fields(vector: &str) -> Value {
+    let mut fields = serde_json::Map::new();
+    for part in vector.split('/') {
+        if let Some((metric, value)) = part.split_once(':') {
+            let name = match metric {
+                "AV" => "access_vector",
+                "AC" => "attack_complexity",
+                "PR" => "privileges_required",
+                "UI" => "user_interaction",
+                "S" => "scope",
+                "C" => "confidentiality",
+                "I" => "integrity",
+                _ => "availability",
+            };
+            fields.insert(name.into(), json!(value));
+        }
+    }
+    Value::Object(fields)
+}
 
 const BDBA: &str = "https://bdba.acme.invalid";
 
@@ -73,7 +129,7 @@ pub fn demo_findings() -> Vec<Value> {
             }));
         }
         // Each component gets a different share of the made-up vulnerabilities.
-        for (package, package_version, cve, score, severity) in
+        for (package, package_version, cve, score, vector, severity) in
             VULNERABILITIES.iter().skip(index % 2).take(4 - index % 3)
         {
             entries.push(json!({
@@ -83,7 +139,7 @@ pub fn demo_findings() -> Vec<Value> {
                     "severity": severity,
                     "cve": cve,
                     "cvss_v3_score": score,
-                    "cvss": {},
+                    "cvss": cvss_fields(vector),
                     "summary": format!("{package} {package_version}: {cve}"),
                 })),
             }));

@@ -71,7 +71,8 @@ async fn the_dashboard_logs_in_and_shows_a_demo_component_without_a_failed_reque
         .collect();
     assert!(
         failed.is_empty() && errors.is_empty(),
-        "failed requests: {failed:#?}\nconsole errors: {errors:#?}\n{}",
+        "failed requests: {failed:#?}\nconsole errors: {errors:#?}\nanswers: {:#?}\n{}",
+        outcome["answers"],
         server.log()
     );
     // Before the token is stored, the page frame reads `/service-extensions`, which needs a
@@ -107,8 +108,22 @@ async fn the_dashboard_logs_in_and_shows_a_demo_component_without_a_failed_reque
             "landing",
             "component-bom",
             "component-descriptor",
-            "component-compliance"
+            "component-compliance",
+            "rescoring-dialog",
+            "rescoring-edited",
+            "component-compliance-rescored",
         ]
+    );
+    // The rescoring applied in the dialog (zlib's CRITICAL CVE to HIGH) shows in the summaries
+    // the page loads afterwards: the component's worst vulnerability is HIGH now.
+    let summaries = strings("vulnerability_summaries");
+    assert_eq!(
+        (
+            summaries.first().map(String::as_str),
+            summaries.last().map(String::as_str)
+        ),
+        (Some("CRITICAL"), Some("HIGH")),
+        "{summaries:?}"
     );
     // what /features lets the dashboard show, and nothing it hides
     let tabs = strings("tabs");
@@ -127,6 +142,8 @@ async fn the_dashboard_logs_in_and_shows_a_demo_component_without_a_failed_reque
         "200 GET /ocm/component/responsibles?",
         "200 POST /artefacts/metadata/query",
         "200 GET /components/compliance-summary?",
+        "200 GET /rescore?",
+        "201 POST /rescore",
     ] {
         let (status_method, path) = route.rsplit_once(' ').unwrap();
         assert!(
