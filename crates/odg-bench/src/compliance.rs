@@ -63,13 +63,12 @@ pub async fn run(args: ComplianceArgs) -> anyhow::Result<()> {
     .await?;
     let components = ComponentService::new(
         ComponentServiceConfig {
-            mapping: RepositoryMapping {
-                rules: vec![RepositoryRule {
-                    repository,
-                    selector: ComponentSelector::All,
-                    version_filter: None,
-                }],
-            },
+            mapping: RepositoryMapping::new(vec![RepositoryRule {
+                repository,
+                selector: ComponentSelector::All,
+                version_filter: None,
+                labels: Vec::new(),
+            }]),
             allowed_hosts: vec![],
             walk: WalkOptions::default(),
         },

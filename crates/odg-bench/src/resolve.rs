@@ -189,13 +189,12 @@ fn service_over(
     );
     Ok(ComponentService::new(
         ComponentServiceConfig {
-            mapping: RepositoryMapping {
-                rules: vec![RepositoryRule {
-                    repository: repository.clone(),
-                    selector: ComponentSelector::All,
-                    version_filter: None,
-                }],
-            },
+            mapping: RepositoryMapping::new(vec![RepositoryRule {
+                repository: repository.clone(),
+                selector: ComponentSelector::All,
+                version_filter: None,
+                labels: Vec::new(),
+            }]),
             allowed_hosts: vec![],
             walk: WalkOptions {
                 concurrency: walk_concurrency,

@@ -27,7 +27,7 @@ use odg_components::{ComponentId, ComponentService, DependencyNode, WalkOptions}
 use odg_delivery_db::{
     ArtefactKind, ComponentArtefactId, DeliveryDb, LocalArtefactId, PreparedEntry,
 };
-use odg_ocm::OcmRepositoryUrl;
+use odg_ocm::RepositoryChoice;
 use serde_json::{json, Value};
 
 use crate::config::{artefact_id, FindingConfig, FindingConfigs, RESCORINGS, SCAN_INFO};
@@ -197,7 +197,7 @@ impl ComplianceService {
     pub async fn summary(
         &self,
         root: &ComponentId,
-        preferred: Option<&OcmRepositoryUrl>,
+        preferred: Option<&RepositoryChoice>,
         max_depth: Option<usize>,
         profile: Option<&str>,
         mode: CacheMode,

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use odg_cache::{CacheKey, Scope};
-use odg_ocm::OcmRepositoryUrl;
+use odg_ocm::RepositoryChoice;
 
 use crate::answer::{RenderedAnswer, INLINE_WORK_BYTES};
 use crate::cache::{current_cache_mode, kind, KIND_ANSWER};
@@ -22,7 +22,7 @@ const INLINE_TREE_ELEMENTS: usize = 32;
 
 fn answer_key(
     route: &str,
-    preferred: Option<&OcmRepositoryUrl>,
+    preferred: Option<&RepositoryChoice>,
     component: &ComponentId,
     variant: &[&str],
 ) -> CacheKey {
@@ -44,11 +44,11 @@ impl ComponentService {
     pub async fn descriptor_answer(
         &self,
         component: &ComponentId,
-        preferred: Option<&OcmRepositoryUrl>,
+        preferred: Option<&RepositoryChoice>,
         raw: bool,
         ignore_lookup: bool,
     ) -> Result<Arc<RenderedAnswer>, ComponentError> {
-        if ignore_lookup && preferred.is_none() {
+        if ignore_lookup && preferred.and_then(RepositoryChoice::repository).is_none() {
             return Err(ComponentError::InvalidInput(
                 IGNORE_LOOKUP_NEEDS_REPOSITORY.into(),
             ));
@@ -96,7 +96,7 @@ impl ComponentService {
     pub async fn dependencies_answer(
         &self,
         root: &ComponentId,
-        preferred: Option<&OcmRepositoryUrl>,
+        preferred: Option<&RepositoryChoice>,
         options: &WalkOptions,
         populate: Populate,
     ) -> Result<Arc<RenderedAnswer>, ComponentError> {

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use odg_cache::{CacheKey, Scope};
-use odg_ocm::{Artefact, Component, Label, OcmRepositoryUrl};
+use odg_ocm::{Artefact, Component, Label, RepositoryChoice};
 use serde_json::{json, Map, Value};
 
 use crate::answer::RenderedAnswer;
@@ -228,11 +228,11 @@ impl ComponentService {
     pub async fn responsibles_answer(
         &self,
         component: &ComponentId,
-        preferred: Option<&OcmRepositoryUrl>,
+        preferred: Option<&RepositoryChoice>,
         artefact_name: Option<&str>,
         ignore_lookup: bool,
     ) -> Result<Arc<RenderedAnswer>, ComponentError> {
-        if ignore_lookup && preferred.is_none() {
+        if ignore_lookup && preferred.and_then(RepositoryChoice::repository).is_none() {
             return Err(ComponentError::InvalidInput(
                 IGNORE_LOOKUP_NEEDS_REPOSITORY.into(),
             ));
@@ -275,7 +275,7 @@ impl ComponentService {
     async fn render_responsibles(
         &self,
         component: &ComponentId,
-        preferred: Option<&OcmRepositoryUrl>,
+        preferred: Option<&RepositoryChoice>,
         artefact_name: Option<&str>,
         ignore_lookup: bool,
     ) -> Result<RenderedAnswer, ComponentError> {

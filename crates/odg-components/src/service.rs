@@ -9,7 +9,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use odg_cache::{CacheError, CacheKey, InvalidationReport, Scope, Selector, TieredCache};
 use odg_ocm::{
     validate_component_name, validate_version, Label, OcmRepositoryUrl, RelaxedVersion,
-    RepositoryCandidate, RepositoryMapping, VersionFilter,
+    RepositoryCandidate, RepositoryChoice, RepositoryMapping, VersionFilter,
 };
 
 use crate::cache::{
@@ -169,8 +169,12 @@ impl ComponentService {
         &self.inner.walk
     }
 
-    /// Parses an `ocm_repo_url` parameter and refuses hosts that are neither mapped nor allowed.
-    pub fn requested_repository(&self, url: &str) -> Result<OcmRepositoryUrl, ComponentError> {
+    /// Reads an `ocm_repo_url` parameter: a virtual repository's name (`<auto>` and the
+    /// configured ones), else a repository URL whose host must be mapped or allowed.
+    pub fn requested_repository(&self, url: &str) -> Result<RepositoryChoice, ComponentError> {
+        if self.inner.mapping.is_virtual(url) {
+            return Ok(RepositoryChoice::Virtual(url.to_string()));
+        }
         let repository: OcmRepositoryUrl = url.parse().map_err(|error: odg_ocm::OcmError| {
             ComponentError::InvalidInput(format!("ocm_repo_url: {error}"))
         })?;
@@ -180,16 +184,16 @@ impl ComponentService {
                 repository.host
             )));
         }
-        Ok(repository)
+        Ok(RepositoryChoice::Repository(repository))
     }
 
     fn candidates(
         &self,
         component_name: &str,
-        preferred: Option<&OcmRepositoryUrl>,
+        preferred: Option<&RepositoryChoice>,
     ) -> Result<Vec<RepositoryCandidate>, ComponentError> {
         validate_component_name(component_name)?;
-        Ok(self.inner.mapping.candidates(component_name, preferred))
+        Ok(self.inner.mapping.candidates_for(component_name, preferred))
     }
 
     /// Every version of the component over all candidate repositories, each filtered by
@@ -198,7 +202,7 @@ impl ComponentService {
     pub async fn all_versions(
         &self,
         component_name: &str,
-        preferred: Option<&OcmRepositoryUrl>,
+        preferred: Option<&RepositoryChoice>,
         filter_override: Option<&VersionFilter>,
     ) -> Result<Vec<String>, ComponentError> {
         let candidates = self.candidates(component_name, preferred)?;
@@ -232,7 +236,7 @@ impl ComponentService {
         &self,
         component_name: &str,
         version: &str,
-        preferred: Option<&OcmRepositoryUrl>,
+        preferred: Option<&RepositoryChoice>,
     ) -> Result<String, ComponentError> {
         if version != GREATEST {
             validate_version(version)?;
@@ -250,7 +254,7 @@ impl ComponentService {
     pub async fn descriptor(
         &self,
         component: &ComponentId,
-        preferred: Option<&OcmRepositoryUrl>,
+        preferred: Option<&RepositoryChoice>,
     ) -> Result<Arc<FetchedDescriptor>, ComponentError> {
         validate_version(&component.version)?;
         for candidate in self.candidates(&component.name, preferred)? {
@@ -293,10 +297,13 @@ impl ComponentService {
     pub async fn descriptor_looked_up(
         &self,
         component: &ComponentId,
-        preferred: Option<&OcmRepositoryUrl>,
+        preferred: Option<&RepositoryChoice>,
         ignore_lookup: bool,
     ) -> Result<Arc<FetchedDescriptor>, ComponentError> {
-        match (preferred, ignore_lookup) {
+        match (
+            preferred.and_then(RepositoryChoice::repository),
+            ignore_lookup,
+        ) {
             (_, false) => self.descriptor(component, preferred).await,
             (Some(repository), true) => self.descriptor_in(component, repository).await,
             (None, true) => Err(ComponentError::InvalidInput(
@@ -309,7 +316,7 @@ impl ComponentService {
     pub async fn versions(
         &self,
         component_name: &str,
-        preferred: Option<&OcmRepositoryUrl>,
+        preferred: Option<&RepositoryChoice>,
         query: &VersionQuery,
     ) -> Result<Vec<String>, ComponentError> {
         let mut versions = self
@@ -342,7 +349,7 @@ impl ComponentService {
     async fn versions_created_between(
         &self,
         component_name: &str,
-        preferred: Option<&OcmRepositoryUrl>,
+        preferred: Option<&RepositoryChoice>,
         ascending: Vec<String>,
         start_date: &str,
         end_date: Option<&str>,
@@ -375,7 +382,7 @@ impl ComponentService {
     pub async fn dependencies(
         &self,
         root: &ComponentId,
-        preferred: Option<&OcmRepositoryUrl>,
+        preferred: Option<&RepositoryChoice>,
         options: &WalkOptions,
     ) -> Result<Vec<DependencyNode>, ComponentError> {
         let Some(cache) = &self.inner.cache else {
@@ -416,7 +423,7 @@ impl ComponentService {
     async fn nodes_from_shape(
         &self,
         shape: &TreeShape,
-        preferred: Option<&OcmRepositoryUrl>,
+        preferred: Option<&RepositoryChoice>,
     ) -> Result<Vec<DependencyNode>, ComponentError> {
         let mut unique: Vec<ComponentId> = shape
             .nodes
@@ -456,7 +463,7 @@ impl ComponentService {
     async fn walk(
         &self,
         root: &ComponentId,
-        preferred: Option<&OcmRepositoryUrl>,
+        preferred: Option<&RepositoryChoice>,
         options: &WalkOptions,
     ) -> Result<Vec<DependencyNode>, ComponentError> {
         let root_descriptor = self.descriptor(root, preferred).await?;

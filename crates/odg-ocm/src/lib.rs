@@ -36,7 +36,9 @@ pub use descriptor_tar::encode_descriptor_tar;
 pub use error::{OcmError, OcmErrorKind};
 pub use full_match_regex::FullMatchRegex;
 pub use mapping::{
-    ComponentSelector, RepositoryCandidate, RepositoryMapping, RepositoryRule, RepositoryRuleConfig,
+    ComponentSelector, OneOrMany, RepositoryCandidate, RepositoryChoice, RepositoryMapping,
+    RepositoryRule, RepositoryRuleConfig, VirtualRepository, VirtualRepositoryConfig,
+    VirtualSelector, VirtualSelectorConfig, AUTO as AUTO_REPOSITORY,
 };
 pub use media_types::{
     DescriptorLayerFormat, DESCRIPTOR_LAYER_MEDIA_TYPES, MEDIA_TYPE_CONFIG,

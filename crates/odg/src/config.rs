@@ -9,7 +9,10 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use odg_components::WalkOptions;
 use odg_oci::{Credentials, RegistryClientConfig};
-use odg_ocm::{RepositoryMapping, RepositoryRule, RepositoryRuleConfig};
+use odg_ocm::{
+    RepositoryMapping, RepositoryRule, RepositoryRuleConfig, VirtualRepository,
+    VirtualRepositoryConfig,
+};
 use serde::Deserialize;
 
 use odg_cache::{CacheConfig, DiskConfig, KindPolicy, SharedTierConfig};
@@ -33,9 +36,10 @@ pub const DEFAULT_CACHE_DIR: &str = ".odg";
 pub struct FileConfig {
     pub listen: Option<String>,
     pub cache_dir: Option<PathBuf>,
-    /// The repository mapping: tried in order, each rule matching by `prefixes` or `component_filter`.
+    /// The repository mapping: tried in order, each rule matching by `prefixes` or
+    /// `component_filter`; entries with `type: virtual` are the original's virtual repositories.
     #[serde(default)]
-    pub ocm_repositories: Vec<RepositoryRuleConfig>,
+    pub ocm_repositories: Vec<serde_yaml_ng::Value>,
     #[serde(default)]
     pub allowed_ocm_repo_hosts: Vec<String>,
     #[serde(default)]
@@ -334,22 +338,16 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         .or(file.cache_dir)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CACHE_DIR));
 
-    let rules: Vec<RepositoryRule> = if !args.ocm_repos.is_empty() {
-        args.ocm_repos
+    let mapping = if !args.ocm_repos.is_empty() {
+        let rules = args
+            .ocm_repos
             .iter()
             .map(|url| rule_for_every_component(url))
-            .collect::<anyhow::Result<_>>()?
+            .collect::<anyhow::Result<_>>()?;
+        Some(RepositoryMapping::new(rules))
     } else {
-        file.ocm_repositories
-            .into_iter()
-            .map(|rule| {
-                let repository = rule.repository.clone();
-                RepositoryRule::try_from(rule)
-                    .with_context(|| format!("repository mapping entry {repository:?}"))
-            })
-            .collect::<anyhow::Result<_>>()?
+        repository_mapping(file.ocm_repositories)?
     };
-    let mapping = (!rules.is_empty()).then_some(RepositoryMapping { rules });
 
     let mut allowed_hosts = args.allowed_ocm_repo_hosts;
     allowed_hosts.extend(file.allowed_ocm_repo_hosts);
@@ -792,12 +790,47 @@ fn jwt_config(file: JwtFileConfig) -> anyhow::Result<JwtConfig> {
     })
 }
 
+/// The file's `ocm_repositories`: OCI repository rules and virtual repositories (`type:
+/// virtual`), each entry read strictly by its type; `None` when there are no rules.
+fn repository_mapping(
+    entries: Vec<serde_yaml_ng::Value>,
+) -> anyhow::Result<Option<RepositoryMapping>> {
+    let mut rules = Vec::new();
+    let mut virtuals = Vec::new();
+    for (index, entry) in entries.into_iter().enumerate() {
+        let is_virtual =
+            entry.get("type").and_then(serde_yaml_ng::Value::as_str) == Some("virtual");
+        if is_virtual {
+            let config: VirtualRepositoryConfig = serde_yaml_ng::from_value(entry)
+                .with_context(|| format!("ocm_repositories[{index}] (virtual)"))?;
+            let name = config.name.clone();
+            virtuals.push(
+                VirtualRepository::try_from(config)
+                    .with_context(|| format!("virtual repository {name:?}"))?,
+            );
+        } else {
+            let config: RepositoryRuleConfig = serde_yaml_ng::from_value(entry)
+                .with_context(|| format!("ocm_repositories[{index}]"))?;
+            let repository = config.repository.clone();
+            rules.push(
+                RepositoryRule::try_from(config)
+                    .with_context(|| format!("repository mapping entry {repository:?}"))?,
+            );
+        }
+    }
+    if rules.is_empty() {
+        if !virtuals.is_empty() {
+            bail!("ocm_repositories has virtual repositories but no repository for them to select");
+        }
+        return Ok(None);
+    }
+    Ok(Some(RepositoryMapping::with_virtuals(rules, virtuals)?))
+}
+
 fn rule_for_every_component(url: &str) -> anyhow::Result<RepositoryRule> {
     let config = RepositoryRuleConfig {
         repository: url.to_string(),
-        prefixes: None,
-        component_filter: None,
-        version_filter: None,
+        ..RepositoryRuleConfig::default()
     };
     RepositoryRule::try_from(config).with_context(|| format!("--ocm-repo {url:?}"))
 }
@@ -939,6 +972,41 @@ mod tests {
         let config = resolve(overridden).unwrap();
         assert_eq!(config.listen.to_string(), "127.0.0.1:7000");
         assert_eq!(config.mapping.unwrap().rules.len(), 1);
+    }
+
+    /// The original's `ocm_repo_mappings.yaml` as it ships (a virtual `<auto>` with a filter
+    /// override, `prefixes` as one string) is read as it is; a selector that selects nothing
+    /// and an entry of an unknown type fail at start-up.
+    #[test]
+    fn the_originals_repository_mapping_file_with_virtual_repositories() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odg.yaml");
+        let with = |mapping: &str| {
+            std::fs::write(&path, format!("ocm_repositories:\n{mapping}")).unwrap();
+            let mut from_file = args();
+            from_file.config = Some(path.clone());
+            resolve(from_file)
+        };
+        let config = with(
+            "  - type: virtual\n    name: <auto>\n    selectors:\n      - version_filter_overwrite: semver_releases\n  - repository: ghcr.io/open-component-model/ocm\n    prefixes: ocm.software/ocmcli\n  - repository: europe-docker.pkg.dev/gardener-project/releases\n    labels: [releases]\n",
+        )
+        .unwrap();
+        let mapping = config.mapping.unwrap();
+        assert_eq!(mapping.rules.len(), 2);
+        assert_eq!(mapping.virtuals.len(), 1);
+        let candidates = mapping.candidates_for("ocm.software/ocmcli", None);
+        assert_eq!(candidates.len(), 2);
+        assert!(candidates
+            .iter()
+            .all(|candidate| candidate.version_filter
+                == Some(odg_ocm::VersionFilter::SemverReleases)));
+        for bad in [
+            "  - type: virtual\n    name: nightly\n    selectors: {required_labels: nightly}\n  - repository: ghcr.io/acme/ocm\n",
+            "  - type: s3\n    repository: ghcr.io/acme/ocm\n",
+            "  - type: virtual\n    name: only\n",
+        ] {
+            assert!(with(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -97,34 +97,54 @@ pub async fn features(
     Ok(Json(json!({ "features": features })))
 }
 
-/// The repository mapping's rules as the original's OCI repository configurations (odg has no
-/// virtual ones), each with the repositories it resolves to. The dashboard's component page
-/// waits for this feature and lists the repositories in its selection.
+/// The repository mapping as the original's OCM repository configurations: the virtual
+/// repositories (`<auto>` first, added when not configured, as the original does) and the OCI
+/// ones, each with the repositories it resolves to. The dashboard's component page waits for
+/// this feature and offers these names and URLs as `ocm_repo_url`.
 fn ocm_repository_cfgs(state: &AppState) -> Value {
-    let cfgs: Vec<Value> = state
-        .components
-        .mapping()
-        .rules
-        .iter()
-        .map(|rule| {
-            let repository = rule.repository.to_string();
-            let (prefixes, component_filter) = match &rule.selector {
-                ComponentSelector::All => (Value::Null, Value::Null),
-                ComponentSelector::Prefixes(prefixes) => (json!(prefixes), Value::Null),
-                ComponentSelector::Regex(regex) => (Value::Null, json!([regex.as_str()])),
-            };
-            json!({
-                "type": "oci",
-                "repository": repository,
-                "prefix": prefixes,
-                "prefixes": prefixes,
-                "component_filter": component_filter,
-                "labels": null,
-                "version_filter": rule.version_filter.as_ref().map_or("any".to_string(), version_filter_name),
-                "repositories": [repository],
-            })
+    let mapping = state.components.mapping();
+    let filter_name = |filter: Option<&VersionFilter>| filter.map(version_filter_name);
+    let virtuals = mapping.virtual_repositories().into_iter().map(|repository| {
+        let mut resolved: Vec<String> = Vec::new();
+        for rule in mapping.virtual_rules(&repository.name).unwrap_or_default() {
+            let url = rule.repository.to_string();
+            if !resolved.contains(&url) {
+                resolved.push(url);
+            }
+        }
+        json!({
+            "type": "virtual",
+            "name": repository.name,
+            "selectors": repository.selectors.iter().map(|selector| json!({
+                "required_labels": (!selector.required_labels.is_empty()).then_some(&selector.required_labels),
+                "version_filter_overwrite": filter_name(selector.version_filter_overwrite.as_ref()),
+            })).collect::<Vec<_>>(),
+            "repositories": resolved,
         })
-        .collect();
+    });
+    let ocis = mapping.rules.iter().map(|rule| {
+        let repository = rule.repository.to_string();
+        let (prefixes, component_filter) = match &rule.selector {
+            ComponentSelector::All => (Value::Null, Value::Null),
+            ComponentSelector::Prefixes(prefixes) => (json!(prefixes), Value::Null),
+            ComponentSelector::Regex(regex) => (Value::Null, json!([regex.as_str()])),
+        };
+        json!({
+            "type": "oci",
+            "repository": repository,
+            "prefix": prefixes,
+            "prefixes": prefixes,
+            "component_filter": component_filter,
+            "labels": (!rule.labels.is_empty()).then_some(&rule.labels),
+            "version_filter": filter_name(rule.version_filter.as_ref()).unwrap_or_else(|| "any".into()),
+            "repositories": [repository],
+        })
+    });
+    let cfgs: Vec<Value> = if mapping.rules.is_empty() {
+        Vec::new()
+    } else {
+        virtuals.chain(ocis).collect()
+    };
     json!({
         "name": "ocm-repository-cfgs",
         "state": state_of(!cfgs.is_empty()),

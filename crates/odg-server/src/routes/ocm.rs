@@ -11,7 +11,7 @@ use odg_components::{
     ComponentId, Populate, RenderedAnswer, VersionQuery, WalkOptions, GREATEST,
     IGNORE_LOOKUP_NEEDS_REPOSITORY,
 };
-use odg_ocm::{OcmRepositoryUrl, VersionFilter};
+use odg_ocm::{RepositoryChoice, VersionFilter};
 use serde::Deserialize;
 
 use crate::params::{parsed_option, DateParam, DepthParam, Params, VersionParam};
@@ -84,18 +84,19 @@ pub struct DependenciesParams {
 pub(crate) fn requested_repository(
     state: &AppState,
     url: Option<&str>,
-) -> Result<Option<OcmRepositoryUrl>, ApiError> {
+) -> Result<Option<RepositoryChoice>, ApiError> {
     url.map(|url| state.components.requested_repository(url))
         .transpose()
         .map_err(ApiError::from)
 }
 
-/// The original refuses `ignore_lookup` without `ocm_repo_url` before looking anything up.
+/// The original refuses `ignore_lookup` without `ocm_repo_url` before looking anything up; a
+/// virtual repository's name is no repository to look in alone.
 pub(crate) fn check_ignore_lookup(
     ignore_lookup: bool,
-    repository: Option<&OcmRepositoryUrl>,
+    repository: Option<&RepositoryChoice>,
 ) -> Result<(), ApiError> {
-    if ignore_lookup && repository.is_none() {
+    if ignore_lookup && repository.and_then(RepositoryChoice::repository).is_none() {
         return Err(ApiError::bad_request(IGNORE_LOOKUP_NEEDS_REPOSITORY));
     }
     Ok(())
@@ -108,7 +109,7 @@ pub(crate) async fn requested_component(
     state: &AppState,
     name: &str,
     version: Option<&VersionParam>,
-    repository: Option<&OcmRepositoryUrl>,
+    repository: Option<&RepositoryChoice>,
 ) -> Result<(ComponentId, Freshness), ApiError> {
     let version = version.map_or(GREATEST, |VersionParam(version)| version.as_str());
     let freshness = if version == GREATEST {

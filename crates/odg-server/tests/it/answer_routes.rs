@@ -92,9 +92,7 @@ async fn pod(landscape: &Landscape) -> axum::Router {
     let source = OciComponentSource::new(Arc::new(stores), OciSourceLimits::default());
     let service = ComponentService::new(
         ComponentServiceConfig {
-            mapping: RepositoryMapping {
-                rules: vec![rule(landscape.repository.clone())],
-            },
+            mapping: RepositoryMapping::new(vec![rule(landscape.repository.clone())]),
             allowed_hosts: vec![],
             walk: WalkOptions::default(),
         },

@@ -108,8 +108,16 @@ async fn the_repository_mapping_is_reported_as_the_originals_oci_repository_cfgs
     assert_eq!(status, StatusCode::OK);
     let cfgs = feature(&body, "ocm-repository-cfgs");
     assert_eq!(cfgs["state"], "available", "{cfgs}");
-    let rules = cfgs["ocm_repository_cfgs"].as_array().unwrap();
-    assert_eq!(rules.len(), 1, "{cfgs}");
+    let all = cfgs["ocm_repository_cfgs"].as_array().unwrap();
+    assert_eq!(all.len(), 2, "{cfgs}");
+    // the original adds `<auto>` (every repository) first when it is not configured
+    assert_eq!(
+        all[0],
+        serde_json::json!({"type": "virtual", "name": "<auto>",
+            "selectors": [{"required_labels": null, "version_filter_overwrite": null}],
+            "repositories": [crate::support::DEMO_REPOSITORY]})
+    );
+    let rules = &all[1..];
     assert_eq!(rules[0]["type"], "oci");
     assert_eq!(rules[0]["repository"], crate::support::DEMO_REPOSITORY);
     // the demo's one rule selects every component and every version

@@ -417,7 +417,7 @@ async fn the_admin_listener_serves_with_the_same_code_and_json_errors() {
     );
     let service = odg_components::ComponentService::new(
         odg_components::ComponentServiceConfig {
-            mapping: odg_ocm::RepositoryMapping { rules: vec![] },
+            mapping: odg_ocm::RepositoryMapping::default(),
             allowed_hosts: vec![],
             walk: odg_components::WalkOptions::default(),
         },

@@ -55,9 +55,7 @@ async fn slow_state(delay: Duration, directory: &tempfile::TempDir) -> AppState 
     };
     let service = ComponentService::new(
         ComponentServiceConfig {
-            mapping: RepositoryMapping {
-                rules: vec![rule(repository)],
-            },
+            mapping: RepositoryMapping::new(vec![rule(repository)]),
             allowed_hosts: vec![],
             walk: WalkOptions::default(),
         },

@@ -11,7 +11,7 @@ use odg_ocm::{ComponentSelector, OcmRepositoryUrl, RepositoryRule, VersionFilter
 use odg_test_support::RegistryServer;
 use serde_json::json;
 
-use crate::support::{app_over, descriptor, rule, seed};
+use crate::support::{app_over, app_over_mapping, descriptor, rule, seed};
 
 fn client(credentials: HashMap<String, Credentials>) -> RegistryClient {
     RegistryClient::new(RegistryClientConfig {
@@ -225,14 +225,16 @@ async fn mapping_prefixes_version_filters_and_plus_tags() {
             repository: releases.clone(),
             selector: ComponentSelector::Prefixes(vec!["acme.org/".into()]),
             version_filter: Some("semver_releases".parse::<VersionFilter>().unwrap()),
+            labels: Vec::new(),
         },
         RepositoryRule {
             repository: snapshots.clone(),
             selector: ComponentSelector::Prefixes(vec!["acme.org/".into()]),
             version_filter: None,
+            labels: Vec::new(),
         },
     ];
-    let app = app_over(RepositoryStores::new(client), rules, vec![]);
+    let app = app_over(RepositoryStores::new(client), rules.clone(), vec![]);
     // The releases rule's `semver_releases` drops the build-metadata version, as the original's does.
     let (_, body) = app
         .get("/ocm/component/versions?component_name=acme.org/tool&max=0")
@@ -268,6 +270,55 @@ async fn mapping_prefixes_version_filters_and_plus_tags() {
         .get("/ocm/component?component_name=other.org/tool")
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The original's virtual repositories: `<auto>` (the dashboard's default `ocm_repo_url`)
+    // is every rule as no `ocm_repo_url` is; a configured one selects rules by label and may
+    // override their version filter.
+    let labelled: Vec<RepositoryRule> = rules
+        .iter()
+        .zip(["releases", "snapshots"])
+        .map(|(rule, label)| RepositoryRule {
+            labels: vec![label.to_string()],
+            ..rule.clone()
+        })
+        .collect();
+    let mapping = odg_ocm::RepositoryMapping::with_virtuals(
+        labelled,
+        vec![odg_ocm::VirtualRepository {
+            name: "releases-only".into(),
+            selectors: vec![odg_ocm::VirtualSelector {
+                required_labels: vec!["releases".into()],
+                version_filter_overwrite: Some(VersionFilter::SemverAny),
+            }],
+        }],
+    )
+    .unwrap();
+    let app = app_over_mapping(
+        RepositoryStores::new(self::client(HashMap::new())),
+        mapping,
+        vec![],
+    );
+    let versions = "/ocm/component/versions?component_name=acme.org/tool&max=0";
+    let (_, plain) = app.get(versions).await;
+    assert_eq!(plain, json!(["1.0.0", "1.2.0-dev.1"]));
+    let (status, auto) = app
+        .get(&format!("{versions}&ocm_repo_url=%3Cauto%3E"))
+        .await;
+    assert_eq!((status, auto), (StatusCode::OK, plain));
+    let (_, releases_only) = app
+        .get(&format!("{versions}&ocm_repo_url=releases-only"))
+        .await;
+    assert_eq!(releases_only, json!(["1.0.0", "1.1.0+build.3"]));
+    let (status, body) = app
+        .get("/ocm/component?component_name=acme.org/tool&ocm_repo_url=releases-only")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["component"]["version"], "1.1.0+build.3");
+    // a virtual repository is no repository to look in alone
+    let (status, body) = app
+        .get("/ocm/component?component_name=acme.org/tool&ocm_repo_url=%3Cauto%3E&ignore_lookup=true")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
 
 #[tokio::test]

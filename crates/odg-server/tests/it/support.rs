@@ -69,9 +69,7 @@ pub async fn cached_service_over(
     let source = OciComponentSource::new(Arc::new(stores), OciSourceLimits::default());
     let service = ComponentService::new(
         ComponentServiceConfig {
-            mapping: RepositoryMapping {
-                rules: vec![rule(repository)],
-            },
+            mapping: RepositoryMapping::new(vec![rule(repository)]),
             allowed_hosts: vec![],
             walk: WalkOptions::default(),
         },
@@ -124,6 +122,7 @@ pub fn rule(repository: OcmRepositoryUrl) -> RepositoryRule {
         repository,
         selector: ComponentSelector::All,
         version_filter: None,
+        labels: Vec::new(),
     }
 }
 
@@ -132,10 +131,19 @@ pub fn app_over(
     rules: Vec<RepositoryRule>,
     allowed_hosts: Vec<String>,
 ) -> TestApp {
+    app_over_mapping(stores, RepositoryMapping::new(rules), allowed_hosts)
+}
+
+/// [`app_over`] with a whole mapping (virtual repositories included).
+pub fn app_over_mapping(
+    stores: RepositoryStores,
+    mapping: RepositoryMapping,
+    allowed_hosts: Vec<String>,
+) -> TestApp {
     let source = OciComponentSource::new(Arc::new(stores), OciSourceLimits::default());
     let service = ComponentService::new(
         ComponentServiceConfig {
-            mapping: RepositoryMapping { rules },
+            mapping,
             allowed_hosts,
             walk: WalkOptions::default(),
         },

@@ -34,13 +34,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let store = demo_repository::prepare(&config.cache_dir).await?;
             stores = stores.with_local_host(repository.host.clone(), store);
             tracing::info!(repository = %repository, "no OCM repository configured: serving the embedded demo repository");
-            RepositoryMapping {
-                rules: vec![RepositoryRule {
-                    repository,
-                    selector: ComponentSelector::All,
-                    version_filter: None,
-                }],
-            }
+            RepositoryMapping::new(vec![RepositoryRule {
+                repository,
+                selector: ComponentSelector::All,
+                version_filter: None,
+                labels: Vec::new(),
+            }])
         }
     };
     for rule in &mapping.rules {
