@@ -62,6 +62,19 @@ impl ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).with_retry_after(5)
     }
 
+    /// The original's answer when a route needs a feature this installation lacks: 400
+    /// `{"error_id": "feature-inactive", "missing_features": [...]}` (the dashboard reads both).
+    pub fn feature_inactive(missing_features: &[&str]) -> Self {
+        let message = if missing_features.len() == 1 {
+            "Feature is inactive"
+        } else {
+            "Features are inactive"
+        };
+        ApiError::bad_request(message)
+            .with("error_id", json!("feature-inactive"))
+            .with("missing_features", json!(missing_features))
+    }
+
     /// Adds a field beside `error` (e.g. the path to a broken dependency).
     pub fn with(mut self, key: &str, value: Value) -> Self {
         self.body.insert(key.into(), value);

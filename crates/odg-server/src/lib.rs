@@ -20,6 +20,7 @@ mod representation;
 mod routes;
 mod serving;
 mod session;
+mod sprints;
 mod state;
 
 use axum::Router;
@@ -37,6 +38,9 @@ pub use serving::{serve, ConnectionLimits};
 pub use session::{
     GithubLoginConfig, LoginConfig, RoleBindingConfig, SigningKeyConfig, SubjectConfig,
     SubjectType, DEFAULT_REFRESH_MAX_AGE, DEFAULT_SESSION_MAX_AGE, REFRESH_COOKIE, SESSION_COOKIE,
+};
+pub use sprints::{
+    ListedSprint, Sprint, SprintCalendar, SprintDate, SprintMetadata, SprintOffset, SprintsConfig,
 };
 pub use state::{AppState, MetadataQueryLimits, Readiness, SharedState};
 

@@ -43,6 +43,8 @@ pub struct SharedState {
     pub dashboard_dir: Option<std::path::PathBuf>,
     /// The landing page's components (`/features` `special-components`); none by default.
     pub special_components: Vec<crate::SpecialComponent>,
+    /// The sprint calendar (`/delivery/sprint-infos`); none by default.
+    pub sprints: Option<Arc<crate::SprintCalendar>>,
     /// The extensions this installation runs (`GET /service-extensions`), camel case.
     pub service_extensions: std::sync::Arc<[String]>,
     /// `GET /debug/pprof/profile` on the admin listener (`--admin-profiling`); off by default.
@@ -104,6 +106,7 @@ impl AppState {
             cors: CorsConfig::default(),
             dashboard_dir: None,
             special_components: Vec::new(),
+            sprints: None,
             service_extensions: std::sync::Arc::from(Vec::new()),
             profiling: false,
         }))
@@ -132,6 +135,11 @@ impl AppState {
 
     pub fn with_special_components(mut self, components: Vec<crate::SpecialComponent>) -> Self {
         self.fields().special_components = components;
+        self
+    }
+
+    pub fn with_sprints(mut self, calendar: Option<crate::SprintCalendar>) -> Self {
+        self.fields().sprints = calendar.map(Arc::new);
         self
     }
 

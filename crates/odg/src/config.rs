@@ -64,6 +64,10 @@ pub struct FileConfig {
     /// (`GET /service-extensions`) [default: none].
     #[serde(default)]
     pub service_extensions: Vec<String>,
+    /// The sprint calendar (`/delivery/sprint-infos`): a list or a name pattern, in the
+    /// original's field names; the demo generates one when none is configured.
+    #[serde(default)]
+    pub sprints: Option<odg_server::SprintsConfig>,
 }
 
 /// Browser clients on other origins (the dashboard).
@@ -306,6 +310,8 @@ pub struct ServeConfig {
     pub special_components: Option<Vec<odg_server::SpecialComponent>>,
     /// The extensions `GET /service-extensions` lists.
     pub service_extensions: Vec<String>,
+    /// The sprint calendar; `None` when the file has none (the demo then adds its own).
+    pub sprints: Option<odg_server::SprintCalendar>,
     /// No database configured: the SQLite file under the cache directory, odg's own (the demo
     /// writes its findings only there, never into a configured database).
     pub embedded_database: bool,
@@ -550,6 +556,11 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         dashboard_dir,
         special_components: file.special_components,
         service_extensions: service_extensions(file.service_extensions)?,
+        sprints: file
+            .sprints
+            .map(odg_server::SprintCalendar::new)
+            .transpose()
+            .map_err(|error| anyhow::anyhow!(error))?,
         embedded_database,
     })
 }

@@ -6,6 +6,7 @@ mod dashboard;
 mod diff;
 mod features;
 mod health;
+mod inactive_features;
 mod json_errors;
 mod login;
 mod metadata;
@@ -16,6 +17,7 @@ mod request_encoding;
 mod responsibles;
 mod service_extensions;
 mod special_components;
+mod sprints;
 
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -63,6 +65,29 @@ pub fn router(state: AppState) -> Router {
             "/special-component/current-dependencies",
             get(special_components::current_dependencies),
         )
+        .route("/delivery/sprint-infos", get(sprints::sprint_infos))
+        .route("/delivery/sprint-infos/current", get(sprints::current))
+        .route(
+            "/service-extensions/log-collections",
+            get(inactive_features::cluster_access),
+        )
+        .route(
+            "/service-extensions/container-statuses",
+            get(inactive_features::cluster_access),
+        )
+        .route(
+            "/service-extensions/runtime-artefacts",
+            get(inactive_features::cluster_access)
+                .put(inactive_features::cluster_access)
+                .delete(inactive_features::cluster_access),
+        )
+        .route(
+            "/components/upgrade-prs",
+            get(inactive_features::upgrade_prs),
+        )
+        .route("/components/tests", get(inactive_features::tests))
+        .route("/dora/dora-metrics", get(inactive_features::dora))
+        .route("/os/{os_id}/branches", get(inactive_features::os_branches))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard_read));
     // What the dashboard reads before a user logged in.
     let public = Router::new()

@@ -89,9 +89,7 @@ pub async fn current_dependencies(
     Params(params): Params<CurrentDependenciesParams>,
 ) -> Result<Json<Value>, ApiError> {
     if state.special_components.is_empty() {
-        return Err(ApiError::bad_request("Feature is inactive")
-            .with("error_id", json!("feature-inactive"))
-            .with("missing_features", json!(["special-components"])));
+        return Err(ApiError::feature_inactive(&["special-components"]));
     }
     let Some(component) = state
         .special_components
