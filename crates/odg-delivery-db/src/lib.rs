@@ -10,6 +10,7 @@
 // that cannot fail are marked where they are, each with its reason (checked by the tidy test).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod backlog;
 mod entry;
 mod error;
 mod health;
@@ -24,6 +25,7 @@ mod store;
 mod time;
 mod users;
 
+pub use backlog::{BacklogClaim, BacklogCreation, BacklogItem, NewBacklogItem};
 pub use entry::{prepare_entries, PreparedEntry, REFERENCING_TYPES};
 pub use error::{StoreError, StoreErrorKind};
 pub use health::{DbHealth, DbStatus};

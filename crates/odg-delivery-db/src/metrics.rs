@@ -27,6 +27,10 @@ pub mod operation {
     pub const COMPONENT_ROWS: &str = "component_rows";
     pub const RESCORINGS: &str = "rescorings";
     pub const MIGRATE: &str = "migrate";
+    /// Backlog items: listing, creating, updating, deleting, claiming.
+    pub const BACKLOG: &str = "backlog";
+    /// `POST /artefacts/metadata/query/by-search-expression`.
+    pub const SEARCH: &str = "search";
 }
 
 pub(crate) fn outcome_label<T>(result: &Result<T, StoreError>) -> &'static str {

@@ -224,6 +224,10 @@ fn migrator(backend: Backend) -> Migrator {
         Backend::Postgres => include_str!("../migrations/postgres/0002_users.sql"),
         Backend::Sqlite => include_str!("../migrations/sqlite/0002_users.sql"),
     };
+    let backlog_items = match backend {
+        Backend::Postgres => include_str!("../migrations/postgres/0003_backlog_items.sql"),
+        Backend::Sqlite => include_str!("../migrations/sqlite/0003_backlog_items.sql"),
+    };
     let migrations = vec![
         Migration::new(
             1,
@@ -237,6 +241,13 @@ fn migrator(backend: Backend) -> Migrator {
             "users".into(),
             MigrationType::Simple,
             users.into(),
+            false,
+        ),
+        Migration::new(
+            3,
+            "backlog items".into(),
+            MigrationType::Simple,
+            backlog_items.into(),
             false,
         ),
     ];

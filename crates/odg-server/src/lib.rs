@@ -27,8 +27,8 @@ use axum::Router;
 
 pub use admission::{defaults as admission_defaults, Admission, AdmissionConfig, AdmissionMode};
 pub use auth::{
-    AuthConfig, Authenticator, JwtAlgorithm, JwtConfig, Principal, ROLE_ADMIN, ROLE_CACHE_ADMIN,
-    ROLE_METADATA_WRITER,
+    AuthConfig, Authenticator, JwtAlgorithm, JwtConfig, Principal, ROLE_ADMIN, ROLE_BACKLOG_WRITER,
+    ROLE_CACHE_ADMIN, ROLE_METADATA_WRITER,
 };
 pub use cors::{CorsConfig, DEFAULT_CORS_MAX_AGE};
 pub use error::ApiError;

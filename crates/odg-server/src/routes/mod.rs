@@ -1,5 +1,6 @@
 //! The route table and the layers every route shares.
 
+mod backlog_items;
 mod cache;
 mod compliance;
 mod dashboard;
@@ -64,6 +65,17 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/special-component/current-dependencies",
             get(special_components::current_dependencies),
+        )
+        .route(
+            "/service-extensions/backlog-items",
+            get(backlog_items::list)
+                .post(backlog_items::create)
+                .put(backlog_items::update)
+                .delete(backlog_items::delete),
+        )
+        .route(
+            "/service-extensions/backlog-items/claim",
+            post(backlog_items::claim).delete(backlog_items::release),
         )
         .route("/delivery/sprint-infos", get(sprints::sprint_infos))
         .route("/delivery/sprint-infos/current", get(sprints::current))
