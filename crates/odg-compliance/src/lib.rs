@@ -17,7 +17,8 @@ mod service;
 mod summary;
 
 pub use config::{
-    datasource_of, Categorisation, FindingConfig, FindingConfigs, ProcessingTime, Profile,
+    artefact_id, datasource_of, Categorisation, FindingConfig, FindingConfigs, ProcessingTime,
+    Profile,
 };
 pub use error::ComplianceError;
 pub use service::{

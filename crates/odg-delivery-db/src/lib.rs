@@ -21,6 +21,7 @@ mod original_cache;
 mod payload;
 mod query;
 mod schema;
+mod search;
 mod store;
 mod time;
 mod users;
@@ -38,6 +39,7 @@ pub use original_cache::compliance_summary_cache_ids;
 pub use payload::{classify, Payload};
 pub use query::{MetadataQuery, QueryEntry, NONE_OK_TYPES};
 pub use schema::{SchemaReport, TableReport, ODG_INDEXES, ORIGINAL_TABLES};
+pub use search::{Attr, Condition, SearchStatement, SortField, TextOp};
 pub use store::{
     by_id, redact_url, Backend, DatabaseConfig, DeliveryDb, DiscoveryDateReuse, PutReport,
     StoredMetadata,

@@ -11,6 +11,7 @@ mod inactive_features;
 mod json_errors;
 mod login;
 mod metadata;
+mod metadata_search;
 mod miss_ratio_curves;
 mod ocm;
 mod profile;
@@ -60,6 +61,14 @@ pub fn router(state: AppState) -> Router {
             put(metadata::put).delete(metadata::delete),
         )
         .route("/artefacts/metadata/query", post(metadata::query))
+        .route(
+            "/artefacts/metadata/query-attributes",
+            get(metadata_search::query_attributes),
+        )
+        .route(
+            "/artefacts/metadata/query/by-search-expression",
+            post(metadata_search::search),
+        )
         .route("/components/compliance-summary", get(compliance::summary))
         .route("/service-extensions", get(service_extensions::list))
         .route(
@@ -98,6 +107,7 @@ pub fn router(state: AppState) -> Router {
             get(inactive_features::upgrade_prs),
         )
         .route("/components/tests", get(inactive_features::tests))
+        .route("/components/sbom", get(inactive_features::sbom))
         .route("/dora/dora-metrics", get(inactive_features::dora))
         .route("/os/{os_id}/branches", get(inactive_features::os_branches))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard_read));

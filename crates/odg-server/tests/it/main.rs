@@ -16,6 +16,7 @@ mod load_routes;
 mod login_routes;
 mod metadata_query_routes;
 mod metadata_routes;
+mod metadata_search_routes;
 mod miss_ratio_curve_routes;
 mod profile_routes;
 mod registry_redirects;
