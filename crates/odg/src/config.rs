@@ -1067,6 +1067,39 @@ mod tests {
     }
 
     #[test]
+    fn sprints_are_a_list_or_a_pattern_in_the_originals_field_names() {
+        assert!(resolve(args()).unwrap().sprints.is_none());
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("odg.yaml");
+        let with = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            let mut from_file = args();
+            from_file.config = Some(path.clone());
+            resolve(from_file)
+        };
+        let listed = with(
+            "sprints:\n  meta: {offsets: [{name: rtc, display_name: RTC, offset_days: 1}]}\n  sprints: [{name: '2501', end_date: 2025-01-08}]\n",
+        )
+        .unwrap()
+        .sprints
+        .unwrap();
+        let today = "2025-01-01".parse().unwrap();
+        assert_eq!(listed.sprints(today)[0].dates.len(), 2);
+        let generated = with("sprints: {sprint_name_pattern: '%y%S%C', days_per_sprint: 7}\n")
+            .unwrap()
+            .sprints
+            .unwrap();
+        assert!(!generated.sprints(today).is_empty());
+        let bad_date = with("sprints: {sprints: [{name: a, end_date: soon}]}\n").unwrap_err();
+        assert!(
+            format!("{bad_date:#}").contains("not a date"),
+            "{bad_date:#}"
+        );
+        let unknown = with("sprints: {sprint_name_pattern: '%S', weeks: 2}\n").unwrap_err();
+        assert!(format!("{unknown:#}").contains("weeks"), "{unknown:#}");
+    }
+
+    #[test]
     fn special_components_are_read_in_the_originals_field_names() {
         assert_eq!(resolve(args()).unwrap().special_components, None);
         let dir = tempfile::tempdir().unwrap();
