@@ -19,7 +19,8 @@ mod service;
 mod summary;
 
 pub use config::{
-    datasource_of, Categorisation, FindingConfig, FindingConfigs, ProcessingTime, Profile,
+    artefact_id, datasource_of, Categorisation, FindingConfig, FindingConfigs, ProcessingTime,
+    Profile,
 };
 pub use error::ComplianceError;
 pub use proposals::{proposals, SprintDue};

@@ -32,16 +32,6 @@ pub struct SprintDue {
     pub due_date: NaiveDate,
 }
 
-impl SprintDue {
-    /// A sprint due on `date` (`YYYY-MM-DD`, or an ISO timestamp whose date counts).
-    pub fn new(name: impl Into<String>, date: &str) -> Option<SprintDue> {
-        Some(SprintDue {
-            name: name.into(),
-            due_date: date_of(date)?,
-        })
-    }
-}
-
 /// The sprint of a due date: the first (by due date) that ends on or after it, moved by
 /// `offset` sprints and kept within the calendar; the last one when all end before it.
 pub fn sprint_for(due: NaiveDate, sprints: &[SprintDue], offset: i64) -> Option<&SprintDue> {

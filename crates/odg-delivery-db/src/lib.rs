@@ -10,6 +10,7 @@
 // that cannot fail are marked where they are, each with its reason (checked by the tidy test).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod backlog;
 mod entry;
 mod error;
 mod health;
@@ -20,10 +21,12 @@ mod original_cache;
 mod payload;
 mod query;
 mod schema;
+mod search;
 mod store;
 mod time;
 mod users;
 
+pub use backlog::{BacklogClaim, BacklogCreation, BacklogItem, NewBacklogItem};
 pub use entry::{prepare_entries, PreparedEntry, REFERENCING_TYPES};
 pub use error::{StoreError, StoreErrorKind};
 pub use health::{DbHealth, DbStatus};
@@ -36,6 +39,7 @@ pub use original_cache::compliance_summary_cache_ids;
 pub use payload::{classify, rescoring_finding_key, Payload};
 pub use query::{MetadataQuery, QueryEntry, NONE_OK_TYPES};
 pub use schema::{SchemaReport, TableReport, ODG_INDEXES, ORIGINAL_TABLES};
+pub use search::{Attr, Condition, SearchStatement, SortField, TextOp};
 pub use store::{
     by_id, redact_url, Backend, DatabaseConfig, DeliveryDb, DiscoveryDateReuse, PutReport,
     StoredMetadata,

@@ -28,6 +28,10 @@ pub mod operation {
     pub const RESCORINGS: &str = "rescorings";
     pub const ARTEFACT_ROWS: &str = "artefact_rows";
     pub const MIGRATE: &str = "migrate";
+    /// Backlog items: listing, creating, updating, deleting, claiming.
+    pub const BACKLOG: &str = "backlog";
+    /// `POST /artefacts/metadata/query/by-search-expression`.
+    pub const SEARCH: &str = "search";
 }
 
 pub(crate) fn outcome_label<T>(result: &Result<T, StoreError>) -> &'static str {

@@ -319,7 +319,7 @@ impl SqlBuilder {
         &self.sql
     }
 
-    #[cfg(test)]
+    /// Values bound so far.
     pub(crate) fn parameters(&self) -> usize {
         self.arguments.len()
     }

@@ -182,7 +182,7 @@ pub(crate) struct Inner {
 /// The columns a row is read from, each as text (one dialect for both backends: PostgreSQL's
 /// `json`, `character(n)`, `varchar(n)` and `date` columns become text, `character(n)` without
 /// its padding). `creation_date` is not read: `meta` holds the entry's dates.
-const COLUMNS: &str = "CAST(id AS TEXT) AS id, CAST(type AS TEXT) AS type, \
+pub(crate) const COLUMNS: &str = "CAST(id AS TEXT) AS id, CAST(type AS TEXT) AS type, \
     CAST(datasource AS TEXT) AS datasource, CAST(component_name AS TEXT) AS component_name, \
     CAST(component_version AS TEXT) AS component_version, \
     CAST(artefact_kind AS TEXT) AS artefact_kind, CAST(artefact_name AS TEXT) AS artefact_name, \
@@ -224,6 +224,10 @@ fn migrator(backend: Backend) -> Migrator {
         Backend::Postgres => include_str!("../migrations/postgres/0002_users.sql"),
         Backend::Sqlite => include_str!("../migrations/sqlite/0002_users.sql"),
     };
+    let backlog_items = match backend {
+        Backend::Postgres => include_str!("../migrations/postgres/0003_backlog_items.sql"),
+        Backend::Sqlite => include_str!("../migrations/sqlite/0003_backlog_items.sql"),
+    };
     let migrations = vec![
         Migration::new(
             1,
@@ -237,6 +241,13 @@ fn migrator(backend: Backend) -> Migrator {
             "users".into(),
             MigrationType::Simple,
             users.into(),
+            false,
+        ),
+        Migration::new(
+            3,
+            "backlog items".into(),
+            MigrationType::Simple,
+            backlog_items.into(),
             false,
         ),
     ];
@@ -877,6 +888,14 @@ impl DeliveryDb {
         let result = self.select(sql, operation::ARTEFACT_ROWS).await;
         metrics::record(operation::ARTEFACT_ROWS, started, &result);
         result
+    }
+
+    pub(crate) async fn select_rows(
+        &self,
+        sql: SqlBuilder,
+        operation: &'static str,
+    ) -> Result<Vec<StoredMetadata>, StoreError> {
+        self.select(sql, operation).await
     }
 
     async fn select(

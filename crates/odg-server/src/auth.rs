@@ -24,6 +24,8 @@ pub const ROLE_ADMIN: &str = "admin";
 pub const ROLE_CACHE_ADMIN: &str = "cache-admin";
 /// May write and delete artefact metadata (`PUT`/`DELETE /artefacts/metadata`).
 pub const ROLE_METADATA_WRITER: &str = "metadata-writer";
+/// May create, change, delete and claim backlog items (`/service-extensions/backlog-items`).
+pub const ROLE_BACKLOG_WRITER: &str = "backlog-writer";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JwtAlgorithm {

@@ -42,23 +42,6 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, message)
     }
 
-    /// The original's answer to a route whose feature this installation does not have (400
-    /// with `error_id` `feature-inactive` and the features it lacks): how the dashboard and
-    /// `odg_client` tell "not here" from a failure.
-    pub fn feature_inactive(missing_features: &[&str]) -> Self {
-        ApiError::bad_request("Feature is inactive")
-            .with("error_id", Value::String("feature-inactive".into()))
-            .with(
-                "missing_features",
-                Value::Array(
-                    missing_features
-                        .iter()
-                        .map(|name| Value::String((*name).into()))
-                        .collect(),
-                ),
-            )
-    }
-
     /// A failure of this pod's own; the detail goes to the log, not to the caller.
     pub fn internal(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
@@ -77,6 +60,19 @@ impl ApiError {
             other => format!("{done}, but the invalidation failed: {other}; retry"),
         };
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).with_retry_after(5)
+    }
+
+    /// The original's answer when a route needs a feature this installation lacks: 400
+    /// `{"error_id": "feature-inactive", "missing_features": [...]}` (the dashboard reads both).
+    pub fn feature_inactive(missing_features: &[&str]) -> Self {
+        let message = if missing_features.len() == 1 {
+            "Feature is inactive"
+        } else {
+            "Features are inactive"
+        };
+        ApiError::bad_request(message)
+            .with("error_id", json!("feature-inactive"))
+            .with("missing_features", json!(missing_features))
     }
 
     /// Adds a field beside `error` (e.g. the path to a broken dependency).

@@ -20,14 +20,15 @@ mod representation;
 mod routes;
 mod serving;
 mod session;
+mod sprints;
 mod state;
 
 use axum::Router;
 
 pub use admission::{defaults as admission_defaults, Admission, AdmissionConfig, AdmissionMode};
 pub use auth::{
-    AuthConfig, Authenticator, JwtAlgorithm, JwtConfig, Principal, ROLE_ADMIN, ROLE_CACHE_ADMIN,
-    ROLE_METADATA_WRITER,
+    AuthConfig, Authenticator, JwtAlgorithm, JwtConfig, Principal, ROLE_ADMIN, ROLE_BACKLOG_WRITER,
+    ROLE_CACHE_ADMIN, ROLE_METADATA_WRITER,
 };
 pub use cors::{CorsConfig, DEFAULT_CORS_MAX_AGE};
 pub use error::ApiError;
@@ -37,6 +38,9 @@ pub use serving::{serve, ConnectionLimits};
 pub use session::{
     GithubLoginConfig, LoginConfig, RoleBindingConfig, SigningKeyConfig, SubjectConfig,
     SubjectType, DEFAULT_REFRESH_MAX_AGE, DEFAULT_SESSION_MAX_AGE, REFRESH_COOKIE, SESSION_COOKIE,
+};
+pub use sprints::{
+    ListedSprint, Sprint, SprintCalendar, SprintDate, SprintMetadata, SprintOffset, SprintsConfig,
 };
 pub use state::{AppState, MetadataQueryLimits, Readiness, SharedState};
 

@@ -43,12 +43,12 @@ pub struct SharedState {
     pub dashboard_dir: Option<std::path::PathBuf>,
     /// The landing page's components (`/features` `special-components`); none by default.
     pub special_components: Vec<crate::SpecialComponent>,
+    /// The sprint calendar (`/delivery/sprint-infos`); none by default.
+    pub sprints: Option<Arc<crate::SprintCalendar>>,
     /// The extensions this installation runs (`GET /service-extensions`), camel case.
     pub service_extensions: std::sync::Arc<[String]>,
     /// `GET /debug/pprof/profile` on the admin listener (`--admin-profiling`); off by default.
     pub profiling: bool,
-    /// The sprint calendar findings' due dates fall into (`/rescore`'s `sprint`); none by default.
-    pub sprints_due: std::sync::Arc<[odg_compliance::SprintDue]>,
 }
 
 /// Bounds of one `POST /artefacts/metadata/query`.
@@ -106,9 +106,9 @@ impl AppState {
             cors: CorsConfig::default(),
             dashboard_dir: None,
             special_components: Vec::new(),
+            sprints: None,
             service_extensions: std::sync::Arc::from(Vec::new()),
             profiling: false,
-            sprints_due: std::sync::Arc::from(Vec::new()),
         }))
     }
 
@@ -138,15 +138,9 @@ impl AppState {
         self
     }
 
-    /// The sprints rescoring proposals assign due dates to.
-    pub fn with_sprints_due(mut self, sprints: Vec<odg_compliance::SprintDue>) -> Self {
-        self.fields().sprints_due = sprints.into();
+    pub fn with_sprints(mut self, calendar: Option<crate::SprintCalendar>) -> Self {
+        self.fields().sprints = calendar.map(Arc::new);
         self
-    }
-
-    /// The sprint calendar as `/rescore` uses it.
-    pub fn sprints_due(&self) -> Vec<odg_compliance::SprintDue> {
-        self.sprints_due.to_vec()
     }
 
     /// Serves CPU profiles on the admin listener.

@@ -68,6 +68,10 @@ pub struct FileConfig {
     /// (`GET /service-extensions`) [default: none].
     #[serde(default)]
     pub service_extensions: Vec<String>,
+    /// The sprint calendar (`/delivery/sprint-infos`): a list or a name pattern, in the
+    /// original's field names; the demo generates one when none is configured.
+    #[serde(default)]
+    pub sprints: Option<odg_server::SprintsConfig>,
 }
 
 /// Browser clients on other origins (the dashboard).
@@ -310,6 +314,8 @@ pub struct ServeConfig {
     pub special_components: Option<Vec<odg_server::SpecialComponent>>,
     /// The extensions `GET /service-extensions` lists.
     pub service_extensions: Vec<String>,
+    /// The sprint calendar; `None` when the file has none (the demo then adds its own).
+    pub sprints: Option<odg_server::SprintCalendar>,
     /// No database configured: the SQLite file under the cache directory, odg's own (the demo
     /// writes its findings only there, never into a configured database).
     pub embedded_database: bool,
@@ -548,6 +554,11 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         dashboard_dir,
         special_components: file.special_components,
         service_extensions: service_extensions(file.service_extensions)?,
+        sprints: file
+            .sprints
+            .map(odg_server::SprintCalendar::new)
+            .transpose()
+            .map_err(|error| anyhow::anyhow!(error))?,
         embedded_database,
     })
 }
@@ -1121,6 +1132,39 @@ mod tests {
             format!("{blank:#}").contains("not an extension name"),
             "{blank:#}"
         );
+    }
+
+    #[test]
+    fn sprints_are_a_list_or_a_pattern_in_the_originals_field_names() {
+        assert!(resolve(args()).unwrap().sprints.is_none());
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("odg.yaml");
+        let with = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            let mut from_file = args();
+            from_file.config = Some(path.clone());
+            resolve(from_file)
+        };
+        let listed = with(
+            "sprints:\n  meta: {offsets: [{name: rtc, display_name: RTC, offset_days: 1}]}\n  sprints: [{name: '2501', end_date: 2025-01-08}]\n",
+        )
+        .unwrap()
+        .sprints
+        .unwrap();
+        let today = "2025-01-01".parse().unwrap();
+        assert_eq!(listed.sprints(today)[0].dates.len(), 2);
+        let generated = with("sprints: {sprint_name_pattern: '%y%S%C', days_per_sprint: 7}\n")
+            .unwrap()
+            .sprints
+            .unwrap();
+        assert!(!generated.sprints(today).is_empty());
+        let bad_date = with("sprints: {sprints: [{name: a, end_date: soon}]}\n").unwrap_err();
+        assert!(
+            format!("{bad_date:#}").contains("not a date"),
+            "{bad_date:#}"
+        );
+        let unknown = with("sprints: {sprint_name_pattern: '%S', weeks: 2}\n").unwrap_err();
+        assert!(format!("{unknown:#}").contains("weeks"), "{unknown:#}");
     }
 
     #[test]

@@ -14,10 +14,9 @@ const AVAILABLE: &str = "available";
 const UNAVAILABLE: &str = "unavailable";
 
 /// The original's features odg does not have (or has no configuration for), in its order.
-const NOT_SERVED: [&str; 8] = [
-    "cluster-access",
+const NOT_SERVED: [&str; 7] = [
+    super::inactive_features::CLUSTER_ACCESS,
     "addressbook",
-    "sprints",
     "tests",
     "dora",
     "upgrade-prs",
@@ -89,6 +88,7 @@ pub async fn features(
     }
     features.push(ocm_repository_cfgs(&state));
     features.push(super::special_components::feature(&state));
+    features.push(super::sprints::feature(&state));
     features.extend(
         NOT_SERVED
             .iter()

@@ -1,14 +1,17 @@
 //! The route table and the layers every route shares.
 
+mod backlog_items;
 mod cache;
 mod compliance;
 mod dashboard;
 mod diff;
 mod features;
 mod health;
+mod inactive_features;
 mod json_errors;
 mod login;
 mod metadata;
+mod metadata_search;
 mod miss_ratio_curves;
 mod ocm;
 mod profile;
@@ -17,6 +20,7 @@ mod rescore;
 mod responsibles;
 mod service_extensions;
 mod special_components;
+mod sprints;
 
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -58,6 +62,14 @@ pub fn router(state: AppState) -> Router {
             put(metadata::put).delete(metadata::delete),
         )
         .route("/artefacts/metadata/query", post(metadata::query))
+        .route(
+            "/artefacts/metadata/query-attributes",
+            get(metadata_search::query_attributes),
+        )
+        .route(
+            "/artefacts/metadata/query/by-search-expression",
+            post(metadata_search::search),
+        )
         .route("/components/compliance-summary", get(compliance::summary))
         .route("/rescore", get(rescore::preview).post(rescore::apply))
         .route("/service-extensions", get(service_extensions::list))
@@ -65,6 +77,41 @@ pub fn router(state: AppState) -> Router {
             "/special-component/current-dependencies",
             get(special_components::current_dependencies),
         )
+        .route(
+            "/service-extensions/backlog-items",
+            get(backlog_items::list)
+                .post(backlog_items::create)
+                .put(backlog_items::update)
+                .delete(backlog_items::delete),
+        )
+        .route(
+            "/service-extensions/backlog-items/claim",
+            post(backlog_items::claim).delete(backlog_items::release),
+        )
+        .route("/delivery/sprint-infos", get(sprints::sprint_infos))
+        .route("/delivery/sprint-infos/current", get(sprints::current))
+        .route(
+            "/service-extensions/log-collections",
+            get(inactive_features::cluster_access),
+        )
+        .route(
+            "/service-extensions/container-statuses",
+            get(inactive_features::cluster_access),
+        )
+        .route(
+            "/service-extensions/runtime-artefacts",
+            get(inactive_features::cluster_access)
+                .put(inactive_features::cluster_access)
+                .delete(inactive_features::cluster_access),
+        )
+        .route(
+            "/components/upgrade-prs",
+            get(inactive_features::upgrade_prs),
+        )
+        .route("/components/tests", get(inactive_features::tests))
+        .route("/components/sbom", get(inactive_features::sbom))
+        .route("/dora/dora-metrics", get(inactive_features::dora))
+        .route("/os/{os_id}/branches", get(inactive_features::os_branches))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard_read));
     // What the dashboard reads before a user logged in.
     let public = Router::new()

@@ -128,7 +128,7 @@ async fn preview_inner(state: &AppState, params: &RescoreParams) -> Result<Vec<u
         .await?;
     let configs = configs.clone();
     let wanted = params.types.clone();
-    let sprints: Vec<SprintDue> = state.sprints_due();
+    let sprints = sprints_due(state);
     odg_offload::run_cpu_bound(move || {
         let proposals = odg_compliance::proposals(&rows, &configs, &wanted, &sprints);
         serde_json::to_vec(&proposals)
@@ -136,6 +136,23 @@ async fn preview_inner(state: &AppState, params: &RescoreParams) -> Result<Vec<u
     .await
     .map_err(ApiError::from)?
     .map_err(|_| ApiError::internal("serialisation failed"))
+}
+
+/// The calendar's sprints (today's, for a generated one) by the date findings are due in them.
+fn sprints_due(state: &AppState) -> Vec<SprintDue> {
+    let Some(calendar) = &state.sprints else {
+        return Vec::new();
+    };
+    calendar
+        .sprints(super::sprints::today())
+        .into_iter()
+        .filter_map(|sprint| {
+            Some(SprintDue {
+                due_date: sprint.due_date()?,
+                name: sprint.name,
+            })
+        })
+        .collect()
 }
 
 /// The user a rescoring records: the caller's GitHub identity for a session (the original's

@@ -2,6 +2,7 @@
 //! and the HTTP layer's limits over real sockets (`http_limits`).
 
 mod answer_routes;
+mod backlog_item_routes;
 mod cache_routes;
 mod compressed_bodies;
 mod cors_routes;
@@ -10,10 +11,12 @@ mod demo_routes;
 mod feature_routes;
 mod hostile_descriptor_routes;
 mod http_limits;
+mod inactive_feature_routes;
 mod load_routes;
 mod login_routes;
 mod metadata_query_routes;
 mod metadata_routes;
+mod metadata_search_routes;
 mod miss_ratio_curve_routes;
 mod profile_routes;
 mod registry_redirects;
@@ -21,4 +24,5 @@ mod registry_routes;
 mod rescore_routes;
 mod responsibles_diff_routes;
 mod special_component_routes;
+mod sprint_routes;
 mod support;

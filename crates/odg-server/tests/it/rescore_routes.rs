@@ -17,13 +17,15 @@ struct RescoreApp {
 impl RescoreApp {
     async fn new() -> RescoreApp {
         let directory = tempfile::tempdir().unwrap();
-        let sprints = vec![
-            odg_compliance::SprintDue::new("2099a", "2099-01-14").unwrap(),
-            odg_compliance::SprintDue::new("2099b", "2099-01-28").unwrap(),
-        ];
+        let sprints: odg_server::SprintsConfig = serde_json::from_value(json!({"sprints": [
+            {"name": "2099a", "end_date": "2099-01-14"},
+            {"name": "2099b", "end_date": "2099-01-28"},
+        ]}))
+        .unwrap();
+        let calendar = odg_server::SprintCalendar::new(sprints).unwrap();
         let state = metadata_state(directory.path())
             .await
-            .with_sprints_due(sprints);
+            .with_sprints(Some(calendar));
         RescoreApp {
             router: odg_server::router(state),
             _directory: directory,

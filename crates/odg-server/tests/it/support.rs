@@ -238,12 +238,51 @@ impl TestApp {
 /// The demo API (memory cache, both kinds of credentials) with a delivery DB in an SQLite file
 /// under `directory`, so that the metadata routes work.
 pub async fn metadata_state(directory: &std::path::Path) -> odg_server::AppState {
-    let (components, _cache) = cached_demo_service(directory).await;
-    let db = odg_delivery_db::DeliveryDb::connect(&odg_delivery_db::DatabaseConfig::sqlite_file(
-        &directory.join("delivery.sqlite"),
-    ))
+    metadata_state_on(
+        directory,
+        odg_delivery_db::DatabaseConfig::sqlite_file(&directory.join("delivery.sqlite")),
+    )
     .await
-    .unwrap();
+}
+
+/// The two delivery DBs the DB-backed routes are tested on.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// [`metadata_state`] on `backend`: an SQLite file under `directory`, or a fresh PostgreSQL
+/// database (dropped with the returned guard).
+pub async fn metadata_state_with(
+    directory: &std::path::Path,
+    backend: Backend,
+) -> (
+    odg_server::AppState,
+    Option<odg_test_support::postgres::TestDatabase>,
+) {
+    match backend {
+        Backend::Sqlite => (metadata_state(directory).await, None),
+        Backend::Postgres => {
+            let database =
+                odg_test_support::postgres::TestDatabase::create("odg_server_routes").await;
+            let state = metadata_state_on(
+                directory,
+                odg_delivery_db::DatabaseConfig::new(database.url()),
+            )
+            .await;
+            (state, Some(database))
+        }
+    }
+}
+
+/// The demo API with the delivery DB `config`.
+pub async fn metadata_state_on(
+    directory: &std::path::Path,
+    config: odg_delivery_db::DatabaseConfig,
+) -> odg_server::AppState {
+    let (components, _cache) = cached_demo_service(directory).await;
+    let db = odg_delivery_db::DeliveryDb::connect(&config).await.unwrap();
     let compliance = odg_compliance::ComplianceService::new(
         db,
         components.clone(),

@@ -99,6 +99,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             None if demo => vec![demo_special_component()],
             None => Vec::new(),
         })
+        .with_sprints(match config.sprints {
+            Some(calendar) => Some(calendar),
+            None if demo => demo_sprints(),
+            None => None,
+        })
         .with_metrics(metrics_handle);
     let readiness = state.readiness.clone();
     if let Some(address) = config.admin_listen {
@@ -189,5 +194,34 @@ fn demo_special_component() -> odg_server::SpecialComponent {
             name: "acme.org/products/storefront".into(),
             display_name: "Storefront".into(),
         }],
+    }
+}
+
+/// The demo's sprint calendar: two-week sprints named by the original's default rules (from
+/// 2025-01-08, two cycles per number), with the dates the dashboard's sprint box shows.
+fn demo_sprints() -> Option<odg_server::SprintCalendar> {
+    let offset = |name: &str, display_name: &str, offset_days: i64| odg_server::SprintOffset {
+        name: name.into(),
+        display_name: Some(display_name.into()),
+        offset_days,
+    };
+    let config = odg_server::SprintsConfig {
+        sprint_name_pattern: Some("%y%S%C".into()),
+        meta: odg_server::SprintMetadata {
+            offsets: vec![
+                offset("canary_freeze", "Canary Freeze", -9),
+                offset("release_decision", "Release Decision", -2),
+                offset("rtc", "Release to Customer", 1),
+            ],
+            finding_due_date_offset_name: None,
+        },
+        ..Default::default()
+    };
+    match odg_server::SprintCalendar::new(config) {
+        Ok(calendar) => Some(calendar),
+        Err(error) => {
+            tracing::warn!(%error, "the demo's sprint calendar is invalid; none shown");
+            None
+        }
     }
 }
