@@ -24,6 +24,9 @@ pub const ROLE_ADMIN: &str = "admin";
 pub const ROLE_CACHE_ADMIN: &str = "cache-admin";
 /// May write and delete artefact metadata (`PUT`/`DELETE /artefacts/metadata`).
 pub const ROLE_METADATA_WRITER: &str = "metadata-writer";
+/// The original's built-in `writer` role: may store and delete blobs (`POST`/`DELETE /blob`),
+/// as its `write-all` permission allows it.
+pub const ROLE_WRITER: &str = "writer";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JwtAlgorithm {

@@ -10,6 +10,7 @@
 
 mod admission;
 mod auth;
+mod byte_range;
 mod connection;
 mod cors;
 mod error;
@@ -27,7 +28,7 @@ use axum::Router;
 pub use admission::{defaults as admission_defaults, Admission, AdmissionConfig, AdmissionMode};
 pub use auth::{
     AuthConfig, Authenticator, JwtAlgorithm, JwtConfig, Principal, ROLE_ADMIN, ROLE_CACHE_ADMIN,
-    ROLE_METADATA_WRITER,
+    ROLE_METADATA_WRITER, ROLE_WRITER,
 };
 pub use cors::{CorsConfig, DEFAULT_CORS_MAX_AGE};
 pub use error::ApiError;
@@ -38,7 +39,7 @@ pub use session::{
     GithubLoginConfig, LoginConfig, RoleBindingConfig, SigningKeyConfig, SubjectConfig,
     SubjectType, DEFAULT_REFRESH_MAX_AGE, DEFAULT_SESSION_MAX_AGE, REFRESH_COOKIE, SESSION_COOKIE,
 };
-pub use state::{AppState, MetadataQueryLimits, Readiness, SharedState};
+pub use state::{AppState, BlobLimits, MetadataQueryLimits, Readiness, SharedState};
 
 /// All routes of the service over `state`.
 pub fn router(state: AppState) -> Router {

@@ -1,5 +1,6 @@
 //! The route table and the layers every route shares.
 
+mod blob;
 mod cache;
 mod compliance;
 mod dashboard;
@@ -57,6 +58,13 @@ pub fn router(state: AppState) -> Router {
             put(metadata::put).delete(metadata::delete),
         )
         .route("/artefacts/metadata/query", post(metadata::query))
+        .route(
+            "/blob",
+            get(blob::download)
+                .head(blob::metadata)
+                .post(blob::upload)
+                .delete(blob::delete),
+        )
         .route("/components/compliance-summary", get(compliance::summary))
         .route("/service-extensions", get(service_extensions::list))
         .route(

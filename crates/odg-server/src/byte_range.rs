@@ -1,0 +1,150 @@
+//! HTTP range requests (RFC 9110, 14) for the routes that stream blobs: one `bytes` range per
+//! request. A header odg does not serve as a range — several ranges, another unit, a syntax
+//! error, or a conditional `If-Range` — is ignored and the whole blob answered with 200, which the
+//! RFC allows (a recipient may ignore `Range`); only a well-formed range past the end is a 416.
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::ApiError;
+
+/// One requested range, before the blob's size is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `bytes=first-` or `bytes=first-last` (inclusive).
+    From { first: u64, last: Option<u64> },
+    /// `bytes=-length`: the last `length` bytes.
+    Suffix { length: u64 },
+}
+
+/// The range of `Range`, if there is one odg serves (see the module docs).
+pub fn requested_range(headers: &HeaderMap) -> Option<ByteRange> {
+    if headers.contains_key(header::IF_RANGE) {
+        return None;
+    }
+    let mut values = headers.get_all(header::RANGE).iter();
+    let value = values.next()?.to_str().ok()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let (unit, spec) = value.trim().split_once('=')?;
+    if !unit.trim().eq_ignore_ascii_case("bytes") || spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.trim().split_once('-')?;
+    let number = |text: &str| -> Option<u64> {
+        let text = text.trim();
+        (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.parse().ok())
+            .flatten()
+    };
+    if first.trim().is_empty() {
+        return Some(ByteRange::Suffix {
+            length: number(last)?,
+        });
+    }
+    let first = number(first)?;
+    let last = if last.trim().is_empty() {
+        None
+    } else {
+        Some(number(last)?)
+    };
+    if last.is_some_and(|last| last < first) {
+        return None;
+    }
+    Some(ByteRange::From { first, last })
+}
+
+/// Why a range cannot be served from a blob of a given size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsatisfiable {
+    pub size: u64,
+}
+
+impl ByteRange {
+    /// The inclusive bytes `(first, last)` this range selects of `size` bytes.
+    pub fn resolve(self, size: u64) -> Result<(u64, u64), Unsatisfiable> {
+        match self {
+            ByteRange::From { first, last } if first < size => {
+                Ok((first, last.map_or(size - 1, |last| last.min(size - 1))))
+            }
+            ByteRange::Suffix { length } if length > 0 && size > 0 => {
+                Ok((size.saturating_sub(length), size - 1))
+            }
+            _ => Err(Unsatisfiable { size }),
+        }
+    }
+
+    /// The `Range` header asking for this range (to pass it on upstream).
+    pub fn header_value(self) -> String {
+        match self {
+            ByteRange::From { first, last: None } => format!("bytes={first}-"),
+            ByteRange::From {
+                first,
+                last: Some(last),
+            } => format!("bytes={first}-{last}"),
+            ByteRange::Suffix { length } => format!("bytes=-{length}"),
+        }
+    }
+}
+
+/// `Content-Range: bytes first-last/size`.
+pub fn content_range(first: u64, last: u64, size: u64) -> HeaderValue {
+    // digits, a space, `-` and `/`: always a valid header value
+    HeaderValue::from_str(&format!("bytes {first}-{last}/{size}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("bytes */0"))
+}
+
+/// The 416: JSON like every error, with `Content-Range: bytes */size`.
+pub fn unsatisfiable(Unsatisfiable { size }: Unsatisfiable) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        format!("the requested range is not within the blob's {size} bytes"),
+    )
+    .with("size", serde_json::json!(size))
+    .into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!("bytes */{size}")) {
+        response.headers_mut().insert(header::CONTENT_RANGE, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(value: &str) -> Option<ByteRange> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::RANGE, HeaderValue::from_str(value).unwrap());
+        requested_range(&headers)
+    }
+
+    #[test]
+    fn single_byte_ranges_are_served_and_the_rest_ignored() {
+        assert_eq!(range("bytes=0-9").unwrap().resolve(100), Ok((0, 9)));
+        assert_eq!(range("bytes=90-").unwrap().resolve(100), Ok((90, 99)));
+        assert_eq!(range("bytes=90-500").unwrap().resolve(100), Ok((90, 99)));
+        assert_eq!(range("bytes=-10").unwrap().resolve(100), Ok((90, 99)));
+        assert_eq!(range("bytes=-500").unwrap().resolve(100), Ok((0, 99)));
+        assert_eq!(
+            range("bytes=100-").unwrap().resolve(100),
+            Err(Unsatisfiable { size: 100 })
+        );
+        assert_eq!(
+            range("bytes=-0").unwrap().resolve(100),
+            Err(Unsatisfiable { size: 100 })
+        );
+        for ignored in [
+            "bytes=0-1,5-6",
+            "items=0-1",
+            "bytes=5-1",
+            "bytes=a-",
+            "bytes=",
+            "bytes=-",
+        ] {
+            assert_eq!(range(ignored), None, "{ignored}");
+        }
+        assert_eq!(range("bytes=3-").unwrap().header_value(), "bytes=3-");
+        assert_eq!(range("bytes=-3").unwrap().header_value(), "bytes=-3");
+    }
+}
