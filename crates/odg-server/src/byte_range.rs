@@ -6,16 +6,9 @@
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::ApiError;
+pub use odg_components::ByteRange;
 
-/// One requested range, before the blob's size is known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ByteRange {
-    /// `bytes=first-` or `bytes=first-last` (inclusive).
-    From { first: u64, last: Option<u64> },
-    /// `bytes=-length`: the last `length` bytes.
-    Suffix { length: u64 },
-}
+use crate::ApiError;
 
 /// The range of `Range`, if there is one odg serves (see the module docs).
 pub fn requested_range(headers: &HeaderMap) -> Option<ByteRange> {
@@ -59,33 +52,6 @@ pub fn requested_range(headers: &HeaderMap) -> Option<ByteRange> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unsatisfiable {
     pub size: u64,
-}
-
-impl ByteRange {
-    /// The inclusive bytes `(first, last)` this range selects of `size` bytes.
-    pub fn resolve(self, size: u64) -> Result<(u64, u64), Unsatisfiable> {
-        match self {
-            ByteRange::From { first, last } if first < size => {
-                Ok((first, last.map_or(size - 1, |last| last.min(size - 1))))
-            }
-            ByteRange::Suffix { length } if length > 0 && size > 0 => {
-                Ok((size.saturating_sub(length), size - 1))
-            }
-            _ => Err(Unsatisfiable { size }),
-        }
-    }
-
-    /// The `Range` header asking for this range (to pass it on upstream).
-    pub fn header_value(self) -> String {
-        match self {
-            ByteRange::From { first, last: None } => format!("bytes={first}-"),
-            ByteRange::From {
-                first,
-                last: Some(last),
-            } => format!("bytes={first}-{last}"),
-            ByteRange::Suffix { length } => format!("bytes=-{length}"),
-        }
-    }
 }
 
 /// `Content-Range: bytes first-last/size`.

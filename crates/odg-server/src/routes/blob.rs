@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::ROLE_WRITER;
-use crate::byte_range::{content_range, requested_range, unsatisfiable};
+use crate::byte_range::{content_range, requested_range, unsatisfiable, Unsatisfiable};
 use crate::params::Params;
 use crate::routes::metadata::compliance;
 use crate::{ApiError, AppState};
@@ -143,8 +143,8 @@ pub async fn download(
     let (status, first, last) =
         match requested_range(&headers).map(|range| range.resolve(record.size)) {
             None => (StatusCode::OK, 0, record.size.saturating_sub(1)),
-            Some(Ok((first, last))) => (StatusCode::PARTIAL_CONTENT, first, last),
-            Some(Err(error)) => return Ok(unsatisfiable(error)),
+            Some(Some((first, last))) => (StatusCode::PARTIAL_CONTENT, first, last),
+            Some(None) => return Ok(unsatisfiable(Unsatisfiable { size: record.size })),
         };
     let length = if record.size == 0 {
         0

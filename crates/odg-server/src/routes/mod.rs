@@ -1,5 +1,6 @@
 //! The route table and the layers every route shares.
 
+mod artefacts;
 mod blob;
 mod cache;
 mod compliance;
@@ -51,6 +52,7 @@ pub fn router(state: AppState) -> Router {
             "/ocm/component/responsibles",
             get(responsibles::responsibles),
         )
+        .route("/ocm/artefacts/blob", get(artefacts::blob))
         .route("/components/diff", post(diff::diff))
         .route("/cache", delete(cache::invalidate))
         .route(
