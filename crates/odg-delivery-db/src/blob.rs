@@ -6,7 +6,7 @@
 //! [`BLOB_CHUNK_BYTES`] as it arrives, a download reads one chunk per round trip. An upload is
 //! all or nothing: on PostgreSQL the large object and the row are written in one transaction (an
 //! aborted, truncated, oversized or mismatching upload rolls back, the large object with it); on
-//! SQLite the body is spooled to an unlinked temporary file first and copied in one short
+//! SQLite the body is spooled to an unlinked file beside the database first and copied in one short
 //! transaction once its digest is verified, so a slow client never holds SQLite's one write lock.
 
 use std::fmt::Display;
@@ -304,14 +304,8 @@ impl DeliveryDb {
                 }
             }
             Backend::Sqlite => {
-                let directory = self.inner().spool_directory.clone();
-                let file = tokio::task::spawn_blocking(move || tempfile::tempfile_in(directory))
-                    .await
-                    .map_err(|error| StoreError::Database(format!("spool file: {error}")))?
-                    .map_err(|error| StoreError::Database(format!("spool file: {error}")))?;
-                Sink::Spool {
-                    file: tokio::fs::File::from_std(file),
-                }
+                let file = spool_file(&self.inner().spool_directory).await?;
+                Sink::Spool { file }
             }
         };
         let mut hasher = Sha256::new();
@@ -563,7 +557,23 @@ enum BlobKey {
 /// old download still reads gets new chunks, never a mix of both).
 fn random_reference() -> String {
     let bytes: [u8; 16] = rand::random();
-    format!("odg-chunks:{}", hex::encode(bytes))
+    format!("odg-chunks-{}", hex::encode(bytes))
+}
+
+/// A new file in `directory`, unlinked at once: it lives as long as the handle, so a failed upload
+/// leaves nothing (only a crash between the two calls would leave an empty file).
+async fn spool_file(directory: &Path) -> Result<tokio::fs::File, StoreError> {
+    let path = directory.join(format!(".odg-blob-upload-{}", random_reference()));
+    let spool_error = |error: std::io::Error| StoreError::Database(format!("spool file: {error}"));
+    let file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .await
+        .map_err(spool_error)?;
+    tokio::fs::remove_file(&path).await.map_err(spool_error)?;
+    Ok(file)
 }
 
 /// Where SQLite uploads are spooled: beside the database file (same file system, same quota),

@@ -301,8 +301,12 @@ fn check_docker_content_digest(header: Option<&str>, bytes: &[u8]) -> Result<(),
     }
 }
 
-/// `bytes first-last/size` or `bytes */size` (size `*` when unknown): the served bytes and the size.
-fn parse_content_range(value: &str) -> Option<(Option<(u64, u64)>, Option<u64>)> {
+/// What a `Content-Range` says: the inclusive bytes served (none in a 416's) and the whole size
+/// (none when `*`).
+type ContentRange = (Option<(u64, u64)>, Option<u64>);
+
+/// `bytes first-last/size` or `bytes */size` (size `*` when unknown).
+fn parse_content_range(value: &str) -> Option<ContentRange> {
     let rest = value.trim().strip_prefix("bytes")?.trim_start();
     let (served, size) = rest.split_once('/')?;
     let size = match size.trim() {
@@ -446,12 +450,12 @@ impl OciStore for RegistryEndpoint {
                 Ok(BlobRead::Content(BlobStream {
                     size,
                     range: Some(served),
-                    body: response_stream(response, spec.what.clone()),
+                    body: response_stream(*response, spec.what.clone()),
                 }))
             }
             (StatusCode::OK, Some(response)) => {
                 let size = response.content_length();
-                let body = response_stream(response, spec.what.clone());
+                let body = response_stream(*response, spec.what.clone());
                 match range {
                     // The registry sent the whole blob: verify it, and cut it to the range.
                     None => Ok(BlobRead::Content(BlobStream {

@@ -93,8 +93,9 @@ pub(crate) struct Answer {
     pub body: Bytes,
     /// The URL that produced this answer (after redirects): the base for relative `Link`s.
     pub url: Url,
-    /// A streaming request's 2xx response, its body unread.
-    pub response: Option<reqwest::Response>,
+    /// A streaming request's 2xx response, its body unread (boxed: answers are moved through
+    /// the retry loop, and most have none).
+    pub response: Option<Box<reqwest::Response>>,
 }
 
 impl Answer {
@@ -338,7 +339,7 @@ impl Transport {
                     headers,
                     body: Bytes::new(),
                     url,
-                    response: Some(response),
+                    response: Some(Box::new(response)),
                 });
             }
             let body = if status.is_success() {
