@@ -122,6 +122,19 @@ impl CachedComponentSource {
 
 #[async_trait]
 impl ComponentSource for CachedComponentSource {
+    /// Straight to the origin: blobs are streamed through, never cached.
+    async fn local_blob(
+        &self,
+        repository: &OcmRepositoryUrl,
+        component_name: &str,
+        digest: &str,
+        range: Option<odg_oci::ByteRange>,
+    ) -> Result<odg_oci::BlobRead, ComponentError> {
+        self.origin
+            .local_blob(repository, component_name, digest, range)
+            .await
+    }
+
     async fn descriptor(
         &self,
         repository: &OcmRepositoryUrl,

@@ -33,7 +33,12 @@ pub use cache::{
 pub use diff::diff_json;
 pub use error::{ComponentError, ComponentErrorKind};
 pub use oci_source::{OciComponentSource, OciSourceLimits};
-pub use publish::{push_descriptor, with_repository_context, PushedDescriptor};
+/// Blob streams (`local_blob`), re-exported so that the server need not know the OCI crate.
+pub use odg_oci::{BlobRead, BlobStream, ByteRange, OciError};
+pub use publish::{
+    push_descriptor, push_descriptor_with_blobs, with_repository_context, LocalBlob,
+    PushedDescriptor,
+};
 pub use render::Populate;
 pub use responsibles::{responsibles_json, RESPONSIBLES_LABEL};
 pub use service::{

@@ -179,6 +179,21 @@ fn select_index_entry<'a>(
 
 #[async_trait]
 impl ComponentSource for OciComponentSource {
+    async fn local_blob(
+        &self,
+        repository: &OcmRepositoryUrl,
+        component_name: &str,
+        digest: &str,
+        range: Option<odg_oci::ByteRange>,
+    ) -> Result<odg_oci::BlobRead, ComponentError> {
+        let store = self.stores.store(repository);
+        let path = component_repository_path(repository, component_name);
+        store
+            .open_blob(&path, digest, range)
+            .await
+            .map_err(|error| ComponentError::registry(repository, error))
+    }
+
     async fn descriptor(
         &self,
         repository: &OcmRepositoryUrl,

@@ -61,11 +61,29 @@ pub fn repository_base_url(repository: &OcmRepositoryUrl) -> String {
     }
 }
 
+/// A blob stored beside a descriptor (OCM `localBlob` access): a layer of its manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalBlob {
+    pub media_type: String,
+    pub content: Bytes,
+}
+
 /// Uploads `descriptor` to `repository` through `store`; idempotent.
 pub async fn push_descriptor(
     store: &dyn OciStore,
     repository: &OcmRepositoryUrl,
     descriptor: &ComponentDescriptor,
+) -> Result<PushedDescriptor, ComponentError> {
+    push_descriptor_with_blobs(store, repository, descriptor, &[]).await
+}
+
+/// [`push_descriptor`] with local blobs, uploaded and listed as layers after the descriptor's
+/// (as the OCM tools store them, so that a registry's garbage collection keeps them).
+pub async fn push_descriptor_with_blobs(
+    store: &dyn OciStore,
+    repository: &OcmRepositoryUrl,
+    descriptor: &ComponentDescriptor,
+    blobs: &[LocalBlob],
 ) -> Result<PushedDescriptor, ComponentError> {
     let name = &descriptor.component.name;
     let version = &descriptor.component.version;
@@ -88,21 +106,37 @@ pub async fn push_descriptor(
         .into_bytes(),
     );
     let config_digest = sha256_digest(&config);
+    let blob_layers: Vec<(String, &LocalBlob)> = blobs
+        .iter()
+        .map(|blob| (sha256_digest(&blob.content), blob))
+        .collect();
+    let mut layers = vec![
+        json!({"mediaType": MEDIA_TYPE_DESCRIPTOR_TAR_LEGACY, "digest": layer_digest, "size": layer.len()}),
+    ];
+    layers.extend(blob_layers.iter().map(|(digest, blob)| {
+        json!({"mediaType": blob.media_type, "digest": digest, "size": blob.content.len()})
+    }));
     let manifest = Bytes::from(
         (json!({
             "schemaVersion": 2,
             "mediaType": OCI_MANIFEST_MEDIA_TYPE,
             "config": {"mediaType": MEDIA_TYPE_CONFIG_LEGACY, "digest": config_digest, "size": config.len()},
-            "layers": [{"mediaType": MEDIA_TYPE_DESCRIPTOR_TAR_LEGACY, "digest": layer_digest, "size": layer.len()}],
+            "layers": layers,
         }))
         .to_string()
         .into_bytes(),
     );
 
-    for (digest, blob) in [
-        (&layer_digest, layer.clone()),
-        (&config_digest, config.clone()),
-    ] {
+    let mut uploads = vec![
+        (layer_digest.clone(), layer.clone()),
+        (config_digest.clone(), config.clone()),
+    ];
+    uploads.extend(
+        blob_layers
+            .iter()
+            .map(|(digest, blob)| (digest.clone(), blob.content.clone())),
+    );
+    for (digest, blob) in &uploads {
         let exists = store
             .blob_exists(&path, digest)
             .await
@@ -113,7 +147,7 @@ pub async fn push_descriptor(
             .map_err(|error| ComponentError::registry(repository, error))?;
         if !exists {
             store
-                .put_blob(&path, digest, blob)
+                .put_blob(&path, digest, blob.clone())
                 .await
                 .map_err(|error| ComponentError::registry(repository, error))?;
         }

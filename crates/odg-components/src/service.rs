@@ -312,6 +312,20 @@ impl ComponentService {
         }
     }
 
+    /// A `localBlob` of `component` in `repository` (where its descriptor was found), streamed.
+    pub async fn local_blob(
+        &self,
+        repository: &OcmRepositoryUrl,
+        component_name: &str,
+        digest: &str,
+        range: Option<odg_oci::ByteRange>,
+    ) -> Result<odg_oci::BlobRead, ComponentError> {
+        self.inner
+            .source
+            .local_blob(repository, component_name, digest, range)
+            .await
+    }
+
     /// `/ocm/component/versions`: see [`VersionQuery`] for the semantics kept from the original.
     pub async fn versions(
         &self,

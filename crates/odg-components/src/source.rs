@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use odg_oci::{BlobRead, ByteRange};
 use odg_ocm::{ComponentDescriptor, OcmRepositoryUrl};
 use serde::Serialize;
 
@@ -64,4 +65,23 @@ pub trait ComponentSource: Send + Sync + std::fmt::Debug {
         repository: &OcmRepositoryUrl,
         component_name: &str,
     ) -> Result<Vec<String>, ComponentError>;
+
+    /// A blob of the component's OCI repository in `repository` (an OCM `localBlob`), streamed
+    /// whole or one byte range; never cached (blobs are large and passed on as they come).
+    /// Sources that store no blobs answer `NotFound`.
+    async fn local_blob(
+        &self,
+        repository: &OcmRepositoryUrl,
+        component_name: &str,
+        digest: &str,
+        range: Option<ByteRange>,
+    ) -> Result<BlobRead, ComponentError> {
+        let _ = range;
+        Err(ComponentError::registry(
+            repository,
+            odg_oci::OciError::NotFound {
+                what: format!("blob {digest} of {component_name} (this source stores no blobs)"),
+            },
+        ))
+    }
 }

@@ -18,6 +18,10 @@ pub enum StoreErrorKind {
     Unreachable,
     /// A bug or a broken database (500).
     Internal,
+    /// What the request would create exists already (the original answers 422).
+    Conflict,
+    /// The request's body exceeds the configured limit (413).
+    TooLarge,
 }
 
 /// Cloneable (messages, not sources), so one failure can answer every request that waited for it.
@@ -43,6 +47,14 @@ pub enum StoreError {
     Corrupt { id: String, reason: String },
     #[error("database configuration: {0}")]
     Config(String),
+    #[error("a blob with the digest {digest} is already in the blob store")]
+    BlobExists { digest: String },
+    #[error("the body's digest is {actual}, not the {expected} the request names")]
+    DigestMismatch { expected: String, actual: String },
+    #[error("the blob exceeds the limit of {limit} bytes")]
+    BlobTooLarge { limit: u64 },
+    #[error("the upload was cut off: {0}")]
+    UploadAborted(String),
 }
 
 impl std::error::Error for InvalidEntry {}
@@ -50,9 +62,12 @@ impl std::error::Error for InvalidEntry {}
 impl StoreError {
     pub fn kind(&self) -> StoreErrorKind {
         match self {
-            StoreError::InvalidEntry { .. } | StoreError::InvalidInput(_) => {
-                StoreErrorKind::InvalidInput
-            }
+            StoreError::InvalidEntry { .. }
+            | StoreError::InvalidInput(_)
+            | StoreError::DigestMismatch { .. }
+            | StoreError::UploadAborted(_) => StoreErrorKind::InvalidInput,
+            StoreError::BlobExists { .. } => StoreErrorKind::Conflict,
+            StoreError::BlobTooLarge { .. } => StoreErrorKind::TooLarge,
             StoreError::PoolExhausted { .. } | StoreError::Unavailable(_) => {
                 StoreErrorKind::Unavailable
             }

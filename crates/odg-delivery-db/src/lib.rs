@@ -4,13 +4,15 @@
 //!
 //! Knows nothing of OCM descriptors, HTTP or the cache: callers resolve a component version's
 //! artefacts and decide what a write invalidates. Entry points: [`PreparedEntry`] (parse and
-//! identify one entry), [`DeliveryDb`] (pool, migrations, put, delete, query).
+//! identify one entry), [`DeliveryDb`] (pool, migrations, put, delete, query), and the blob
+//! store of `/blob` (`blob.rs`).
 
 // Production code neither unwraps nor expects: failures become errors, and the few invariants
 // that cannot fail are marked where they are, each with its reason (checked by the tidy test).
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod backlog;
+mod blob;
 mod entry;
 mod error;
 mod health;
@@ -27,6 +29,10 @@ mod time;
 mod users;
 
 pub use backlog::{BacklogClaim, BacklogCreation, BacklogItem, NewBacklogItem};
+pub use blob::{
+    sanitise_blob_digest, BlobRecord, BlobUpload, BLOB_CHUNK_BYTES, BLOB_DIGEST_ALGORITHMS,
+    MAX_BLOB_BYTES,
+};
 pub use entry::{prepare_entries, PreparedEntry, REFERENCING_TYPES};
 pub use error::{StoreError, StoreErrorKind};
 pub use health::{DbHealth, DbStatus};

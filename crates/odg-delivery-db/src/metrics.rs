@@ -32,13 +32,18 @@ pub mod operation {
     pub const BACKLOG: &str = "backlog";
     /// `POST /artefacts/metadata/query/by-search-expression`.
     pub const SEARCH: &str = "search";
+    pub const BLOB_READ: &str = "blob_read";
+    pub const BLOB_WRITE: &str = "blob_write";
+    pub const BLOB_DELETE: &str = "blob_delete";
 }
 
 pub(crate) fn outcome_label<T>(result: &Result<T, StoreError>) -> &'static str {
     match result {
         Ok(_) => "ok",
         Err(error) => match error.kind() {
-            StoreErrorKind::InvalidInput => "invalid",
+            StoreErrorKind::InvalidInput | StoreErrorKind::Conflict | StoreErrorKind::TooLarge => {
+                "invalid"
+            }
             StoreErrorKind::Unavailable => "unavailable",
             StoreErrorKind::Unreachable => "unreachable",
             StoreErrorKind::Internal => "error",

@@ -177,6 +177,8 @@ pub(crate) struct Inner {
     /// SQLite: one writer at a time (taken before the transaction begins).
     write_lock: tokio::sync::Mutex<()>,
     health: HealthState,
+    /// Where SQLite blob uploads are spooled until verified (see `blob.rs`).
+    pub(crate) spool_directory: std::path::PathBuf,
 }
 
 /// The columns a row is read from, each as text (one dialect for both backends: PostgreSQL's
@@ -228,6 +230,10 @@ fn migrator(backend: Backend) -> Migrator {
         Backend::Postgres => include_str!("../migrations/postgres/0003_backlog_items.sql"),
         Backend::Sqlite => include_str!("../migrations/sqlite/0003_backlog_items.sql"),
     };
+    let blob_chunks = match backend {
+        Backend::Postgres => include_str!("../migrations/postgres/0004_blob_chunks.sql"),
+        Backend::Sqlite => include_str!("../migrations/sqlite/0004_blob_chunks.sql"),
+    };
     let migrations = vec![
         Migration::new(
             1,
@@ -248,6 +254,13 @@ fn migrator(backend: Backend) -> Migrator {
             "backlog items".into(),
             MigrationType::Simple,
             backlog_items.into(),
+            false,
+        ),
+        Migration::new(
+            4,
+            "blob chunks".into(),
+            MigrationType::Simple,
+            blob_chunks.into(),
             false,
         ),
     ];
@@ -373,6 +386,7 @@ impl DeliveryDb {
                 redacted_url: redact_url(&config.url),
                 write_lock: tokio::sync::Mutex::new(()),
                 health: HealthState::new(),
+                spool_directory: crate::blob::spool_directory(sqlite_path(&config.url)),
             }),
         })
     }

@@ -223,11 +223,12 @@ pub fn demo_landscape() -> Vec<ComponentDescriptor> {
                 "purpose": ["policy"],
             }],
         })];
+        let notes = crate::blobs::release_notes(version);
         descriptors.push(descriptor(
             DEMO_ROOT_COMPONENT,
             version,
             &creation_time(version_index),
-            vec![],
+            vec![crate::blobs::release_notes_resource(&notes)],
             references,
             labels,
         ));

@@ -6,10 +6,12 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod benchmark_tree;
+mod blobs;
 mod findings;
 mod landscape;
 
 pub use benchmark_tree::{benchmark_tree, BenchmarkTree};
+pub use blobs::{demo_local_blobs, demo_local_blobs_of, DemoBlob};
 pub use findings::demo_findings;
 pub use landscape::{demo_landscape, DEMO_ROOT_COMPONENT, RESPONSIBLES_LABEL};
 

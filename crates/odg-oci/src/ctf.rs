@@ -10,9 +10,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::StreamExt;
 use serde::{Deserialize, Deserializer, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
+use crate::blob_stream::{verified, BlobRead, BlobStream, ByteRange};
 use crate::digest::{is_digest_reference, parse_digest, sha256_digest, verify_digest};
 use crate::error::OciError;
 use crate::manifest::sniff_manifest_media_type;
@@ -22,6 +24,8 @@ use crate::store::{FetchedManifest, OciStore, DEFAULT_MAX_MANIFEST_BYTES};
 pub const ARTIFACT_INDEX_FILE: &str = "artifact-index.json";
 pub const BLOBS_DIRECTORY: &str = "blobs";
 const ARTIFACT_INDEX_SCHEMA_VERSION: u32 = 1;
+/// Bytes per read of a streamed blob.
+const CTF_READ_CHUNK: usize = 64 * 1024;
 
 /// One entry of `artifact-index.json`: a manifest in a repository, optionally tagged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -291,6 +295,66 @@ impl OciStore for CtfDirectory {
             self.inner.root.display()
         );
         self.read_blob(digest, max_bytes, &what).await
+    }
+
+    async fn open_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        range: Option<ByteRange>,
+    ) -> Result<BlobRead, OciError> {
+        validate_repository(repository)?;
+        validate_digest_reference(digest)?;
+        let path = self.blob_path(digest)?;
+        let mut file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(OciError::not_found(format!(
+                    "blob {repository}@{digest} in CTF {}",
+                    self.inner.root.display()
+                )))
+            }
+            Err(error) => return Err(OciError::io(format!("opening {}", path.display()), error)),
+        };
+        let size = file
+            .metadata()
+            .await
+            .map_err(|error| OciError::io(format!("reading {}", path.display()), error))?
+            .len();
+        let (first, last) = match range {
+            None => (0, size),
+            Some(range) => match range.resolve(size) {
+                Some((first, last)) => (first, last + 1),
+                None => return Ok(BlobRead::Unsatisfiable { size: Some(size) }),
+            },
+        };
+        file.seek(std::io::SeekFrom::Start(first))
+            .await
+            .map_err(|error| OciError::io(format!("reading {}", path.display()), error))?;
+        let body = futures::stream::try_unfold(
+            (file.take(last - first), path),
+            |(mut file, path)| async move {
+                let mut buffer = vec![0u8; CTF_READ_CHUNK];
+                let read = file
+                    .read(&mut buffer)
+                    .await
+                    .map_err(|error| OciError::io(format!("reading {}", path.display()), error))?;
+                if read == 0 {
+                    return Ok(None);
+                }
+                buffer.truncate(read);
+                Ok(Some((Bytes::from(buffer), (file, path))))
+            },
+        )
+        .boxed();
+        Ok(BlobRead::Content(BlobStream {
+            size: Some(size),
+            range: range.map(|_| (first, last - 1)),
+            body: match range {
+                None => verified(body, digest),
+                Some(_) => body,
+            },
+        }))
     }
 
     async fn list_tags(&self, repository: &str) -> Result<Vec<String>, OciError> {

@@ -8,6 +8,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod auth;
+pub mod blob_stream;
 pub mod ctf;
 pub mod digest;
 pub mod error;
@@ -22,6 +23,7 @@ mod tls;
 mod transport;
 
 pub use crate::auth::Credentials;
+pub use crate::blob_stream::{BlobRead, BlobStream, ByteRange};
 pub use crate::ctf::{CtfArtifact, CtfDirectory};
 pub use crate::digest::{sha256_digest, validate_digest, verify_digest};
 pub use crate::error::{OciError, OciErrorKind};

@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::StreamExt;
 use reqwest::header::{self, HeaderName};
 use reqwest::{Method, StatusCode};
 use url::Url;
 
 use crate::auth::{repository_scope, Credentials};
+use crate::blob_stream::{sliced, verified, BlobRead, BlobStream, ByteRange};
 use crate::digest::{is_digest_reference, sha256_digest, verify_digest};
 use crate::error::{OciError, OciErrorKind};
 use crate::manifest::{
@@ -237,6 +239,8 @@ impl RegistryEndpoint {
             body: None,
             body_limit: 0,
             what,
+            range: None,
+            stream: false,
         }
     }
 
@@ -295,6 +299,48 @@ fn check_docker_content_digest(header: Option<&str>, bytes: &[u8]) -> Result<(),
         }
         Ok(()) => Ok(()),
     }
+}
+
+/// What a `Content-Range` says: the inclusive bytes served (none in a 416's) and the whole size
+/// (none when `*`).
+type ContentRange = (Option<(u64, u64)>, Option<u64>);
+
+/// `bytes first-last/size` or `bytes */size` (size `*` when unknown).
+fn parse_content_range(value: &str) -> Option<ContentRange> {
+    let rest = value.trim().strip_prefix("bytes")?.trim_start();
+    let (served, size) = rest.split_once('/')?;
+    let size = match size.trim() {
+        "*" => None,
+        size => Some(size.parse().ok()?),
+    };
+    let served = match served.trim() {
+        "*" => None,
+        served => {
+            let (first, last) = served.split_once('-')?;
+            Some((first.trim().parse().ok()?, last.trim().parse().ok()?))
+        }
+    };
+    Some((served, size))
+}
+
+/// The body of a streaming answer, chunk by chunk as it arrives.
+fn response_stream(
+    response: reqwest::Response,
+    what: String,
+) -> futures::stream::BoxStream<'static, Result<Bytes, OciError>> {
+    futures::stream::try_unfold(response, move |mut response| {
+        let what = what.clone();
+        async move {
+            match response.chunk().await {
+                Ok(Some(chunk)) => Ok(Some((chunk, response))),
+                Ok(None) => Ok(None),
+                Err(error) => Err(OciError::Unavailable {
+                    message: format!("{what}: the body broke off: {error}"),
+                }),
+            }
+        }
+    })
+    .boxed()
 }
 
 #[derive(serde::Deserialize)]
@@ -366,6 +412,75 @@ impl OciStore for RegistryEndpoint {
         }
         verify_digest(digest, &answer.body)?;
         Ok(answer.body)
+    }
+
+    async fn open_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        range: Option<ByteRange>,
+    ) -> Result<BlobRead, OciError> {
+        validate_repository(repository)?;
+        validate_digest_reference(digest)?;
+        let url = self.url(&format!("v2/{repository}/blobs/{digest}"))?;
+        let mut spec = self.spec(
+            Operation::Blob,
+            Method::GET,
+            url,
+            repository_scope(repository, false),
+            format!("blob {}/{repository}@{digest}", self.host),
+        );
+        spec.range = range.map(ByteRange::header_value);
+        spec.stream = true;
+        let answer = self.transport().execute(&spec).await?;
+        let content_range = answer
+            .header_str(header::CONTENT_RANGE)
+            .and_then(parse_content_range);
+        match (answer.status, answer.response) {
+            (StatusCode::RANGE_NOT_SATISFIABLE, _) => Ok(BlobRead::Unsatisfiable {
+                size: content_range.and_then(|(_, size)| size),
+            }),
+            (StatusCode::PARTIAL_CONTENT, Some(response)) if range.is_some() => {
+                let Some((Some(served), size)) = content_range else {
+                    return Err(OciError::protocol(format!(
+                        "{}: a 206 without a usable Content-Range",
+                        spec.what
+                    )));
+                };
+                Ok(BlobRead::Content(BlobStream {
+                    size,
+                    range: Some(served),
+                    body: response_stream(*response, spec.what.clone()),
+                }))
+            }
+            (StatusCode::OK, Some(response)) => {
+                let size = response.content_length();
+                let body = response_stream(*response, spec.what.clone());
+                match range {
+                    // The registry sent the whole blob: verify it, and cut it to the range.
+                    None => Ok(BlobRead::Content(BlobStream {
+                        size,
+                        range: None,
+                        body: verified(body, digest),
+                    })),
+                    Some(range) => match size.map(|size| (size, range.resolve(size))) {
+                        Some((_, None)) => Ok(BlobRead::Unsatisfiable { size }),
+                        Some((_, Some((first, last)))) => Ok(BlobRead::Content(BlobStream {
+                            size,
+                            range: Some((first, last)),
+                            body: sliced(body, first, last),
+                        })),
+                        // No length: the range cannot be placed; the whole blob is the answer.
+                        None => Ok(BlobRead::Content(BlobStream {
+                            size,
+                            range: None,
+                            body: verified(body, digest),
+                        })),
+                    },
+                }
+            }
+            (status, _) => Err(status_error(&spec, status, &answer.body)),
+        }
     }
 
     async fn list_tags(&self, repository: &str) -> Result<Vec<String>, OciError> {

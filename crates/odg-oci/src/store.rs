@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::blob_stream::{BlobRead, ByteRange};
 use crate::error::OciError;
 use crate::manifest::{parse_manifest, Manifest};
 
@@ -51,6 +52,15 @@ pub trait OciStore: Send + Sync + std::fmt::Debug {
         digest: &str,
         max_bytes: u64,
     ) -> Result<Bytes, OciError>;
+
+    /// Opens a blob as a stream, whole (verified against `digest` as it streams) or only `range`
+    /// (not verifiable), never holding it in memory. A missing blob is `NotFound`.
+    async fn open_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        range: Option<ByteRange>,
+    ) -> Result<BlobRead, OciError>;
 
     /// All tags of a repository (all pages), in the order served. A missing repository is `NotFound`.
     async fn list_tags(&self, repository: &str) -> Result<Vec<String>, OciError>;

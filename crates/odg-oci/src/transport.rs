@@ -78,6 +78,11 @@ pub(crate) struct RequestSpec {
     pub body_limit: u64,
     /// What is being fetched, for messages: "manifest 127.0.0.1:5000/a/b:1.0".
     pub what: String,
+    /// A `Range` header to send (blob GETs).
+    pub range: Option<String>,
+    /// A 2xx body is not read: the answer carries the response to stream it from (`body_limit`
+    /// does not apply; the caller bounds what it holds).
+    pub stream: bool,
 }
 
 /// A final answer (after redirects, auth and retries). The body is the 2xx body, or a prefix of an error body.
@@ -88,6 +93,9 @@ pub(crate) struct Answer {
     pub body: Bytes,
     /// The URL that produced this answer (after redirects): the base for relative `Link`s.
     pub url: Url,
+    /// A streaming request's 2xx response, its body unread (boxed: answers are moved through
+    /// the retry loop, and most have none).
+    pub response: Option<Box<reqwest::Response>>,
 }
 
 impl Answer {
@@ -230,6 +238,9 @@ impl Transport {
             if let Some(value) = &authorization {
                 request = request.header(header::AUTHORIZATION, value.clone());
             }
+            if let Some(range) = &spec.range {
+                request = request.header(header::RANGE, range.as_str());
+            }
             if let Some(body) = &spec.body {
                 request = request.body(body.clone());
             } else if spec.method == Method::POST || spec.method == Method::PUT {
@@ -321,6 +332,16 @@ impl Transport {
                 };
             }
             let headers = response.headers().clone();
+            if spec.stream && status.is_success() {
+                record_exchange(host, spec.operation, Outcome::Ok, started.elapsed());
+                return Attempt::Done(Answer {
+                    status,
+                    headers,
+                    body: Bytes::new(),
+                    url,
+                    response: Some(Box::new(response)),
+                });
+            }
             let body = if status.is_success() {
                 if spec.method == Method::HEAD {
                     Bytes::new()
@@ -363,6 +384,7 @@ impl Transport {
                 headers,
                 body,
                 url,
+                response: None,
             });
         }
     }
@@ -499,6 +521,8 @@ impl Transport {
             body: None,
             body_limit: MAX_TOKEN_RESPONSE_BYTES,
             what: format!("token for {host} ({scope})"),
+            range: None,
+            stream: false,
         };
         let answer = Box::pin(self.execute(&spec)).await?;
         if !answer.status.is_success() {
@@ -727,6 +751,8 @@ mod tests {
             body: None,
             body_limit: 1,
             what: "manifest r.example/a:1".to_owned(),
+            range: None,
+            stream: false,
         };
         use crate::error::OciErrorKind::*;
         for (status, kind) in [

@@ -26,6 +26,9 @@ pub const ROLE_CACHE_ADMIN: &str = "cache-admin";
 pub const ROLE_METADATA_WRITER: &str = "metadata-writer";
 /// May create, change, delete and claim backlog items (`/service-extensions/backlog-items`).
 pub const ROLE_BACKLOG_WRITER: &str = "backlog-writer";
+/// The original's built-in `writer` role: may store and delete blobs (`POST`/`DELETE /blob`),
+/// as its `write-all` permission allows it.
+pub const ROLE_WRITER: &str = "writer";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JwtAlgorithm {

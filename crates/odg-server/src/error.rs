@@ -203,6 +203,16 @@ impl From<odg_delivery_db::StoreError> for ApiError {
                 tracing::error!(%error, "delivery DB failed");
                 ApiError::internal("the delivery database failed; see the service log")
             }
+            StoreErrorKind::Conflict => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())
+            }
+            StoreErrorKind::TooLarge => {
+                let api_error = ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, error.to_string());
+                match error {
+                    StoreError::BlobTooLarge { limit } => api_error.with("limit", json!(limit)),
+                    _ => api_error,
+                }
+            }
         }
     }
 }

@@ -10,6 +10,7 @@
 
 mod admission;
 mod auth;
+mod byte_range;
 mod connection;
 mod cors;
 mod error;
@@ -28,7 +29,7 @@ use axum::Router;
 pub use admission::{defaults as admission_defaults, Admission, AdmissionConfig, AdmissionMode};
 pub use auth::{
     AuthConfig, Authenticator, JwtAlgorithm, JwtConfig, Principal, ROLE_ADMIN, ROLE_BACKLOG_WRITER,
-    ROLE_CACHE_ADMIN, ROLE_METADATA_WRITER,
+    ROLE_CACHE_ADMIN, ROLE_METADATA_WRITER, ROLE_WRITER,
 };
 pub use cors::{CorsConfig, DEFAULT_CORS_MAX_AGE};
 pub use error::ApiError;
@@ -42,7 +43,7 @@ pub use session::{
 pub use sprints::{
     ListedSprint, Sprint, SprintCalendar, SprintDate, SprintMetadata, SprintOffset, SprintsConfig,
 };
-pub use state::{AppState, MetadataQueryLimits, Readiness, SharedState};
+pub use state::{AppState, BlobLimits, MetadataQueryLimits, Readiness, SharedState};
 
 /// All routes of the service over `state`.
 pub fn router(state: AppState) -> Router {

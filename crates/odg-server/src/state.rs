@@ -37,6 +37,8 @@ pub struct SharedState {
     /// The delivery DB and compliance summaries; without it the metadata routes answer 503.
     pub compliance: Option<ComplianceService>,
     pub metadata_query: MetadataQueryLimits,
+    /// Bounds of `/blob` uploads.
+    pub blobs: BlobLimits,
     /// Origins allowed cross-origin; none by default.
     pub cors: CorsConfig,
     /// A built Delivery Dashboard served on this origin (`odg serve --dashboard-dir`); none by default.
@@ -66,6 +68,26 @@ impl Default for MetadataQueryLimits {
         MetadataQueryLimits {
             max_entries: 1_000,
             lookup_concurrency: 8,
+        }
+    }
+}
+
+/// Bounds of one `POST /blob`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobLimits {
+    /// The largest blob accepted; more is a 413 (at most `odg_delivery_db::MAX_BLOB_BYTES`,
+    /// what the original's `integer` size column holds).
+    pub max_bytes: u64,
+    /// The longest wait for the next part of an upload's body: an upload holds a database
+    /// transaction (PostgreSQL), which a stalled client must not keep open.
+    pub idle_timeout: std::time::Duration,
+}
+
+impl Default for BlobLimits {
+    fn default() -> Self {
+        BlobLimits {
+            max_bytes: 1 << 30,
+            idle_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -103,6 +125,7 @@ impl AppState {
             readiness: Readiness::default(),
             compliance: None,
             metadata_query: MetadataQueryLimits::default(),
+            blobs: BlobLimits::default(),
             cors: CorsConfig::default(),
             dashboard_dir: None,
             special_components: Vec::new(),
@@ -119,6 +142,11 @@ impl AppState {
 
     pub fn with_metadata_query_limits(mut self, limits: MetadataQueryLimits) -> Self {
         self.fields().metadata_query = limits;
+        self
+    }
+
+    pub fn with_blob_limits(mut self, limits: BlobLimits) -> Self {
+        self.fields().blobs = limits;
         self
     }
 

@@ -234,6 +234,9 @@ pub struct ServeArgs {
     /// Entries one POST /artefacts/metadata/query may hold; more is a 400 [default: 1000].
     #[arg(long, env = "ODG_MAX_METADATA_QUERY_ENTRIES")]
     pub max_metadata_query_entries: Option<usize>,
+    /// The largest blob POST /blob stores, e.g. 512MiB; more is a 413 [default: 1GiB, at most 2GiB - 1].
+    #[arg(long, env = "ODG_MAX_BLOB_BYTES")]
+    pub max_blob_bytes: Option<ByteSize>,
     /// Longest time for a request's head (request line and headers) to arrive, from the
     /// connection's start or the request's first byte; then the connection is closed [default: 10000].
     #[arg(long, env = "ODG_HEADER_READ_TIMEOUT_MS")]

@@ -19,8 +19,8 @@ use odg_cache::{CacheConfig, DiskConfig, KindPolicy, SharedTierConfig};
 use odg_compliance::FindingConfigs;
 use odg_delivery_db::DatabaseConfig;
 use odg_server::{
-    AdmissionConfig, AdmissionMode, AuthConfig, ConnectionLimits, CorsConfig, GithubLoginConfig,
-    JwtAlgorithm, JwtConfig, LoginConfig, MetadataQueryLimits, SigningKeyConfig,
+    AdmissionConfig, AdmissionMode, AuthConfig, BlobLimits, ConnectionLimits, CorsConfig,
+    GithubLoginConfig, JwtAlgorithm, JwtConfig, LoginConfig, MetadataQueryLimits, SigningKeyConfig,
     DEFAULT_CORS_MAX_AGE, DEFAULT_REFRESH_MAX_AGE, DEFAULT_SESSION_MAX_AGE,
 };
 
@@ -123,6 +123,8 @@ pub struct ServerFileConfig {
     pub admission_queue_target_ms: Option<u64>,
     /// Entries one metadata query may hold [default: 1000].
     pub max_metadata_query_entries: Option<usize>,
+    /// The largest blob `POST /blob` stores [default: 1GiB].
+    pub max_blob_bytes: Option<ByteSize>,
     /// Longest time for a request head to arrive [default: 10000].
     pub header_read_timeout_ms: Option<u64>,
     /// Longest idle time of a keep-alive connection [default: 75000].
@@ -303,6 +305,7 @@ pub struct ServeConfig {
     pub admin_profiling: bool,
     pub admission: AdmissionConfig,
     pub metadata_query: MetadataQueryLimits,
+    pub blobs: BlobLimits,
     /// The HTTP layer's bounds, for the API and the admin listener alike.
     pub connections: ConnectionLimits,
     pub database: DatabaseConfig,
@@ -479,6 +482,21 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             .max(1),
         ..metadata_query_defaults
     };
+    let blob_defaults = BlobLimits::default();
+    let blobs = BlobLimits {
+        max_bytes: args
+            .max_blob_bytes
+            .or(file.server.max_blob_bytes)
+            .map_or(blob_defaults.max_bytes, |ByteSize(bytes)| bytes),
+        ..blob_defaults
+    };
+    if blobs.max_bytes > odg_delivery_db::MAX_BLOB_BYTES {
+        bail!(
+            "max_blob_bytes is {} bytes; the blob store's size column holds at most {}",
+            blobs.max_bytes,
+            odg_delivery_db::MAX_BLOB_BYTES
+        );
+    }
     let connection_defaults = ConnectionLimits::default();
     let connections = ConnectionLimits {
         header_read_timeout: args
@@ -547,6 +565,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         admin_profiling,
         admission,
         metadata_query,
+        blobs,
         connections,
         database,
         findings,
@@ -941,6 +960,7 @@ mod tests {
             max_queue_wait_ms: None,
             admission_queue_target_ms: None,
             max_metadata_query_entries: None,
+            max_blob_bytes: None,
             header_read_timeout_ms: None,
             idle_timeout_ms: None,
             max_connections: None,

@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use odg_components::{push_descriptor, with_repository_context};
+use odg_components::{push_descriptor_with_blobs, with_repository_context, LocalBlob};
 use odg_oci::{CtfDirectory, OciStore};
 use odg_ocm::OcmRepositoryUrl;
 
 pub const DEMO_REPOSITORY: &str = "demo.odg.invalid/ocm";
 
 /// Bumped whenever the demo landscape changes, so an old directory is rewritten.
-const DEMO_LAYOUT_VERSION: &str = "demo-landscape-1";
+const DEMO_LAYOUT_VERSION: &str = "demo-landscape-2";
 
 #[allow(
     clippy::expect_used,
@@ -39,7 +39,8 @@ pub async fn prepare(cache_dir: &Path) -> anyhow::Result<Arc<dyn OciStore>> {
         let count = descriptors.len();
         for descriptor in descriptors {
             let descriptor = with_repository_context(descriptor, &repository);
-            push_descriptor(&store, &repository, &descriptor)
+            let blobs = demo_blobs(&descriptor.component.name, &descriptor.component.version);
+            push_descriptor_with_blobs(&store, &repository, &descriptor, &blobs)
                 .await
                 .with_context(|| {
                     format!("writing demo descriptor {}", descriptor.component.name)
@@ -49,4 +50,15 @@ pub async fn prepare(cache_dir: &Path) -> anyhow::Result<Arc<dyn OciStore>> {
         tracing::info!(count, directory = %directory.display(), "wrote the demo OCM repository");
     }
     Ok(Arc::new(store))
+}
+
+/// The demo's local blobs of one component version (the landscape's release notes), as layers.
+pub fn demo_blobs(component_name: &str, component_version: &str) -> Vec<LocalBlob> {
+    odg_demo::demo_local_blobs_of(component_name, component_version)
+        .into_iter()
+        .map(|blob| LocalBlob {
+            media_type: blob.media_type.to_string(),
+            content: blob.content.into(),
+        })
+        .collect()
 }

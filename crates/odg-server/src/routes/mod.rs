@@ -1,6 +1,8 @@
 //! The route table and the layers every route shares.
 
+mod artefacts;
 mod backlog_items;
+mod blob;
 mod cache;
 mod compliance;
 mod dashboard;
@@ -55,6 +57,7 @@ pub fn router(state: AppState) -> Router {
             "/ocm/component/responsibles",
             get(responsibles::responsibles),
         )
+        .route("/ocm/artefacts/blob", get(artefacts::blob))
         .route("/components/diff", post(diff::diff))
         .route("/cache", delete(cache::invalidate))
         .route(
@@ -69,6 +72,13 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/artefacts/metadata/query/by-search-expression",
             post(metadata_search::search),
+        )
+        .route(
+            "/blob",
+            get(blob::download)
+                .head(blob::metadata)
+                .post(blob::upload)
+                .delete(blob::delete),
         )
         .route("/components/compliance-summary", get(compliance::summary))
         .route("/rescore", get(rescore::preview).post(rescore::apply))

@@ -2,7 +2,9 @@
 //! and the HTTP layer's limits over real sockets (`http_limits`).
 
 mod answer_routes;
+mod artefact_blob_routes;
 mod backlog_item_routes;
+mod blob_routes;
 mod cache_routes;
 mod compressed_bodies;
 mod cors_routes;

@@ -7,8 +7,8 @@ use axum::http::{Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use odg_components::{
-    push_descriptor, with_repository_context, ComponentService, ComponentServiceConfig,
-    OciComponentSource, OciSourceLimits, RepositoryStores, WalkOptions,
+    with_repository_context, ComponentService, ComponentServiceConfig, OciComponentSource,
+    OciSourceLimits, RepositoryStores, WalkOptions,
 };
 use odg_oci::{CtfDirectory, OciStore, RegistryClient, RegistryClientConfig};
 use odg_ocm::{
@@ -163,7 +163,18 @@ pub async fn seed(
 ) {
     for descriptor in descriptors {
         let descriptor = with_repository_context(descriptor, repository);
-        push_descriptor(store, repository, &descriptor)
+        // the demo's local blobs (release notes of the landscape) as layers beside it
+        let blobs: Vec<odg_components::LocalBlob> = odg_demo::demo_local_blobs_of(
+            &descriptor.component.name,
+            &descriptor.component.version,
+        )
+        .into_iter()
+        .map(|blob| odg_components::LocalBlob {
+            media_type: blob.media_type.to_string(),
+            content: blob.content.into(),
+        })
+        .collect();
+        odg_components::push_descriptor_with_blobs(store, repository, &descriptor, &blobs)
             .await
             .unwrap();
     }

@@ -90,6 +90,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_auth(auth)
         .with_admission(config.admission)
         .with_metadata_query_limits(config.metadata_query)
+        .with_blob_limits(config.blobs)
         .with_cors(config.cors)
         .with_profiling(config.admin_profiling)
         .with_dashboard_dir(config.dashboard_dir.clone())

@@ -42,7 +42,7 @@ async fn check_and_migrate_on_both_backends() {
             let (success, report) = report("check", &url).await;
             assert!(success, "{report}");
             assert_eq!(report["applied_migrations"], json!([]));
-            assert_eq!(report["pending_migrations"], json!([1, 2, 3]));
+            assert_eq!(report["pending_migrations"], json!([1, 2, 3, 4]));
             assert!(report["tables"]
                 .as_array()
                 .unwrap()
@@ -52,7 +52,7 @@ async fn check_and_migrate_on_both_backends() {
         let (success, report) = report("migrate", &url).await;
         assert!(success, "{report}");
         assert_eq!(report["usable"], true);
-        assert_eq!(report["applied_migrations"], json!([1, 2, 3]));
+        assert_eq!(report["applied_migrations"], json!([1, 2, 3, 4]));
         assert_eq!(report["pending_migrations"], json!([]));
         assert_eq!(report["missing_indexes"], json!([]));
         assert!(report["tables"]
@@ -65,7 +65,7 @@ async fn check_and_migrate_on_both_backends() {
         let (success, stdout, _) = odg_db(&["check", "--database-url", &url]).await;
         assert!(success);
         assert!(
-            stdout.contains("odg migrations applied: 1, 2, 3"),
+            stdout.contains("odg migrations applied: 1, 2, 3, 4"),
             "{stdout}"
         );
         assert!(stdout.contains("artefact_metadata"), "{stdout}");
