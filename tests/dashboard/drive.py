@@ -178,6 +178,13 @@ def visit(page, base_url, token, component_name, component_version, screenshot_d
         page.get_by_role('tab', name=caption, selected=True).wait_for()
         shot('component-' + ('descriptor' if view == 'cd' else view))
 
+    # The metadata browser: its search fields, then a search run as the tab prefills it.
+    page.get_by_role('tab', name='Query').click()
+    page.wait_for_url('**view=query**')
+    page.get_by_role('button', name='Run', exact=True).click()
+    page.wait_for_load_state('networkidle')
+    shot('component-query')
+
     rescore(page, base_url, component_name, component_version, shot)
 
 

@@ -109,6 +109,7 @@ async fn the_dashboard_logs_in_and_shows_a_demo_component_without_a_failed_reque
             "component-bom",
             "component-descriptor",
             "component-compliance",
+            "component-query",
             "rescoring-dialog",
             "rescoring-edited",
             "component-compliance-rescored",
@@ -143,6 +144,8 @@ async fn the_dashboard_logs_in_and_shows_a_demo_component_without_a_failed_reque
         "200 POST /artefacts/metadata/query",
         "200 GET /components/compliance-summary?",
         "200 GET /rescore?",
+        "200 GET /artefacts/metadata/query-attributes",
+        "200 POST /artefacts/metadata/query/by-search-expression",
         "201 POST /rescore",
     ] {
         let (status_method, path) = route.rsplit_once(' ').unwrap();
