@@ -1,11 +1,13 @@
 """The original's Python client, `odg_client`, unchanged, against `odg serve`: it logs in with a
 GitHub token (`/auth/configs`, then `/auth?access_token=...&api_url=...`, the session taken from
 the `bearer_token` cookie), then writes, queries and deletes metadata with its default gzipped
-bodies. Prints one JSON object with what it saw.
+bodies, and marks cache entries for deletion as the extensions do. Prints one JSON object with
+what it saw.
 
     python odg_client_login.py BASE_URL GITHUB_TOKEN GITHUB_API_URL COMPONENT_NAME
 """
 
+import datetime
 import json
 import sys
 
@@ -45,10 +47,22 @@ def main(argv: list[str]) -> int:
     written = client.query_metadata(artefacts=query, type='finding/vulnerability')
     client.delete_metadata(data=[entry])
     after_delete = client.query_metadata(artefacts=query, type='finding/vulnerability')
+    # What the BDBA extension does after a scan: mark the original's summary cache entry by id;
+    # and a component descriptor's entry by its descriptor, scheduled.
+    client.mark_cache_for_deletion(id='0123456789abcdef0123456789abcdef')
+    client.mark_cache_for_deletion(
+        descriptor={
+            'type': 'component-descriptor', 'encoding_format': 'json',
+            'component_name': component_name, 'component_version': '1.0.0',
+            'ocm_repository': {'baseUrl': 'demo.odg.invalid/ocm', 'type': 'OCIRegistry'},
+        },
+        delete_after=datetime.datetime.now(tz=datetime.timezone.utc) + datetime.timedelta(minutes=5),
+    )
     print(json.dumps({
         'logged_in': bool(client._bearer_token),
         'written': [row['data']['cve'] for row in written],
         'after_delete': len(after_delete),
+        'cache_marked': True,
     }))
     return 0
 

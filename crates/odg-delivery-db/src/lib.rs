@@ -41,7 +41,9 @@ pub use model::{
     iso_date, normalise_extra_id, ArtefactKind, ArtefactMetadata, ComponentArtefactId,
     InvalidEntry, LocalArtefactId, Metadata, ASSIGNEE_MODES,
 };
-pub use original_cache::compliance_summary_cache_ids;
+pub use original_cache::{
+    compliance_summary_cache_ids, original_cache_descriptor, OriginalCacheDescriptor,
+};
 pub use payload::{classify, rescoring_finding_key, Payload};
 pub use query::{MetadataQuery, QueryEntry, NONE_OK_TYPES};
 pub use schema::{SchemaReport, TableReport, ODG_INDEXES, ORIGINAL_TABLES};

@@ -109,9 +109,126 @@ pub fn compliance_summary_cache_ids(
         .collect()
 }
 
+/// A cache descriptor as the original's `DELETE /cache` takes it in the body
+/// (`deliverydb_cache.model`): its cache id, and for a component descriptor the component
+/// version it caches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginalCacheDescriptor {
+    pub id: String,
+    /// `(name, version)` of a `component-descriptor` descriptor.
+    pub component: Option<(String, String)>,
+}
+
+/// Reads a body descriptor the way the original does (`type` selects the class; every field
+/// its key needs must be there) and computes its id: BLAKE2s-16 over the class's key.
+pub fn original_cache_descriptor(
+    body: &serde_json::Value,
+) -> Result<OriginalCacheDescriptor, String> {
+    let text = |name: &str| -> Result<&str, String> {
+        body.get(name)
+            .and_then(serde_json::Value::as_str)
+            .ok_or_else(|| format!("the descriptor needs the string field {name:?}"))
+    };
+    // `str(None)` where the original's optional fields are absent
+    let optional = |name: &str| -> Result<String, String> {
+        match body.get(name) {
+            None | Some(serde_json::Value::Null) => Ok("None".into()),
+            Some(serde_json::Value::String(value)) => Ok(value.clone()),
+            Some(_) => Err(format!("{name:?} must be a string")),
+        }
+    };
+    let kind = text("type")?;
+    let encoding = text("encoding_format")?;
+    match kind {
+        "component-descriptor" => {
+            let name = text("component_name")?;
+            let version = text("component_version")?;
+            let repository = body
+                .get("ocm_repository")
+                .ok_or("the descriptor needs \"ocm_repository\"")?;
+            let base_url = repository
+                .get("baseUrl")
+                .and_then(serde_json::Value::as_str)
+                .ok_or("ocm_repository needs the string field \"baseUrl\"")?;
+            let oci_ref = match repository
+                .get("subPath")
+                .and_then(serde_json::Value::as_str)
+                .filter(|sub_path| !sub_path.is_empty())
+            {
+                None => base_url.to_string(),
+                Some(sub_path) => format!(
+                    "{}/{}",
+                    base_url.trim_end_matches('/'),
+                    sub_path.trim_start_matches('/')
+                ),
+            };
+            Ok(OriginalCacheDescriptor {
+                id: entry_id(&format!("{kind}|{encoding}|{name}|{version}|{oci_ref}")),
+                component: Some((name.to_string(), version.to_string())),
+            })
+        }
+        "python-function" => Ok(OriginalCacheDescriptor {
+            id: entry_id(&format!(
+                "{kind}|{encoding}|{}|{}|{}",
+                text("function_name")?,
+                text("args")?,
+                text("kwargs")?
+            )),
+            component: None,
+        }),
+        "http-route" => Ok(OriginalCacheDescriptor {
+            id: entry_id(&format!(
+                "{kind}|{encoding}|{}|{}|{}",
+                text("route")?,
+                optional("params")?,
+                optional("body")?
+            )),
+            component: None,
+        }),
+        other => Err(format!(
+            "type {other:?}: expected component-descriptor, python-function or http-route"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::compliance_summary_cache_ids;
+    use super::{compliance_summary_cache_ids, entry_id, original_cache_descriptor};
+
+    /// Ids computed with the original's `deliverydb_cache.model` classes.
+    #[test]
+    fn body_descriptors_get_the_originals_ids() {
+        let descriptor = original_cache_descriptor(&serde_json::json!({
+            "type": "component-descriptor", "encoding_format": "json",
+            "component_name": "acme.org/app", "component_version": "1.0.0",
+            "ocm_repository": {"baseUrl": "ghcr.io/acme/", "subPath": "/ocm", "type": "OCIRegistry"},
+        }))
+        .unwrap();
+        assert_eq!(
+            descriptor.id,
+            entry_id("component-descriptor|json|acme.org/app|1.0.0|ghcr.io/acme/ocm")
+        );
+        assert_eq!(
+            descriptor.component,
+            Some(("acme.org/app".into(), "1.0.0".into()))
+        );
+        let route = original_cache_descriptor(&serde_json::json!({
+            "type": "http-route", "encoding_format": "json", "route": "/ocm/component",
+        }))
+        .unwrap();
+        assert_eq!(
+            route.id,
+            entry_id("http-route|json|/ocm/component|None|None")
+        );
+        for bad in [
+            serde_json::json!({"type": "redis", "encoding_format": "json"}),
+            serde_json::json!({"type": "python-function", "encoding_format": "json"}),
+            serde_json::json!({"type": "component-descriptor", "encoding_format": "json",
+                "component_name": "a", "component_version": "1", "ocm_repository": {}}),
+        ] {
+            assert!(original_cache_descriptor(&bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn ids_match_the_originals_cache_ids() {

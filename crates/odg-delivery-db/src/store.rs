@@ -746,6 +746,33 @@ impl DeliveryDb {
         Ok(())
     }
 
+    /// The original's `DELETE /cache`: marks its cache entry `id` for deletion at `delete_after`
+    /// (RFC 3339; now when `None`), as the original does in the `cache` table it shares with odg
+    /// during a switch. Whether a row was marked.
+    pub async fn mark_original_cache_entry(
+        &self,
+        id: &str,
+        delete_after: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.require_available()?;
+        let mut sql = SqlBuilder::new("UPDATE cache SET delete_after = ");
+        match (delete_after, self.inner.backend) {
+            (None, _) => sql.push("CURRENT_TIMESTAMP"),
+            (Some(at), Backend::Postgres) => {
+                sql.push_param_as(Some(at), "TIMESTAMP WITH TIME ZONE")
+            }
+            (Some(at), Backend::Sqlite) => sql.push_param(Some(at)),
+        }
+        sql.push(" WHERE id = ");
+        sql.push_param_as(Some(id), ID_TYPE);
+        let result = sql
+            .query()
+            .execute(&self.inner.pool)
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(result.rows_affected() > 0)
+    }
+
     /// `POST /artefacts/metadata/query` (before the finding-config post-filter), ordered by id.
     /// A large query runs as several statements (see `query.rs`), one after the other on one
     /// connection at a time; their rows are united by id.

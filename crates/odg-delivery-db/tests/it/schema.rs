@@ -190,3 +190,47 @@ async fn a_new_sqlite_database_has_the_same_logical_schema() {
         .iter()
         .all(|table| table.present && table.missing_columns.is_empty()));
 }
+
+/// The original's `DELETE /cache` on a shared database: odg marks the original's cache row for
+/// deletion, now or at the given time, in the original's `timestamp with time zone` column.
+#[tokio::test]
+async fn original_cache_entries_are_marked_for_deletion_as_the_original_marks_them() {
+    let database = TestDatabase::create("originalcachemark").await;
+    let pool = pg(&database).await;
+    sqlx::raw_sql(ORIGINAL_SCHEMA)
+        .execute(&pool)
+        .await
+        .expect("the original's schema");
+    let config = DatabaseConfig::new(database.url());
+    DeliveryDb::migrate(&config).await.unwrap();
+    let db = DeliveryDb::connect(&config).await.unwrap();
+    let id = "0123456789abcdef0123456789abcdef";
+    sqlx::query("INSERT INTO cache (id, descriptor, size, value) VALUES ($1, '{}', 1, '\\x00')")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let delete_after = |pool: sqlx::PgPool| async move {
+        sqlx::query("SELECT delete_after::text AS at FROM cache WHERE id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .get::<Option<String>, _>("at")
+    };
+    assert_eq!(delete_after(pool.clone()).await, None);
+    assert!(db
+        .mark_original_cache_entry(id, Some("2099-01-02T03:04:05+00:00"))
+        .await
+        .unwrap());
+    assert_eq!(
+        delete_after(pool.clone()).await.as_deref(),
+        Some("2099-01-02 03:04:05+00")
+    );
+    assert!(db.mark_original_cache_entry(id, None).await.unwrap());
+    assert!(delete_after(pool.clone()).await.unwrap().starts_with("20"));
+    assert!(!db
+        .mark_original_cache_entry("ffffffffffffffffffffffffffffffff", None)
+        .await
+        .unwrap());
+}

@@ -150,3 +150,86 @@ async fn ignore_cache_bypasses_and_shortcut_cache_refreshes() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(cache.memory().len(), 2);
 }
+
+/// The original's forms, as `odg_client.mark_cache_for_deletion` sends them: a cache
+/// descriptor as the body (a component descriptor's invalidates that component version),
+/// `deleteAfter` to schedule; bad forms are 400s.
+#[tokio::test]
+async fn the_originals_descriptor_body_and_delete_after() {
+    let app = cached_demo_app().await;
+    let send = |uri: &str, body: serde_json::Value| {
+        Request::delete(uri)
+            .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let descriptor = json!({
+        "type": "component-descriptor", "encoding_format": "json",
+        "component_name": "acme.org/shop/cart", "component_version": "1.0.0",
+        "ocm_repository": {"baseUrl": "demo.odg.invalid/ocm", "type": "OCIRegistry"},
+    });
+    let (status, _, body) = app.send(send("/cache", descriptor.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["invalidated"],
+        json!({"type": "component_version", "name": "acme.org/shop/cart", "version": "1.0.0"})
+    );
+    // another descriptor type only concerns the original's own cache
+    let (status, _, body) = app
+        .send(send(
+            "/cache",
+            json!({"type": "http-route", "encoding_format": "json", "route": "/features"}),
+        ))
+        .await;
+    assert_eq!(
+        (status, &body["invalidated"]),
+        (StatusCode::OK, &json!(null)),
+        "{body}"
+    );
+    // scheduled: nothing is dropped now
+    let (status, _, body) = app
+        .send(delete(
+            "/cache?id=0123456789abcdef0123456789abcdef&deleteAfter=2099-01-01T00:00:00%2B00:00",
+            Some(ADMIN_TOKEN),
+        ))
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "more than 7 days ahead: {body}"
+    );
+    let soon = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let uri = format!(
+        "/cache?id=0123456789abcdef0123456789abcdef&deleteAfter={}",
+        soon.replace('+', "%2B")
+    );
+    let (status, _, body) = app.send(delete(&uri, Some(ADMIN_TOKEN))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["scheduledFor"].is_string(), "{body}");
+    assert!(body.get("memoryEntries").is_none(), "{body}");
+    for (uri, body) in [
+        (
+            "/cache",
+            json!({"type": "redis", "encoding_format": "json"}),
+        ),
+        ("/cache?all=true", descriptor.clone()),
+        ("/cache?all=true&deleteAfter=tomorrow", json!(null)),
+    ] {
+        let request = if body.is_null() {
+            delete(uri, Some(ADMIN_TOKEN))
+        } else {
+            send(uri, body)
+        };
+        let (status, _, answer) = app.send(request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {answer}");
+    }
+    // the original's clients send no body with an id: still a selector
+    let (status, _, body) = app
+        .send(delete(
+            "/cache?id=0123456789abcdef0123456789abcdef",
+            Some(ADMIN_TOKEN),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

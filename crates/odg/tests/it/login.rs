@@ -194,7 +194,7 @@ async fn a_github_token_login_writes_and_queries_metadata_with_the_session_cooki
         .await;
     assert_eq!(
         outcome,
-        json!({"logged_in": true, "written": ["CVE-2023-0286"], "after_delete": 0}),
+        json!({"logged_in": true, "written": ["CVE-2023-0286"], "after_delete": 0, "cache_marked": true}),
         "{}",
         server.log()
     );
