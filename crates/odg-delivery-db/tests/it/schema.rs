@@ -29,15 +29,21 @@ async fn pg(database: &TestDatabase) -> sqlx::PgPool {
         .unwrap()
 }
 
-#[tokio::test]
-async fn an_original_database_is_migrated_without_changing_its_tables() {
-    let database = TestDatabase::create("originalschema").await;
+/// A fresh PostgreSQL database with the original's schema: it, a pool on it, and its config.
+async fn original_database(name: &str) -> (TestDatabase, sqlx::PgPool, DatabaseConfig) {
+    let database = TestDatabase::create(name).await;
     let pool = pg(&database).await;
     sqlx::raw_sql(ORIGINAL_SCHEMA)
         .execute(&pool)
         .await
         .expect("the original's schema");
     let config = DatabaseConfig::new(database.url());
+    (database, pool, config)
+}
+
+#[tokio::test]
+async fn an_original_database_is_migrated_without_changing_its_tables() {
+    let (database, pool, config) = original_database("originalschema").await;
 
     let before = DeliveryDb::inspect(&config).await.unwrap();
     assert!(before.usable(), "{:?}", before.problems);
@@ -195,13 +201,7 @@ async fn a_new_sqlite_database_has_the_same_logical_schema() {
 /// deletion, now or at the given time, in the original's `timestamp with time zone` column.
 #[tokio::test]
 async fn original_cache_entries_are_marked_for_deletion_as_the_original_marks_them() {
-    let database = TestDatabase::create("originalcachemark").await;
-    let pool = pg(&database).await;
-    sqlx::raw_sql(ORIGINAL_SCHEMA)
-        .execute(&pool)
-        .await
-        .expect("the original's schema");
-    let config = DatabaseConfig::new(database.url());
+    let (database, pool, config) = original_database("originalcachemark").await;
     DeliveryDb::migrate(&config).await.unwrap();
     let db = DeliveryDb::connect(&config).await.unwrap();
     let id = "0123456789abcdef0123456789abcdef";

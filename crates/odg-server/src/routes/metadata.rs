@@ -83,6 +83,25 @@ fn invalidation_error(error: CacheError) -> ApiError {
     ApiError::invalidation_incomplete("the metadata is written", error)
 }
 
+/// Writes `entries` in one transaction (the original's ids and update rules), then invalidates
+/// the summary parts they affect in every pod: what every metadata write does.
+pub(crate) async fn write_entries(
+    compliance: &ComplianceService,
+    entries: &[Value],
+) -> Result<odg_delivery_db::PutReport, ApiError> {
+    let prepared = prepare_entries(entries)?;
+    let configs = compliance.configs();
+    let report = compliance
+        .db()
+        .put(&prepared, &|finding_type: &str| configs.reuse(finding_type))
+        .await?;
+    compliance
+        .invalidate_for(&prepared)
+        .await
+        .map_err(invalidation_error)?;
+    Ok(report)
+}
+
 /// PUT `/artefacts/metadata`: 201 after one commit; 200 for no entries.
 pub async fn put(
     State(state): State<AppState>,
@@ -112,17 +131,8 @@ async fn put_inner(
     if entries.is_empty() {
         return Ok((StatusCode::OK, json!({"inserted": 0, "updated": 0})));
     }
-    let prepared = prepare_entries(&entries)?;
-    let configs = compliance.configs();
-    let report = compliance
-        .db()
-        .put(&prepared, &|finding_type: &str| configs.reuse(finding_type))
-        .await?;
+    let report = write_entries(compliance, &entries).await?;
     tracing::debug!(subject = %principal.subject, inserted = report.inserted, updated = report.updated, "artefact metadata written");
-    compliance
-        .invalidate_for(&prepared)
-        .await
-        .map_err(invalidation_error)?;
     Ok((
         StatusCode::CREATED,
         json!({"inserted": report.inserted, "updated": report.updated}),

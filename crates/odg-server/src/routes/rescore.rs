@@ -12,13 +12,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use odg_compliance::proposals::{RESCORING, STRUCTURE_INFO};
 use odg_compliance::{ComplianceService, SprintDue};
-use odg_delivery_db::{prepare_entries, ArtefactKind, ComponentArtefactId, LocalArtefactId};
+use odg_delivery_db::{ArtefactKind, ComponentArtefactId, LocalArtefactId};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::{Principal, ROLE_METADATA_WRITER};
 use crate::params::{Params, VersionParam};
-use crate::routes::metadata::{compliance, entries_of, timed};
+use crate::routes::metadata::{compliance, entries_of, timed, write_entries};
 use crate::{ApiError, AppState};
 
 /// The original's parameters, camel-cased as the dashboard sends them.
@@ -226,16 +226,7 @@ async fn apply_inner(state: &AppState, headers: &HeaderMap, body: &Bytes) -> Res
             }
         }
     }
-    let prepared = prepare_entries(&entries)?;
-    let configs = compliance.configs();
-    let report = compliance
-        .db()
-        .put(&prepared, &|finding_type: &str| configs.reuse(finding_type))
-        .await?;
+    let report = write_entries(compliance, &entries).await?;
     tracing::info!(subject = %principal.subject, inserted = report.inserted, updated = report.updated, "rescorings applied");
-    compliance
-        .invalidate_for(&prepared)
-        .await
-        .map_err(|error| ApiError::invalidation_incomplete("the rescorings are written", error))?;
     Ok(())
 }
