@@ -43,7 +43,7 @@ async fn original_database(name: &str) -> (TestDatabase, sqlx::PgPool, DatabaseC
 
 #[tokio::test]
 async fn an_original_database_is_migrated_without_changing_its_tables() {
-    let (database, pool, config) = original_database("originalschema").await;
+    let (_database, pool, config) = original_database("originalschema").await;
 
     let before = DeliveryDb::inspect(&config).await.unwrap();
     assert!(before.usable(), "{:?}", before.problems);
@@ -201,7 +201,7 @@ async fn a_new_sqlite_database_has_the_same_logical_schema() {
 /// deletion, now or at the given time, in the original's `timestamp with time zone` column.
 #[tokio::test]
 async fn original_cache_entries_are_marked_for_deletion_as_the_original_marks_them() {
-    let (database, pool, config) = original_database("originalcachemark").await;
+    let (_database, pool, config) = original_database("originalcachemark").await;
     DeliveryDb::migrate(&config).await.unwrap();
     let db = DeliveryDb::connect(&config).await.unwrap();
     let id = "0123456789abcdef0123456789abcdef";
