@@ -11,7 +11,9 @@ the last one: the original also answers 401 to a guarded route the login page's 
 the exit code is 0 when it ran to the end (the caller judges the lists), else 1 with "error" added
 and a screenshot of where it stopped.
 
-    python drive.py BASE_URL GITHUB_TOKEN COMPONENT_NAME COMPONENT_VERSION SCREENSHOT_DIR LANDING_TEXT
+    python drive.py BASE_URL GITHUB_TOKEN COMPONENT_NAME COMPONENT_VERSION PREVIOUS_VERSION SCREENSHOT_DIR LANDING_TEXT
+
+PREVIOUS_VERSION is the version the diff tab compares COMPONENT_VERSION with.
 
 LANDING_TEXT is a text the landing page shows once its components have loaded.
 """
@@ -31,7 +33,7 @@ VIEWPORT = {'width': 1400, 'height': 900}
 
 
 def main(argv: list[str]) -> int:
-    base_url, token, component_name, component_version, screenshot_dir, landing_text = argv
+    base_url, token, component_name, component_version, previous_version, screenshot_dir, landing_text = argv
     base_url = base_url.rstrip('/')
     os.makedirs(screenshot_dir, exist_ok=True)
     failed_requests: list[str] = []
@@ -89,7 +91,7 @@ def main(argv: list[str]) -> int:
         page.on('pageerror', lambda error: console_errors.append(f'page error: {error}'))
         try:
             visit(page, base_url, token, component_name, component_version, screenshot_dir, pages, tabs,
-                  landing_text, signed_in)
+                  landing_text, signed_in, previous_version)
         except Exception as error:  # reported with what the page showed, for the caller's message
             failure = os.path.join(os.environ.get('TMPDIR', '/tmp'), 'odg-dashboard-failure.png')
             page.screenshot(path=failure)
@@ -132,7 +134,7 @@ def summary_categorisations(summary: dict, component_name: str) -> list[str]:
 
 
 def visit(page, base_url, token, component_name, component_version, screenshot_dir, pages, tabs,
-          landing_text, signed_in):
+          landing_text, signed_in, previous_version):
     """The walk through the UI; a screenshot per page and tab, named in `pages`."""
 
     def shot(name: str):
@@ -168,7 +170,7 @@ def visit(page, base_url, token, component_name, component_version, screenshot_d
     })
     page.goto(f'{base_url}/#/component?{query}')
     page.get_by_role('tab', name='Compliance').wait_for()
-    for hidden in ('Component Diff', 'Tests', 'Dora'):
+    for hidden in ('Tests', 'Dora'):
         page.get_by_role('tab', name=hidden, exact=True).wait_for(state='detached')
     shot('component-bom')
     tabs.extend(caption.strip() for caption in page.get_by_role('tab').all_inner_texts())
@@ -177,6 +179,25 @@ def visit(page, base_url, token, component_name, component_version, screenshot_d
         page.wait_for_url(f'**view={view}**')
         page.get_by_role('tab', name=caption, selected=True).wait_for()
         shot('component-' + ('descriptor' if view == 'cd' else view))
+
+    # The diff of two versions: the demo has no upgrade pull requests (no GitHub), so the tab
+    # offers its own comparison; the previous release against this one.
+    page.get_by_role('tab', name='Component Diff').click()
+    page.wait_for_url('**view=diff**')
+    page.get_by_text('Currently, there are no Upgrade-Pull-Requests.').wait_for()
+    # the first shown version field is the left one (the header holds hidden ones)
+    page.get_by_label('Version').filter(visible=True).first.fill(previous_version)
+    with page.expect_response(lambda response: '/components/diff' in response.url) as diff:
+        page.get_by_label('Add Component Diff').click()
+    if diff.value.status != 200:
+        raise RuntimeError(f'POST /components/diff answered {diff.value.status}')
+    # open the comparison: what changed between the two versions
+    page.locator('.MuiAccordionSummary-root').filter(has_text=previous_version).filter(
+        visible=True).first.click()
+    page.get_by_text('Changed components:').wait_for()
+    page.get_by_role('button', name='Expand all').click()
+    page.get_by_role('button', name='Collapse all').wait_for()
+    shot('component-diff')
 
     # The metadata browser: its search fields, then a search run as the tab prefills it.
     page.get_by_role('tab', name='Query').click()

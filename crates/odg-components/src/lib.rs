@@ -40,7 +40,7 @@ pub use publish::{
     PushedDescriptor,
 };
 pub use render::Populate;
-pub use responsibles::{responsibles_json, RESPONSIBLES_LABEL};
+pub use responsibles::{main_source_repo_url, responsibles_json, RESPONSIBLES_LABEL};
 pub use service::{
     is_iso_date, ComponentService, ComponentServiceConfig, VersionQuery, GREATEST,
     IGNORE_LOOKUP_NEEDS_REPOSITORY,

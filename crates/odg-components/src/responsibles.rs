@@ -135,10 +135,15 @@ fn main_source(component: &Component) -> Option<&Artefact> {
         .or_else(|| component.sources.first())
 }
 
+/// The main source's repository URL (`github.com/org/repo`, maybe with a scheme), as written.
+pub fn main_source_repo_url(component: &Component) -> Option<&str> {
+    main_source(component)?.access.get("repoUrl")?.as_str()
+}
+
 /// The host of the main source's repository URL (`github.com/org/repo` or with a scheme): the
 /// GitHub of a `githubUser` entry that names none.
 fn source_hostname(component: &Component) -> Option<String> {
-    let repo_url = main_source(component)?.access.get("repoUrl")?.as_str()?;
+    let repo_url = main_source_repo_url(component)?;
     let without_scheme = repo_url
         .split_once("://")
         .map_or(repo_url, |(_, rest)| rest);

@@ -23,6 +23,7 @@ mod serving;
 mod session;
 mod sprints;
 mod state;
+mod upgrade_prs;
 
 use axum::Router;
 
@@ -44,6 +45,7 @@ pub use sprints::{
     ListedSprint, Sprint, SprintCalendar, SprintDate, SprintMetadata, SprintOffset, SprintsConfig,
 };
 pub use state::{AppState, BlobLimits, MetadataQueryLimits, Readiness, SharedState};
+pub use upgrade_prs::{GithubRepositoryAccess, UpgradePullRequests};
 
 /// All routes of the service over `state`.
 pub fn router(state: AppState) -> Router {

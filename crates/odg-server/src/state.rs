@@ -47,6 +47,8 @@ pub struct SharedState {
     pub special_components: Vec<crate::SpecialComponent>,
     /// The sprint calendar (`/delivery/sprint-infos`); none by default.
     pub sprints: Option<Arc<crate::SprintCalendar>>,
+    /// Upgrade pull requests (`upgrade_prs:`); the feature is off without it, as the original's.
+    pub upgrade_prs: Option<crate::UpgradePullRequests>,
     /// The extensions this installation runs (`GET /service-extensions`), camel case.
     pub service_extensions: std::sync::Arc<[String]>,
     /// `GET /debug/pprof/profile` on the admin listener (`--admin-profiling`); off by default.
@@ -130,6 +132,7 @@ impl AppState {
             dashboard_dir: None,
             special_components: Vec::new(),
             sprints: None,
+            upgrade_prs: None,
             service_extensions: std::sync::Arc::from(Vec::new()),
             profiling: false,
         }))
@@ -163,6 +166,11 @@ impl AppState {
 
     pub fn with_special_components(mut self, components: Vec<crate::SpecialComponent>) -> Self {
         self.fields().special_components = components;
+        self
+    }
+
+    pub fn with_upgrade_prs(mut self, upgrade_prs: Option<crate::UpgradePullRequests>) -> Self {
+        self.fields().upgrade_prs = upgrade_prs;
         self
     }
 

@@ -1,6 +1,7 @@
-//! `FakeGithub`: the parts of the GitHub API odg's login uses, on 127.0.0.1 — the OAuth code
-//! exchange (`POST /login/oauth/access_token`), `/user`, `/user/orgs`, `/user/teams`, `/app` — for
-//! users with a token (and optionally an OAuth code) each. Nothing leaves the machine.
+//! `FakeGithub`: the parts of the GitHub API odg uses, on 127.0.0.1 — for the login the OAuth
+//! code exchange (`POST /login/oauth/access_token`), `/user`, `/user/orgs`, `/user/teams`,
+//! `/app`, for users with a token (and optionally an OAuth code) each; for upgrade pull requests
+//! `/repos/{owner}/{repo}/pulls` of the repositories a test adds. Nothing leaves the machine.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +13,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
+
+/// A pull request of a repository of the fake.
+#[derive(Debug, Clone)]
+pub struct FakePullRequest {
+    /// `owner/name`
+    pub repository: String,
+    pub number: u64,
+    pub title: String,
+    /// `open` or `closed`
+    pub state: String,
+}
 
 /// A GitHub user of the fake.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +49,7 @@ struct Shared {
     /// Where `Link` headers of paginated lists point: the fake's own URL, unless a test points
     /// them elsewhere (`set_link_base`).
     link_base: std::sync::Mutex<String>,
+    pull_requests: std::sync::Mutex<Vec<FakePullRequest>>,
 }
 
 /// `per_page` (GitHub's default 30, at most 100) and `page` (from 1) of a list.
@@ -82,6 +95,7 @@ impl FakeGithub {
             client_secret: client_secret.to_string(),
             requests: AtomicUsize::new(0),
             link_base: std::sync::Mutex::new(url.clone()),
+            pull_requests: std::sync::Mutex::new(Vec::new()),
         });
         let router = Router::new()
             .route("/login/oauth/access_token", post(exchange))
@@ -89,6 +103,7 @@ impl FakeGithub {
             .route("/user/orgs", get(orgs))
             .route("/user/teams", get(teams))
             .route("/app", get(app))
+            .route("/repos/{owner}/{repo}/pulls", get(pulls))
             .with_state(shared.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
@@ -105,6 +120,11 @@ impl FakeGithub {
     /// hostile or misconfigured GitHub might.
     pub fn set_link_base(&self, base: &str) {
         *self.shared.link_base.lock().unwrap() = base.to_string();
+    }
+
+    /// Adds a pull request; any user's token may list them.
+    pub fn add_pull_request(&self, pull_request: FakePullRequest) {
+        self.shared.pull_requests.lock().unwrap().push(pull_request);
     }
 
     /// Requests answered so far.
@@ -151,6 +171,45 @@ async fn exchange(
         (false, _) => Json(json!({"error": "incorrect_client_credentials"})),
         (true, None) => Json(json!({"error": "bad_verification_code"})),
     }
+}
+
+/// GitHub's `GET /repos/{owner}/{repo}/pulls` (`state`: open by default, closed, all), the
+/// fields odg reads; 404 for a repository without pull requests, as GitHub answers an unknown one.
+async fn pulls(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path((owner, repo)): axum::extract::Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if caller(&shared, &headers).is_none() {
+        return bad_credentials();
+    }
+    let repository = format!("{owner}/{repo}");
+    let wanted = query.get("state").map_or("open", String::as_str);
+    let all = shared.pull_requests.lock().unwrap().clone();
+    if !all.iter().any(|pull| pull.repository == repository) {
+        return (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))).into_response();
+    }
+    let base = shared.link_base.lock().unwrap().clone();
+    let listed: Vec<Value> = all
+        .iter()
+        .filter(|pull| pull.repository == repository && (wanted == "all" || pull.state == wanted))
+        .map(|pull| {
+            json!({
+                "number": pull.number,
+                "title": pull.title,
+                "state": pull.state,
+                "url": format!("{base}/repos/{repository}/pulls/{}", pull.number),
+                "html_url": format!("https://github.example/{repository}/pull/{}", pull.number),
+            })
+        })
+        .collect();
+    paginated(
+        &shared,
+        &format!("/repos/{repository}/pulls"),
+        &Page::of(&query),
+        listed,
+    )
 }
 
 async fn user(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {

@@ -22,7 +22,7 @@ pub mod test_ca;
 
 pub use crate::counters::{classify_path, PathKind, RequestCounters};
 pub use crate::delay_proxy::DelayProxy;
-pub use crate::fake_github::{FakeGithub, FakeGithubUser};
+pub use crate::fake_github::{FakeGithub, FakeGithubUser, FakePullRequest};
 pub use crate::fake_registry::{
     BearerAuth, FakeRegistry, FakeRegistryBuilder, Fault, FaultResponse,
 };

@@ -72,6 +72,33 @@ pub struct FileConfig {
     /// original's field names; the demo generates one when none is configured.
     #[serde(default)]
     pub sprints: Option<odg_server::SprintsConfig>,
+    /// Upgrade pull requests (the dashboard's Component Diff tab): on when present, as the
+    /// original's `upgradePRs` feature; the GitHubs that serve the components' repositories.
+    #[serde(default)]
+    pub upgrade_prs: Option<UpgradePrsFile>,
+}
+
+/// `upgrade_prs:` in the file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradePrsFile {
+    #[serde(default)]
+    pub github: Vec<UpgradePrsGithubFile>,
+}
+
+/// One GitHub of `upgrade_prs.github`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradePrsGithubFile {
+    /// The repository URLs' host.
+    pub host: String,
+    /// Default `https://api.github.com` for `github.com`, else `https://<host>/api/v3`.
+    #[serde(default)]
+    pub api_url: Option<String>,
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
 }
 
 /// Browser clients on other origins (the dashboard).
@@ -319,6 +346,8 @@ pub struct ServeConfig {
     pub service_extensions: Vec<String>,
     /// The sprint calendar; `None` when the file has none (the demo then adds its own).
     pub sprints: Option<odg_server::SprintCalendar>,
+    /// Upgrade pull requests' GitHubs; `None`: the feature is off.
+    pub upgrade_prs: Option<Vec<odg_server::GithubRepositoryAccess>>,
     /// No database configured: the SQLite file under the cache directory, odg's own (the demo
     /// writes its findings only there, never into a configured database).
     pub embedded_database: bool,
@@ -578,6 +607,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
             .map(odg_server::SprintCalendar::new)
             .transpose()
             .map_err(|error| anyhow::anyhow!(error))?,
+        upgrade_prs: file.upgrade_prs.map(upgrade_prs).transpose()?,
         embedded_database,
     })
 }
@@ -726,6 +756,38 @@ fn cache_config(
             .then_some(odg_cache::DEFAULT_MISS_RATIO_CURVE_KEYS),
         ..defaults
     })
+}
+
+/// `upgrade_prs:` resolved: each GitHub with its API URL and token.
+fn upgrade_prs(file: UpgradePrsFile) -> anyhow::Result<Vec<odg_server::GithubRepositoryAccess>> {
+    file.github
+        .into_iter()
+        .map(|github| {
+            let host = github.host.trim().to_ascii_lowercase();
+            if host.is_empty() || host.contains('/') {
+                bail!("upgrade_prs.github: host {:?} is no host name", github.host);
+            }
+            let api_url = github.api_url.unwrap_or_else(|| {
+                if host == "github.com" {
+                    "https://api.github.com".into()
+                } else {
+                    format!("https://{host}/api/v3")
+                }
+            });
+            if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
+                bail!("upgrade_prs.github {host}: api_url {api_url:?} is no http(s) URL");
+            }
+            Ok(odg_server::GithubRepositoryAccess {
+                token: secret(
+                    &format!("upgrade_prs.github {host}: token"),
+                    github.token,
+                    github.token_file,
+                )?,
+                host,
+                api_url,
+            })
+        })
+        .collect()
 }
 
 /// A secret given inline or as a file (trailing white space of a file is dropped).
@@ -1038,6 +1100,50 @@ mod tests {
         ] {
             assert!(with(bad).is_err(), "{bad}");
         }
+    }
+
+    /// `upgrade_prs:` switches the feature on (none: off); each GitHub gets its API URL's
+    /// default from its host and a token from the file; a host with a path is refused.
+    #[test]
+    fn upgrade_pull_requests_from_the_file() {
+        assert!(resolve(args()).unwrap().upgrade_prs.is_none());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odg.yaml");
+        let token = dir.path().join("token");
+        std::fs::write(&token, "ghp_secret\n").unwrap();
+        let with = |text: String| {
+            std::fs::write(&path, text).unwrap();
+            let mut from_file = args();
+            from_file.config = Some(path.clone());
+            resolve(from_file)
+        };
+        let githubs = with(format!(
+            "upgrade_prs:\n  github:\n    - {{host: GitHub.com, token_file: {}}}\n    - {{host: ghe.corp.example, token: t}}\n",
+            token.display()
+        ))
+        .unwrap()
+        .upgrade_prs
+        .unwrap();
+        assert_eq!(githubs[0].host, "github.com");
+        assert_eq!(githubs[0].api_url, "https://api.github.com");
+        assert_eq!(githubs[0].token, "ghp_secret");
+        assert_eq!(githubs[1].api_url, "https://ghe.corp.example/api/v3");
+        assert!(
+            !format!("{githubs:?}").contains("ghp_secret"),
+            "never in Debug"
+        );
+        assert_eq!(
+            with("upgrade_prs: {}\n".into())
+                .unwrap()
+                .upgrade_prs
+                .unwrap()
+                .len(),
+            0
+        );
+        assert!(
+            with("upgrade_prs: {github: [{host: github.com/acme, token: t}]}\n".into()).is_err()
+        );
+        assert!(with("upgrade_prs: {github: [{host: github.com}]}\n".into()).is_err());
     }
 
     #[test]

@@ -14,12 +14,11 @@ const AVAILABLE: &str = "available";
 const UNAVAILABLE: &str = "unavailable";
 
 /// The original's features odg does not have (or has no configuration for), in its order.
-const NOT_SERVED: [&str; 7] = [
+const NOT_SERVED: [&str; 6] = [
     super::inactive_features::CLUSTER_ACCESS,
     "addressbook",
     "tests",
     "dora",
-    "upgrade-prs",
     "extensions-configuration",
     "licenses",
 ];
@@ -89,6 +88,7 @@ pub async fn features(
     features.push(ocm_repository_cfgs(&state));
     features.push(super::special_components::feature(&state));
     features.push(super::sprints::feature(&state));
+    features.push(json!({"name": "upgrade-prs", "state": state_of(state.upgrade_prs.is_some())}));
     features.extend(
         NOT_SERVED
             .iter()

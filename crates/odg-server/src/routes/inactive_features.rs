@@ -1,6 +1,6 @@
 //! The original's routes whose data source odg does not have: Kubernetes (log collections,
-//! container statuses, runtime artefacts: the `cluster-access` feature), GitHub (upgrade pull
-//! requests, test results: `upgrade-prs`, `tests`), DORA metrics (`dora`) and the end-of-life
+//! container statuses, runtime artefacts: the `cluster-access` feature), GitHub test results
+//! (`tests`), DORA metrics (`dora`) and the end-of-life
 //! API (OS branches). Each answers as the original does without its feature, so the dashboard
 //! handles them as it would there: 400 `feature-inactive` naming the feature, which `/features`
 //! reports unavailable. Never a 404 (the dashboard would show a failure) or a 500. The one
@@ -19,11 +19,6 @@ pub const CLUSTER_ACCESS: &str = "cluster-access";
 /// method): the original reads them from the cluster.
 pub async fn cluster_access() -> ApiError {
     ApiError::feature_inactive(&[CLUSTER_ACCESS])
-}
-
-/// `GET /components/upgrade-prs`: GitHub pull requests.
-pub async fn upgrade_prs() -> ApiError {
-    ApiError::feature_inactive(&["upgrade-prs"])
 }
 
 /// `GET /components/tests`: test results attached to GitHub releases.

@@ -23,6 +23,7 @@ mod responsibles;
 mod service_extensions;
 mod special_components;
 mod sprints;
+mod upgrade_prs;
 
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -114,10 +115,7 @@ pub fn router(state: AppState) -> Router {
                 .put(inactive_features::cluster_access)
                 .delete(inactive_features::cluster_access),
         )
-        .route(
-            "/components/upgrade-prs",
-            get(inactive_features::upgrade_prs),
-        )
+        .route("/components/upgrade-prs", get(upgrade_prs::upgrade_prs))
         .route("/components/tests", get(inactive_features::tests))
         .route("/components/sbom", get(inactive_features::sbom))
         .route("/dora/dora-metrics", get(inactive_features::dora))

@@ -28,3 +28,4 @@ mod responsibles_diff_routes;
 mod special_component_routes;
 mod sprint_routes;
 mod support;
+mod upgrade_pr_routes;

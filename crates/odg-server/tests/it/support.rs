@@ -140,20 +140,32 @@ pub fn app_over_mapping(
     mapping: RepositoryMapping,
     allowed_hosts: Vec<String>,
 ) -> TestApp {
+    TestApp {
+        router: odg_server::router(odg_server::AppState::new(service_over(
+            stores,
+            mapping,
+            allowed_hosts,
+        ))),
+        cache: None,
+        _directory: None,
+    }
+}
+
+/// The component service over `stores` without a cache.
+pub fn service_over(
+    stores: RepositoryStores,
+    mapping: RepositoryMapping,
+    allowed_hosts: Vec<String>,
+) -> ComponentService {
     let source = OciComponentSource::new(Arc::new(stores), OciSourceLimits::default());
-    let service = ComponentService::new(
+    ComponentService::new(
         ComponentServiceConfig {
             mapping,
             allowed_hosts,
             walk: WalkOptions::default(),
         },
         Arc::new(source),
-    );
-    TestApp {
-        router: odg_server::router(odg_server::AppState::new(service)),
-        cache: None,
-        _directory: None,
-    }
+    )
 }
 
 pub async fn seed(

@@ -105,6 +105,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             None if demo => demo_sprints(),
             None => None,
         })
+        // The demo's components have no GitHub repositories: the feature is on (the dashboard
+        // shows its Component Diff tab, whose diff of two versions odg serves) and every
+        // component has no upgrade pull requests, as in the original without a GitHub config.
+        .with_upgrade_prs(match config.upgrade_prs.clone() {
+            Some(githubs) => Some(odg_server::UpgradePullRequests::new(githubs)),
+            None if demo => Some(odg_server::UpgradePullRequests::new(Vec::new())),
+            None => None,
+        })
         .with_metrics(metrics_handle);
     let readiness = state.readiness.clone();
     if let Some(address) = config.admin_listen {

@@ -52,6 +52,7 @@ async fn the_dashboard_logs_in_and_shows_a_demo_component_without_a_failed_reque
             TOKEN,
             "acme.org/shop/checkout",
             "1.3.0",
+            "1.2.0",
             &screenshots.display().to_string(),
             // the demo's landing-page component at its greatest version, loaded
             "2026.3.0",
@@ -109,6 +110,7 @@ async fn the_dashboard_logs_in_and_shows_a_demo_component_without_a_failed_reque
             "component-bom",
             "component-descriptor",
             "component-compliance",
+            "component-diff",
             "component-query",
             "rescoring-dialog",
             "rescoring-edited",
@@ -128,7 +130,13 @@ async fn the_dashboard_logs_in_and_shows_a_demo_component_without_a_failed_reque
     );
     // what /features lets the dashboard show, and nothing it hides
     let tabs = strings("tabs");
-    for shown in ["Dependencies (BOM)", "Component Descriptor", "Compliance"] {
+    for shown in [
+        "Dependencies (BOM)",
+        "Component Descriptor",
+        "Component Diff",
+        "Compliance",
+        "Query",
+    ] {
         assert!(
             tabs.iter().any(|tab| tab.eq_ignore_ascii_case(shown)),
             "{shown}: {tabs:?}"
@@ -144,6 +152,8 @@ async fn the_dashboard_logs_in_and_shows_a_demo_component_without_a_failed_reque
         "200 POST /artefacts/metadata/query",
         "200 GET /components/compliance-summary?",
         "200 GET /rescore?",
+        "200 GET /components/upgrade-prs?",
+        "200 POST /components/diff",
         "200 GET /artefacts/metadata/query-attributes",
         "200 POST /artefacts/metadata/query/by-search-expression",
         "201 POST /rescore",
