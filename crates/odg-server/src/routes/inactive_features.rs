@@ -3,10 +3,7 @@
 //! (`tests`), DORA metrics (`dora`) and the end-of-life
 //! API (OS branches). Each answers as the original does without its feature, so the dashboard
 //! handles them as it would there: 400 `feature-inactive` naming the feature, which `/features`
-//! reports unavailable. Never a 404 (the dashboard would show a failure) or a 500. The one
-//! exception is `GET /components/sbom`, whose feature (`delivery-db`) odg has but whose data
-//! (SBOM documents in the blob store, written by the original's SBOM generator through its
-//! `/blob` route) odg neither writes nor reads: 501, saying so.
+//! reports unavailable. Never a 404 (the dashboard would show a failure) or a 500.
 
 use axum::extract::Path;
 
@@ -31,15 +28,6 @@ pub async fn tests() -> ApiError {
 /// dashboard understands, with the feature it reports unavailable.
 pub async fn dora() -> ApiError {
     ApiError::feature_inactive(&["dora"])
-}
-
-/// `GET /components/sbom`: 501 Not Implemented (see the module docs).
-pub async fn sbom() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        "SBOM downloads are not served by odg: it has no SBOM generator and no blob store \
-         (the original's /blob route)",
-    )
 }
 
 /// `GET /os/{os_id}/branches`: the original asks endoflife.date (or a few built-in files) and

@@ -20,6 +20,7 @@ mod profile;
 mod request_encoding;
 mod rescore;
 mod responsibles;
+mod sbom;
 mod service_extensions;
 mod special_components;
 mod sprints;
@@ -117,7 +118,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/components/upgrade-prs", get(upgrade_prs::upgrade_prs))
         .route("/components/tests", get(inactive_features::tests))
-        .route("/components/sbom", get(inactive_features::sbom))
+        .route("/components/sbom", get(sbom::sbom))
         .route("/dora/dora-metrics", get(inactive_features::dora))
         .route("/os/{os_id}/branches", get(inactive_features::os_branches))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard_read));

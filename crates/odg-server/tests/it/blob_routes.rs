@@ -473,3 +473,101 @@ async fn a_64_mib_blob_streams_through_in_both_directions_without_being_held() {
         );
     }
 }
+
+/// `GET /components/sbom` on both backends: the SBOM documents the SBOM generator stored
+/// (a blob, and a scan info of datasource `sbom-generator` naming its digest) come back as one
+/// tar archive in the original's layout; an artefact without one is skipped.
+#[tokio::test]
+async fn sboms_stream_as_a_tar_archive_in_the_originals_layout() {
+    for backend in ["sqlite", "postgres"] {
+        let app = blob_app(backend, "sbom_routes", 1 << 20).await;
+        let name = app.backend;
+        let descriptor = call(
+            &app,
+            "GET",
+            "/ocm/component?component_name=acme.org/shop/cart&version=1.3.0",
+            &[],
+        )
+        .await
+        .json();
+        let resource = descriptor["component"]["resources"][0].clone();
+        let document: Vec<u8> = format!(
+            "{{\"bomFormat\": \"CycloneDX\", \"components\": [{}]}}",
+            "{\"name\": \"openssl\"},".repeat(300).trim_end_matches(',')
+        )
+        .into_bytes();
+        let digest = digest_of(&document);
+        let stored = send(
+            &app,
+            upload_request(
+                Some(ADMIN_TOKEN),
+                &digest,
+                Body::from(document.clone()),
+                document.len() as u64,
+            ),
+        )
+        .await;
+        assert_eq!(stored.status, StatusCode::OK, "{name}: {:?}", stored.body);
+        let scan_info = json!({"entries": [{
+            "artefact": {"component_name": "acme.org/shop/cart", "component_version": "1.3.0",
+                         "artefact_kind": "resource",
+                         "artefact": {"artefact_name": resource["name"], "artefact_version": resource["version"],
+                                      "artefact_type": resource["type"], "artefact_extra_id": {}}},
+            "meta": {"datasource": "sbom-generator", "type": "meta/artefact_scan_info"},
+            "data": {"digest": digest},
+        }]});
+        let written = send(
+            &app,
+            Request::put("/artefacts/metadata")
+                .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+                .body(Body::from(scan_info.to_string()))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            written.status,
+            StatusCode::CREATED,
+            "{name}: {:?}",
+            written.body
+        );
+
+        let archive = call(
+            &app,
+            "GET",
+            "/components/sbom?component_name=acme.org/shop/cart&version=1.3.0",
+            &[],
+        )
+        .await;
+        assert_eq!(archive.status, StatusCode::OK, "{name}");
+        assert_eq!(archive.header("content-type"), "application/x-tar");
+        assert_eq!(
+            archive.header("content-disposition"),
+            "attachment; filename=\"acme.org_shop_cart_1.3.0.sboms.tar\""
+        );
+        let mut reader = tar::Archive::new(&archive.body[..]);
+        let mut found = Vec::new();
+        for entry in reader.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().display().to_string();
+            let mut content = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut content).unwrap();
+            found.push((path, content));
+        }
+        let expected_path = format!(
+            "acme.org_shop_cart_1.3.0/{}_{}.json",
+            resource["name"].as_str().unwrap(),
+            resource["type"].as_str().unwrap()
+        );
+        assert_eq!(found, vec![(expected_path, document)], "{name}");
+        // a version without SBOMs: an empty archive
+        let empty = call(
+            &app,
+            "GET",
+            "/components/sbom?component_name=acme.org/shop/cart&version=1.2.0&recursion_depth=0",
+            &[],
+        )
+        .await;
+        assert_eq!(empty.status, StatusCode::OK, "{name}");
+        assert_eq!(empty.body.len(), 1024, "{name}: two empty blocks");
+    }
+}

@@ -89,16 +89,6 @@ async fn routes_without_a_data_source_answer_feature_inactive() {
 }
 
 #[tokio::test]
-async fn sbom_downloads_are_not_implemented() {
-    let (app, _directory) = app().await;
-    let (status, body) = app
-        .get("/components/sbom?component_name=acme.org/shop/checkout&version=1.3.0")
-        .await;
-    assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
-    assert!(body["error"].as_str().unwrap().contains("SBOM"));
-}
-
-#[tokio::test]
 async fn os_branches_are_unknown_as_the_original_answers_for_an_unknown_os() {
     let (app, _directory) = app().await;
     let (status, body) = app.get("/os/alpine/branches").await;
