@@ -127,6 +127,8 @@ pub struct FindingConfig {
     pub fingerprint: String,
     /// Moves a finding's sprint by this many sprints from the one its due date falls into.
     pub sprint_assignment_offset: i64,
+    /// Vulnerabilities only: the CVE rescoring rule set `/rescore` proposes severities with.
+    pub cve_rescoring: Option<crate::cve_rescoring::CveRuleSet>,
 }
 
 impl FindingConfig {
@@ -270,6 +272,46 @@ findings:
       - {id: MEDIUM, display_name: Medium, value: 2, allowed_processing_time: 90, rescoring: [manual, automatic], selector: {cve_score_range: {min: 4.0, max: 6.9}}}
       - {id: HIGH, display_name: High, value: 4, allowed_processing_time: 30, rescoring: manual, selector: {cve_score_range: {min: 7.0, max: 8.9}}}
       - {id: CRITICAL, display_name: Critical, value: 8, allowed_processing_time: 30, rescoring: manual, selector: {cve_score_range: {min: 9.0, max: 10.0}}}
+    # the original's default rule set (`defaults.yaml`, `gardener`)
+    rescoring_ruleset:
+      name: vulnerability-rescoring-v1
+      operations:
+        reduce: {order: [CRITICAL, HIGH, MEDIUM, LOW, NONE], value: 1}
+      rules:
+        - category_value: network_exposure:public
+          name: network-exposure-public
+          rules:
+            - {cve_values: ['AV:A'], operation: reduce}
+            - {cve_values: ['AV:L', 'AV:P'], operation: set-to-NONE}
+        - category_value: network_exposure:protected
+          name: network-exposure-protected
+          rules:
+            - {cve_values: ['AV:N'], operation: reduce}
+            - {cve_values: ['AV:A', 'AV:L', 'AV:P'], operation: set-to-NONE}
+        - category_value: network_exposure:private
+          name: network-exposure-private
+          rules:
+            - {cve_values: ['AV:N', 'AV:A', 'AV:L', 'AV:P'], operation: set-to-NONE}
+        - category_value: authentication_enforced:true
+          name: authentication-enforced
+          rules:
+            - {cve_values: ['PR:L', 'PR:H'], operation: reduce}
+        - category_value: user_interaction:gardener-operator
+          name: user-interaction-gardener-operator
+          rules:
+            - {cve_values: ['UI:R'], operation: reduce}
+        - category_value: confidentiality_requirement:none
+          name: confidentiality-requirement-none
+          rules:
+            - {cve_values: ['C:H', 'C:L'], operation: reduce}
+        - category_value: integrity_requirement:none
+          name: integrity-requirement-none
+          rules:
+            - {cve_values: ['I:H', 'I:L'], operation: reduce}
+        - category_value: availability_requirement:none
+          name: availability-requirement-none
+          rules:
+            - {cve_values: ['A:H', 'A:L'], operation: reduce}
   - type: finding/malware
     categorisations:
       - {id: NONE, display_name: None, value: 0, rescoring: manual}
@@ -563,7 +605,23 @@ impl FindingFile {
             }
             hex::encode(&hasher.finalize()[..8])
         };
-        let _ = (&self.rescoring_ruleset, &self.issues, &self.default_scope);
+        let _ = (&self.issues, &self.default_scope);
+        // A rule set written out is read (a reference to the original's shared defaults is
+        // not: odg has no shared configuration, and proposes no automatic rescoring then).
+        let cve_rescoring = match (&self.rescoring_ruleset, self.r#type.as_str()) {
+            (Some(raw), VULNERABILITY) => {
+                let raw: Value = serde_json::to_value(raw).map_err(|error| error.to_string())?;
+                if raw.get("rules").is_some() {
+                    Some(
+                        crate::cve_rescoring::CveRuleSet::from_json(&raw)
+                            .map_err(|error| format!("rescoring_ruleset: {error}"))?,
+                    )
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
         Ok(FindingConfig {
             datasource: datasource_of(&self.r#type),
             r#type: self.r#type,
@@ -572,6 +630,7 @@ impl FindingFile {
             reuse_discovery_date,
             fingerprint,
             sprint_assignment_offset: self.sprint_assignment_offset.unwrap_or(0),
+            cve_rescoring,
         })
     }
 }
@@ -649,7 +708,6 @@ mod tests {
         let vulnerability = &configs.raw_findings[0];
         assert_eq!(vulnerability["default_scope"], "artefact");
         assert_eq!(vulnerability["sprint_assignment_offset"], 0);
-        assert_eq!(vulnerability["rescoring_ruleset"], Value::Null);
         assert_eq!(
             vulnerability["reuse_discovery_date"],
             serde_json::json!({"enabled": true, "max_reuse_time": null})
@@ -684,6 +742,17 @@ mod tests {
             Value::Null
         );
         assert_eq!(categorisation("NONE")["selector"], Value::Null);
+        assert_eq!(
+            vulnerability["rescoring_ruleset"]["name"],
+            "vulnerability-rescoring-v1"
+        );
+        let rule_set = configs
+            .get(VULNERABILITY)
+            .unwrap()
+            .cve_rescoring
+            .as_ref()
+            .unwrap();
+        assert_eq!(rule_set.rules.len(), 10);
     }
 
     /// The delivery service's rule (`FeatureProfiles.find_profile`): no `profile` (or an empty

@@ -12,6 +12,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
+pub mod cve_rescoring;
 mod error;
 pub mod proposals;
 pub mod rescoring;

@@ -4,9 +4,9 @@
 //! finding grouped across package versions with its filesystem paths and pending scanner
 //! write-backs. Pure: rows in, proposals out (the route reads the rows).
 //!
-//! Not done: the original also proposes a severity for an unrescored vulnerability from the
-//! finding type's CVE rescoring rule set and the artefact's CVE categorisation label; odg
-//! proposes the current severity (`original-severity`) instead.
+//! An unrescored vulnerability gets the severity its finding type's CVE rescoring rule set
+//! proposes for the artefact's CVE categorisation (see [`crate::cve_rescoring`]), with the
+//! matching rules' names, as the original proposes it.
 
 use std::collections::BTreeSet;
 
@@ -236,6 +236,7 @@ pub fn proposals(
     configs: &FindingConfigs,
     types: &[String],
     sprints: &[SprintDue],
+    cve_categorisation: Option<&Value>,
 ) -> Vec<Value> {
     let of_type = |wanted: &str| -> Vec<&StoredMetadata> {
         rows.iter()
@@ -282,6 +283,24 @@ pub fn proposals(
             config,
             current_severity,
         );
+        // the due date follows the categorisation now; the proposal is what the rules suggest
+        let (proposed_severity, matching_rules) = match (
+            &config.cve_rescoring,
+            cve_categorisation,
+            applicable.is_empty(),
+        ) {
+            (Some(rule_set), Some(categorisation), true) if finding_type == VULNERABILITY => {
+                let cvss = data.get("cvss").cloned().unwrap_or(Value::Null);
+                let matched = rule_set.matching(categorisation, &cvss);
+                let names: Vec<Option<String>> =
+                    matched.iter().map(|rule| rule.name.clone()).collect();
+                (
+                    crate::cve_rescoring::rescore(current_severity, &matched),
+                    json!(names),
+                )
+            }
+            _ => (current_severity.to_string(), matching_rules),
+        };
         let sprint = due
             .and_then(|due| sprint_for(due, sprints, config.sprint_assignment_offset))
             .map(|sprint| json!({"name": sprint.name, "end_date": sprint.due_date.to_string()}));
@@ -413,7 +432,7 @@ pub fn proposals(
         answer.push(json!({
             "finding": finding_json,
             "finding_type": finding_type,
-            "severity": current_severity,
+            "severity": proposed_severity,
             "matching_rules": matching_rules,
             "applicable_rescorings": applicable_json,
             "discovery_date": discovery_date(finding).map(|date| date.to_string()),
@@ -519,6 +538,7 @@ mod tests {
             &FindingConfigs::defaults(),
             &[],
             &[sprint("s1", "2026-02-28")],
+            None,
         );
         assert_eq!(proposals.len(), 2, "{proposals:#?}");
         let first = &proposals[0];
@@ -572,6 +592,7 @@ mod tests {
             &FindingConfigs::defaults(),
             &[VULNERABILITY.to_string()],
             &[],
+            None,
         );
         assert_eq!(proposals.len(), 1);
         let proposal = &proposals[0];
@@ -582,6 +603,37 @@ mod tests {
         // LOW: 120 days
         assert_eq!(proposal["due_date"], "2026-05-10");
         assert_eq!(proposal["sprint"], Value::Null);
+    }
+
+    /// The original's automatic proposal: an unrescored vulnerability on an artefact
+    /// categorised as protected, with authentication enforced, is reduced once per matching
+    /// rule (here network exposure and privileges); a rescored one keeps its rescoring.
+    #[test]
+    fn the_cve_rule_set_proposes_for_unrescored_vulnerabilities() {
+        let mut finding = vulnerability("a", "3.0.1", "CVE-1", "CRITICAL");
+        finding.metadata.data["cvss"] = json!({"access_vector": "N", "attack_complexity": "L",
+            "privileges_required": "L", "user_interaction": "N", "scope": "U",
+            "confidentiality": "H", "integrity": "H", "availability": "H"});
+        let categorisation = json!({"network_exposure": "protected", "authentication_enforced": true,
+            "user_interaction": "end-user", "confidentiality_requirement": "high",
+            "integrity_requirement": "high", "availability_requirement": "high", "comment": null});
+        let configs = FindingConfigs::defaults();
+        let proposed = proposals(
+            std::slice::from_ref(&finding),
+            &configs,
+            &[],
+            &[],
+            Some(&categorisation),
+        );
+        assert_eq!(proposed[0]["severity"], "MEDIUM");
+        assert_eq!(
+            proposed[0]["matching_rules"],
+            json!(["network-exposure-protected", "authentication-enforced"])
+        );
+        // CRITICAL's 30 days, not the proposal's: nothing is rescored yet
+        assert_eq!(proposed[0]["due_date"], "2026-02-09");
+        let without = proposals(std::slice::from_ref(&finding), &configs, &[], &[], None);
+        assert_eq!(without[0]["severity"], "CRITICAL");
     }
 
     #[test]
@@ -601,7 +653,7 @@ mod tests {
                 json!({}),
             ),
         ];
-        let proposals = proposals(&rows, &FindingConfigs::defaults(), &[], &[]);
+        let proposals = proposals(&rows, &FindingConfigs::defaults(), &[], &[], None);
         assert_eq!(proposals.len(), 1);
         assert_eq!(proposals[0]["finding"]["finding"]["malware"], "eicar");
         // BLOCKER: allowed processing time 0, due at once -> no due date in the original's sense

@@ -83,8 +83,22 @@ pub(crate) fn short_name(component_name: &str) -> String {
         .to_string()
 }
 
+/// How the cart service's image is exposed (the original's `gardener.cloud/cve-categorisation`):
+/// `/rescore` proposes lower severities for its vulnerabilities from the default rule set.
+const CART: &str = "acme.org/shop/cart";
+
 pub(crate) fn image_resource(component_name: &str, version: &str) -> Value {
     let name = short_name(component_name);
+    let labels = if component_name == CART {
+        json!([{"name": "gardener.cloud/cve-categorisation", "value": {
+            "network_exposure": "protected", "authentication_enforced": true,
+            "user_interaction": "end-user", "confidentiality_requirement": "high",
+            "integrity_requirement": "high", "availability_requirement": "high",
+            "comment": "behind the shop's gateway; customers log in",
+        }}])
+    } else {
+        json!([])
+    };
     json!({
         "name": name,
         "version": version,
@@ -95,7 +109,7 @@ pub(crate) fn image_resource(component_name: &str, version: &str) -> Value {
             "imageReference": format!("registry.acme.invalid/images/{name}:{version}"),
         },
         "extraIdentity": {},
-        "labels": [],
+        "labels": labels,
         "srcRefs": [],
         "digest": null,
     })

@@ -13,7 +13,7 @@ use odg_ocm::OcmRepositoryUrl;
 pub const DEMO_REPOSITORY: &str = "demo.odg.invalid/ocm";
 
 /// Bumped whenever the demo landscape changes, so an old directory is rewritten.
-const DEMO_LAYOUT_VERSION: &str = "demo-landscape-2";
+const DEMO_LAYOUT_VERSION: &str = "demo-landscape-3";
 
 #[allow(
     clippy::expect_used,

@@ -126,16 +126,70 @@ async fn preview_inner(state: &AppState, params: &RescoreParams) -> Result<Vec<u
         .db()
         .artefact_rows(&artefact, &types, &referenced)
         .await?;
+    // the original reads the artefact's CVE categorisation for vulnerabilities only
+    let cve_categorisation = if types.contains(&odg_compliance::config::VULNERABILITY) {
+        cve_categorisation(state, &artefact).await
+    } else {
+        None
+    };
     let configs = configs.clone();
     let wanted = params.types.clone();
     let sprints = sprints_due(state);
     odg_offload::run_cpu_bound(move || {
-        let proposals = odg_compliance::proposals(&rows, &configs, &wanted, &sprints);
+        let proposals = odg_compliance::proposals(
+            &rows,
+            &configs,
+            &wanted,
+            &sprints,
+            cve_categorisation.as_ref(),
+        );
         serde_json::to_vec(&proposals)
     })
     .await
     .map_err(ApiError::from)?
     .map_err(|_| ApiError::internal("serialisation failed"))
+}
+
+/// The artefact's `gardener.cloud/cve-categorisation` label, else its component's; `None` when
+/// there is none or the descriptor cannot be read (the original looks it up `absent_ok`).
+async fn cve_categorisation(state: &AppState, artefact: &ComponentArtefactId) -> Option<Value> {
+    let name = artefact.component_name.as_deref()?;
+    let version = artefact.component_version.as_deref()?;
+    let component = odg_components::ComponentId::new(name, version);
+    let fetched = match state.components.descriptor(&component, None).await {
+        Ok(fetched) => fetched,
+        Err(error) => {
+            tracing::debug!(%error, name, version, "no descriptor for the CVE categorisation");
+            return None;
+        }
+    };
+    let component = &fetched.descriptor.component;
+    let local = artefact.artefact.clone().unwrap_or_default();
+    let candidates = match artefact.artefact_kind {
+        Some(ArtefactKind::Resource) => &component.resources,
+        Some(ArtefactKind::Source) => &component.sources,
+        _ => return None,
+    };
+    let found = candidates.iter().find(|candidate| {
+        Some(&candidate.name) == local.artefact_name.as_ref()
+            && candidate.version == local.artefact_version
+            && candidate.artefact_type == local.artefact_type
+            && candidate
+                .extra_identity
+                .iter()
+                .map(|(key, value)| (key.clone(), value.as_str().unwrap_or_default().to_string()))
+                .collect::<BTreeMap<String, String>>()
+                == local.artefact_extra_id
+    });
+    let label = |labels: &[odg_ocm::Label]| {
+        labels
+            .iter()
+            .find(|label| label.name == odg_compliance::cve_rescoring::CVE_CATEGORISATION_LABEL)
+            .map(|label| label.value.clone())
+    };
+    found
+        .and_then(|artefact| label(&artefact.labels))
+        .or_else(|| label(&component.labels))
 }
 
 /// The calendar's sprints (today's, for a generated one) by the date findings are due in them.
