@@ -16,12 +16,28 @@ use crate::harness::{http_client, OdgServer};
 
 const COMPONENT: &str = "acme.org/shop/cart";
 
-fn pod_args(database_url: &str, redis_url: &str, prefix: &str, pod: &str) -> Vec<String> {
+/// What is under test is the per-read generation check, not how fast a loaded runner gets a
+/// Redis reply through B's slowed link: a Redis operation may take far longer than the 250 ms
+/// default before a write counts the shared cache as unreachable (answering 503).
+const PATIENT_REDIS: &str = "cache:\n  redis_operation_timeout_ms: 10000\n";
+
+fn pod_args(
+    database_url: &str,
+    redis_url: &str,
+    prefix: &str,
+    pod: &str,
+    config: &std::path::Path,
+) -> Vec<String> {
     fleet_pod_args(
         pod,
         redis_url,
         Some(prefix),
-        &["--database-url", database_url],
+        &[
+            "--database-url",
+            database_url,
+            "--config",
+            config.to_str().expect("a UTF-8 temporary path"),
+        ],
     )
 }
 
@@ -85,7 +101,17 @@ async fn a_write_through_one_pod_shows_in_the_next_summary_of_the_other() {
     let database = odg_test_support::TestDatabase::create("metadata_fleet").await;
     let prefix = SharedRedisPrefix::new("metadata-fleet");
     let redis = shared_redis_url();
-    let a = start_pod(pod_args(&database.url(), &redis, &prefix.prefix, "pod-a")).await;
+    let directory = tempfile::tempdir().unwrap();
+    let config = directory.path().join("odg.yaml");
+    std::fs::write(&config, PATIENT_REDIS).unwrap();
+    let a = start_pod(pod_args(
+        &database.url(),
+        &redis,
+        &prefix.prefix,
+        "pod-a",
+        &config,
+    ))
+    .await;
     let redis_addr: std::net::SocketAddr = redis
         .trim_start_matches("redis://")
         .trim_end_matches('/')
@@ -97,6 +123,7 @@ async fn a_write_through_one_pod_shows_in_the_next_summary_of_the_other() {
         &format!("redis://{}", slow_link.addr()),
         &prefix.prefix,
         "pod-b",
+        &config,
     ))
     .await;
     slow_link.set_latency(std::time::Duration::from_millis(40));
