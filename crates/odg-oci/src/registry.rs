@@ -221,6 +221,20 @@ impl RegistryEndpoint {
             .map_err(|_| OciError::invalid_reference(format!("path {path:?}")))
     }
 
+    /// A `GET` of a blob, checked: for reading it whole or streaming it.
+    fn blob_get_spec(&self, repository: &str, digest: &str) -> Result<RequestSpec, OciError> {
+        validate_repository(repository)?;
+        validate_digest_reference(digest)?;
+        let url = self.url(&format!("v2/{repository}/blobs/{digest}"))?;
+        Ok(self.spec(
+            Operation::Blob,
+            Method::GET,
+            url,
+            repository_scope(repository, false),
+            format!("blob {}/{repository}@{digest}", self.host),
+        ))
+    }
+
     fn spec(
         &self,
         operation: Operation,
@@ -395,16 +409,7 @@ impl OciStore for RegistryEndpoint {
         digest: &str,
         max_bytes: u64,
     ) -> Result<Bytes, OciError> {
-        validate_repository(repository)?;
-        validate_digest_reference(digest)?;
-        let url = self.url(&format!("v2/{repository}/blobs/{digest}"))?;
-        let mut spec = self.spec(
-            Operation::Blob,
-            Method::GET,
-            url,
-            repository_scope(repository, false),
-            format!("blob {}/{repository}@{digest}", self.host),
-        );
+        let mut spec = self.blob_get_spec(repository, digest)?;
         spec.body_limit = max_bytes;
         let answer = self.transport().execute(&spec).await?;
         if answer.status != StatusCode::OK {
@@ -420,16 +425,7 @@ impl OciStore for RegistryEndpoint {
         digest: &str,
         range: Option<ByteRange>,
     ) -> Result<BlobRead, OciError> {
-        validate_repository(repository)?;
-        validate_digest_reference(digest)?;
-        let url = self.url(&format!("v2/{repository}/blobs/{digest}"))?;
-        let mut spec = self.spec(
-            Operation::Blob,
-            Method::GET,
-            url,
-            repository_scope(repository, false),
-            format!("blob {}/{repository}@{digest}", self.host),
-        );
+        let mut spec = self.blob_get_spec(repository, digest)?;
         spec.range = range.map(ByteRange::header_value);
         spec.stream = true;
         let answer = self.transport().execute(&spec).await?;

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{metadata_state_with, Backend, ADMIN_TOKEN, JWT_SECRET};
+use crate::support::{jwt_for, metadata_state_with, Backend, ADMIN_TOKEN};
 
 struct App {
     router: axum::Router,
@@ -22,19 +22,6 @@ async fn app(backend: Backend) -> App {
         _directory: directory,
         _database: database,
     }
-}
-
-fn jwt(roles: Value) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &json!({"sub": "bdba-worker", "roles": roles, "exp": now + 600}),
-        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
-    )
-    .unwrap()
 }
 
 impl App {
@@ -97,7 +84,7 @@ fn artefact(name: &str) -> Value {
 
 async fn items_are_created_listed_raised_updated_and_deleted(backend: Backend) {
     let app = app(backend).await;
-    let writer = jwt(json!(["backlog-writer"]));
+    let writer = jwt_for("bdba-worker", json!(["backlog-writer"]));
     assert!(app.items("bdba").await.is_empty());
 
     let (status, body) = app
@@ -232,7 +219,7 @@ async fn items_are_created_listed_raised_updated_and_deleted_on_postgres() {
 
 async fn claims_take_the_highest_priority_then_the_oldest(backend: Backend) {
     let app = app(backend).await;
-    let writer = jwt(json!(["backlog-writer"]));
+    let writer = jwt_for("bdba-worker", json!(["backlog-writer"]));
     for (name, priority) in [("a", "LOW"), ("b", "CRITICAL"), ("c", "CRITICAL")] {
         let (status, _) = app
             .send(
@@ -338,7 +325,7 @@ async fn writes_need_the_role_and_bad_input_is_a_400() {
         .send(
             "POST",
             uri,
-            Some(&jwt(json!(["metadata-writer"]))),
+            Some(&jwt_for("bdba-worker", json!(["metadata-writer"]))),
             body.clone(),
         )
         .await;

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
-use crate::support::{cached_demo_service, test_authenticator, ADMIN_TOKEN, JWT_SECRET};
+use crate::support::{cached_demo_service, jwt, test_authenticator, ADMIN_TOKEN};
 
 struct BlobApp {
     router: axum::Router,
@@ -59,19 +59,6 @@ async fn blob_app(backend: &'static str, test: &str, max_bytes: u64) -> BlobApp 
         _directory: directory,
         _postgres: postgres,
     }
-}
-
-fn jwt(roles: Value) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::default(),
-        &json!({"sub": "uploader", "roles": roles, "exp": now + 600}),
-        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
-    )
-    .unwrap()
 }
 
 fn digest_of(content: &[u8]) -> String {

@@ -346,13 +346,18 @@ pub async fn get_raw(router: &Router, uri: &str) -> Answer {
 
 /// An HS256 JWT for the subject `scanner` with `roles`, accepted by [`test_authenticator`].
 pub fn jwt(roles: Value) -> String {
+    jwt_for("scanner", roles)
+}
+
+/// [`jwt`] for another subject (what a route records as its caller).
+pub fn jwt_for(subject: &str, roles: Value) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
     jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
-        &serde_json::json!({"sub": "scanner", "roles": roles, "exp": now + 600}),
+        &serde_json::json!({"sub": subject, "roles": roles, "exp": now + 600}),
         &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
     )
     .unwrap()
