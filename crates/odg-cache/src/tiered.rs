@@ -66,10 +66,15 @@ pub struct CacheConfig {
     pub miss_ratio_curve_keys: Option<usize>,
 }
 
+impl CacheConfig {
+    /// The memory tier's bound when none is configured.
+    pub const DEFAULT_MEMORY_BYTES: u64 = 256 << 20;
+}
+
 impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
-            memory_bytes: 256 * 1024 * 1024,
+            memory_bytes: CacheConfig::DEFAULT_MEMORY_BYTES,
             disk: None,
             shared: None,
             policies: HashMap::new(),
@@ -316,7 +321,9 @@ impl TieredCache {
     where
         V: CacheValue,
         E: Clone + Send + Sync + 'static + From<CacheError>,
-        F: FnOnce() -> Fut + Send + 'static,
+        // Only the future must outlive the request: `load` is called at most once, when the
+        // value is loaded, so a caller can borrow its arguments and clone them only on a miss.
+        F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>> + Send + 'static,
     {
         let kind = key.kind().as_str();
@@ -350,7 +357,7 @@ impl TieredCache {
                                 if let Some(handle) =
                                     self.inner.flights.lead_if_idle(key.id(), stamp)
                                 {
-                                    self.spawn_fill(key.clone(), stamp, policy, load, handle);
+                                    self.spawn_fill(key.clone(), stamp, policy, load(), handle);
                                 }
                             } else {
                                 lookup(kind, TIER_MEMORY, "hit");
@@ -375,7 +382,7 @@ impl TieredCache {
                 receiver
             }
             Joined::Leader(handle, receiver) => {
-                self.spawn_fill(key.clone(), stamp, policy, load, handle);
+                self.spawn_fill(key.clone(), stamp, policy, load(), handle);
                 receiver
             }
         };
@@ -395,17 +402,16 @@ impl TieredCache {
         }
     }
 
-    fn spawn_fill<V, E, F, Fut>(
+    fn spawn_fill<V, E, Fut>(
         &self,
         key: CacheKey,
         stamp: Stamp,
         policy: KindPolicy,
-        load: F,
+        load: Fut,
         handle: FlightHandle,
     ) where
         V: CacheValue,
         E: Clone + Send + Sync + 'static + From<CacheError>,
-        F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Result<V, E>> + Send + 'static,
     {
         let inner = self.inner.clone();
@@ -446,17 +452,17 @@ impl TieredCache {
 }
 
 impl CacheInner {
-    async fn fill<V, E, F, Fut>(
+    async fn fill<V, E, Fut>(
         self: Arc<Self>,
         key: CacheKey,
         stamp: Stamp,
         policy: KindPolicy,
-        load: F,
+        load: Fut,
         handle: FlightHandle,
     ) where
         V: CacheValue,
         E: Clone + Send + Sync + 'static + From<CacheError>,
-        F: FnOnce() -> Fut + Send + 'static,
+        // not started until awaited (futures are lazy): the tiers below are asked first
         Fut: Future<Output = Result<V, E>> + Send + 'static,
     {
         let kind = key.kind().as_str().to_string();
@@ -567,7 +573,7 @@ impl CacheInner {
 
         // lookups the loader makes (a rendered answer's descriptor) name this entry as their
         // parent, for the miss-ratio simulations (`curves.rs`)
-        let loaded = FILLING.scope(id, load()).await;
+        let loaded = FILLING.scope(id, load).await;
         match loaded {
             Ok(value) => {
                 counter!(ORIGIN_LOADS_TOTAL, "kind" => kind.clone(), "result" => "ok").increment(1);

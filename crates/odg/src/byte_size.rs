@@ -39,6 +39,26 @@ impl FromStr for ByteSize {
     }
 }
 
+impl ByteSize {
+    /// The size as an operator would write it: in the largest binary unit that divides it
+    /// (`256MiB`, `1GiB`, `1000`), so help texts can state defaults from their constants.
+    pub fn in_binary_units(bytes: u64) -> String {
+        const UNITS: [(u64, &str); 4] = [
+            (1 << 40, "TiB"),
+            (1 << 30, "GiB"),
+            (1 << 20, "MiB"),
+            (1 << 10, "KiB"),
+        ];
+        UNITS
+            .iter()
+            .find(|(size, _)| bytes >= *size && bytes % size == 0)
+            .map_or_else(
+                || bytes.to_string(),
+                |(size, unit)| format!("{}{unit}", bytes / size),
+            )
+    }
+}
+
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
@@ -63,6 +83,21 @@ impl<'de> Deserialize<'de> for ByteSize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_in_binary_units_read_back_as_the_same_size() {
+        for (bytes, text) in [
+            (256 << 20, "256MiB"),
+            (1 << 30, "1GiB"),
+            (512 * 1024, "512KiB"),
+            (1000, "1000"),
+            (3 << 40, "3TiB"),
+            (0, "0"),
+        ] {
+            assert_eq!(ByteSize::in_binary_units(bytes), text);
+            assert_eq!(text.parse::<ByteSize>().unwrap().0, bytes);
+        }
+    }
 
     #[test]
     fn units() {

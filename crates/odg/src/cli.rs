@@ -4,10 +4,15 @@ use std::path::PathBuf;
 
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use odg_server::{admission_defaults, AdmissionMode};
+use odg_cache::SharedTierConfig;
+use odg_server::{
+    admission_defaults, AdmissionMode, BlobLimits, ConnectionLimits, MetadataQueryLimits,
+    DEFAULT_CORS_MAX_AGE,
+};
 
 use crate::allocator::AllocatorMode;
 use crate::byte_size::ByteSize;
+use crate::config;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -129,8 +134,7 @@ pub struct ServeArgs {
     /// YAML configuration file; flags and ODG_* variables override its values.
     #[arg(long, env = "ODG_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Address to listen on [default: 127.0.0.1:5000].
-    #[arg(long, env = "ODG_LISTEN")]
+    #[arg(long, env = "ODG_LISTEN", help = format!("Address to listen on [default: {}]", config::DEFAULT_LISTEN))]
     pub listen: Option<String>,
     /// OCM repository for every component, tried in the order given (`http://` = plain HTTP).
     /// Replaces the configuration file's mapping. Without any, the embedded demo repository is served.
@@ -143,14 +147,20 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub allowed_ocm_repo_hosts: Vec<String>,
-    /// Directory for whatever the service keeps on disk [default: .odg].
-    #[arg(long, env = "ODG_CACHE_DIR")]
+    #[arg(long, env = "ODG_CACHE_DIR", help = format!(
+        "Directory for whatever the service keeps on disk [default: {}]",
+        config::DEFAULT_CACHE_DIR
+    ))]
     pub cache_dir: Option<PathBuf>,
-    /// Bound of the memory cache tier, counting keys, values and per-entry overhead [default: 256MiB].
-    #[arg(long, env = "ODG_MEMORY_CACHE_BYTES")]
+    #[arg(long, env = "ODG_MEMORY_CACHE_BYTES", help = format!(
+        "Bound of the memory cache tier, counting keys, values and per-entry overhead [default: {}]",
+        ByteSize::in_binary_units(config::DEFAULT_MEMORY_CACHE_BYTES)
+    ))]
     pub memory_cache_bytes: Option<ByteSize>,
-    /// Bound of the disk cache tier under --cache-dir; 0 turns it off [default: 1GiB].
-    #[arg(long, env = "ODG_DISK_CACHE_BYTES")]
+    #[arg(long, env = "ODG_DISK_CACHE_BYTES", help = format!(
+        "Bound of the disk cache tier under --cache-dir; 0 turns it off [default: {}]",
+        ByteSize::in_binary_units(config::DEFAULT_DISK_CACHE_BYTES)
+    ))]
     pub disk_cache_bytes: Option<ByteSize>,
     /// Shared cache tier (Redis or Valkey): `redis://host:6379/0`; with --redis-cluster, comma-separated nodes.
     #[arg(long, env = "ODG_REDIS_URL", hide_env_values = true)]
@@ -161,12 +171,15 @@ pub struct ServeArgs {
     /// Turn every cache tier off (a baseline for benchmarks; `ignore_cache` for every request).
     #[arg(long, env = "ODG_DISABLE_CACHE")]
     pub disable_cache: bool,
-    /// Keep sampled miss-ratio curves per cache tier and kind (`/metrics`,
-    /// `GET /cache/miss-ratio-curves`, `odg cache advise`); `--miss-ratio-curves=false` turns them off [default: true].
-    #[arg(long, env = "ODG_MISS_RATIO_CURVES", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "ODG_MISS_RATIO_CURVES", num_args = 0..=1, default_missing_value = "true", help = format!(
+        "Keep sampled miss-ratio curves per cache tier and kind (`/metrics`, `GET /cache/miss-ratio-curves`, `odg cache advise`); `--miss-ratio-curves=false` turns them off [default: {}]",
+        config::DEFAULT_MISS_RATIO_CURVES
+    ))]
     pub miss_ratio_curves: Option<bool>,
-    /// Prefix of every Redis key and channel, so installations can share one Redis [default: odg].
-    #[arg(long, env = "ODG_REDIS_KEY_PREFIX")]
+    #[arg(long, env = "ODG_REDIS_KEY_PREFIX", help = format!(
+        "Prefix of every Redis key and channel, so installations can share one Redis [default: {}]",
+        SharedTierConfig::DEFAULT_KEY_PREFIX
+    ))]
     pub redis_key_prefix: Option<String>,
     /// Bearer token with every role (cache invalidation, metadata writes); repeatable.
     #[arg(
@@ -185,8 +198,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub cors_allowed_origins: Vec<String>,
-    /// Seconds a browser may cache a preflight answer [default: 600].
-    #[arg(long, env = "ODG_CORS_MAX_AGE_SECONDS")]
+    #[arg(long, env = "ODG_CORS_MAX_AGE_SECONDS", help = format!(
+        "Seconds a browser may cache a preflight answer [default: {}]",
+        DEFAULT_CORS_MAX_AGE.as_secs()
+    ))]
     pub cors_max_age_seconds: Option<u64>,
     /// A built Delivery Dashboard (the directory holding its `index.html`) to serve on this
     /// origin, its `dynamic/config.js` pointing at this service [default: none].
@@ -195,9 +210,10 @@ pub struct ServeArgs {
     /// A second listener serving only /metrics, /live and /ready (e.g. 0.0.0.0:9090).
     #[arg(long, env = "ODG_ADMIN_LISTEN")]
     pub admin_listen: Option<String>,
-    /// CPU profiles (flame graphs) at `GET /debug/pprof/profile?seconds=N` on the admin listener
-    /// only; `--admin-profiling=false` turns off a `true` from the file [default: false].
-    #[arg(long, env = "ODG_ADMIN_PROFILING", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "ODG_ADMIN_PROFILING", num_args = 0..=1, default_missing_value = "true", help = format!(
+        "CPU profiles (flame graphs) at `GET /debug/pprof/profile?seconds=N` on the admin listener only; `--admin-profiling=false` turns off a `true` from the file [default: {}]",
+        config::DEFAULT_ADMIN_PROFILING
+    ))]
     pub admin_profiling: Option<bool>,
     // The admission flags' help names the defaults from odg-server, where they are defined.
     #[arg(long, env = "ODG_ADMISSION_MODE", value_parser = PossibleValuesParser::new(AdmissionMode::NAMES), help = format!(
@@ -231,29 +247,39 @@ pub struct ServeArgs {
         admission_defaults::QUEUE_TARGET_MS
     ))]
     pub admission_queue_target_ms: Option<u64>,
-    /// Entries one POST /artefacts/metadata/query may hold; more is a 400 [default: 1000].
-    #[arg(long, env = "ODG_MAX_METADATA_QUERY_ENTRIES")]
+    #[arg(long, env = "ODG_MAX_METADATA_QUERY_ENTRIES", help = format!(
+        "Entries one POST /artefacts/metadata/query may hold; more is a 400 [default: {}]",
+        MetadataQueryLimits::default().max_entries
+    ))]
     pub max_metadata_query_entries: Option<usize>,
-    /// The largest blob POST /blob stores, e.g. 512MiB; more is a 413 [default: 1GiB, at most 2GiB - 1].
-    #[arg(long, env = "ODG_MAX_BLOB_BYTES")]
+    #[arg(long, env = "ODG_MAX_BLOB_BYTES", help = format!(
+        "The largest blob POST /blob stores, e.g. 512MiB; more is a 413 [default: {}, at most {} bytes]",
+        ByteSize::in_binary_units(BlobLimits::default().max_bytes),
+        odg_delivery_db::MAX_BLOB_BYTES
+    ))]
     pub max_blob_bytes: Option<ByteSize>,
-    /// Longest time for a request's head (request line and headers) to arrive, from the
-    /// connection's start or the request's first byte; then the connection is closed [default: 10000].
-    #[arg(long, env = "ODG_HEADER_READ_TIMEOUT_MS")]
+    #[arg(long, env = "ODG_HEADER_READ_TIMEOUT_MS", help = format!(
+        "Longest time for a request's head (request line and headers) to arrive, from the connection's start or the request's first byte; then the connection is closed [default: {}]",
+        ConnectionLimits::DEFAULT_HEADER_READ_TIMEOUT.as_millis()
+    ))]
     pub header_read_timeout_ms: Option<u64>,
-    /// Longest time an idle keep-alive connection is kept open between requests [default: 75000].
-    #[arg(long, env = "ODG_IDLE_TIMEOUT_MS")]
+    #[arg(long, env = "ODG_IDLE_TIMEOUT_MS", help = format!(
+        "Longest time an idle keep-alive connection is kept open between requests [default: {}]",
+        ConnectionLimits::DEFAULT_IDLE_TIMEOUT.as_millis()
+    ))]
     pub idle_timeout_ms: Option<u64>,
-    /// Connections open at once per listener; beyond it none are accepted until one closes
-    /// [default: 4096].
-    #[arg(long, env = "ODG_MAX_CONNECTIONS")]
+    #[arg(long, env = "ODG_MAX_CONNECTIONS", help = format!(
+        "Connections open at once per listener; beyond it none are accepted until one closes [default: {}]",
+        ConnectionLimits::DEFAULT_MAX_CONNECTIONS
+    ))]
     pub max_connections: Option<usize>,
     /// This pod's name in invalidation messages and logs [default: $HOSTNAME, else random].
     #[arg(long, env = "ODG_POD_ID")]
     pub pod_id: Option<String>,
-    /// The delivery DB: `postgres://user:password@host:5432/db`, or `sqlite://path` [default: an
-    /// SQLite file `delivery-db.sqlite` under --cache-dir].
-    #[arg(long, env = "ODG_DATABASE_URL", hide_env_values = true)]
+    #[arg(long, env = "ODG_DATABASE_URL", hide_env_values = true, help = format!(
+        "The delivery DB: `postgres://user:password@host:5432/db`, or `sqlite://path` [default: an SQLite file `{}` under --cache-dir]",
+        config::DEFAULT_DATABASE_FILE
+    ))]
     pub database_url: Option<String>,
     /// Finding configuration (YAML: categorisations, filters, profiles) [default: the original's
     /// vulnerability, malware and license findings].

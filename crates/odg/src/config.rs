@@ -108,7 +108,7 @@ pub struct CorsFileConfig {
     /// Origins (`https://host[:port]`) allowed cross-origin with credentials [default: none].
     #[serde(default)]
     pub allowed_origins: Vec<String>,
-    /// Seconds a browser may cache a preflight answer [default: 600].
+    /// Seconds a browser may cache a preflight answer [default: that of `--cors-max-age-seconds`].
     pub max_age_seconds: Option<u64>,
 }
 
@@ -134,44 +134,44 @@ pub const DEFAULT_DATABASE_FILE: &str = "delivery-db.sqlite";
 pub struct ServerFileConfig {
     /// A second listener for /metrics, /live and /ready only.
     pub admin_listen: Option<String>,
-    /// CPU profiles at `GET /debug/pprof/profile` on the admin listener [default: false].
+    /// CPU profiles at `GET /debug/pprof/profile` on the admin listener [default: that of `--admin-profiling`].
     pub admin_profiling: Option<bool>,
-    /// `adaptive` or `fixed` (see `odg serve --help`) [default: adaptive].
+    /// `adaptive` or `fixed` (see `odg serve --help`) [default: that of `--admission-mode`].
     pub admission_mode: Option<AdmissionMode>,
-    /// Requests handled at once; in adaptive mode the ceiling of the limit [default: 256].
+    /// Requests handled at once; in adaptive mode the ceiling of the limit [default: that of `--max-concurrent-requests`].
     pub max_concurrent_requests: Option<usize>,
-    /// Adaptive mode: the floor of the limit [default: the CPUs available, at least 2].
+    /// Adaptive mode: the floor of the limit [default: that of `--admission-min-limit`].
     pub admission_min_limit: Option<usize>,
-    /// Requests waiting for a slot before shedding [default: 1024].
+    /// Requests waiting for a slot before shedding [default: that of `--max-queued-requests`].
     pub max_queued_requests: Option<usize>,
-    /// Longest wait for a slot [default: 2000].
+    /// Longest wait for a slot [default: that of `--max-queue-wait-ms`].
     pub max_queue_wait_ms: Option<u64>,
-    /// Adaptive mode: CoDel's target wait of the queue [default: 5].
+    /// Adaptive mode: CoDel's target wait of the queue [default: that of `--admission-queue-target-ms`].
     pub admission_queue_target_ms: Option<u64>,
-    /// Entries one metadata query may hold [default: 1000].
+    /// Entries one metadata query may hold [default: that of `--max-metadata-query-entries`].
     pub max_metadata_query_entries: Option<usize>,
-    /// The largest blob `POST /blob` stores [default: 1GiB].
+    /// The largest blob `POST /blob` stores [default: that of `--max-blob-bytes`].
     pub max_blob_bytes: Option<ByteSize>,
-    /// Longest time for a request head to arrive [default: 10000].
+    /// Longest time for a request head to arrive [default: that of `--header-read-timeout-ms`].
     pub header_read_timeout_ms: Option<u64>,
-    /// Longest idle time of a keep-alive connection [default: 75000].
+    /// Longest idle time of a keep-alive connection [default: that of `--idle-timeout-ms`].
     pub idle_timeout_ms: Option<u64>,
-    /// Connections open at once per listener [default: 4096].
+    /// Connections open at once per listener [default: that of `--max-connections`].
     pub max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheFileConfig {
-    /// Memory tier bound [default: 256MiB].
+    /// Memory tier bound [default: that of `--memory-cache-bytes`].
     pub memory_bytes: Option<ByteSize>,
-    /// Disk tier bound under the cache directory; 0 turns it off [default: 1GiB].
+    /// Disk tier bound under the cache directory; 0 turns it off [default: that of `--disk-cache-bytes`].
     pub disk_bytes: Option<ByteSize>,
     /// Shared tier: Redis or Valkey URL (comma-separated nodes with `redis_cluster`).
     pub redis_url: Option<String>,
-    /// The Redis URL names a cluster [default: false].
+    /// The Redis URL names a cluster [default: that of `--redis-cluster`].
     pub redis_cluster: Option<bool>,
-    /// Prefix of every Redis key and channel [default: odg].
+    /// Prefix of every Redis key and channel [default: that of `--redis-key-prefix`].
     pub redis_key_prefix: Option<String>,
     /// Values larger than this stay out of Redis [default: 512KiB].
     pub redis_max_value_bytes: Option<ByteSize>,
@@ -183,7 +183,7 @@ pub struct CacheFileConfig {
     /// Longest wait for one Redis operation before the shared tier counts as unavailable
     /// [default: 250].
     pub redis_operation_timeout_ms: Option<u64>,
-    /// Keep sampled miss-ratio curves per tier and kind [default: true].
+    /// Keep sampled miss-ratio curves per tier and kind [default: that of `--miss-ratio-curves`].
     pub miss_ratio_curves: Option<bool>,
     /// Per-kind policy overrides (`descriptor`, `versions`, `dependencies`).
     #[serde(default)]
@@ -455,7 +455,7 @@ pub fn resolve(args: ServeArgs) -> anyhow::Result<ServeConfig> {
     let admin_profiling = args
         .admin_profiling
         .or(file.server.admin_profiling)
-        .unwrap_or(false);
+        .unwrap_or(DEFAULT_ADMIN_PROFILING);
     if admin_profiling && admin_listen.is_none() {
         bail!("--admin-profiling needs --admin-listen: profiles are served on the admin listener only");
     }
@@ -670,8 +670,13 @@ struct CacheFlags {
     miss_ratio_curves: Option<bool>,
 }
 
-pub const DEFAULT_MEMORY_CACHE_BYTES: u64 = 256 << 20;
+pub const DEFAULT_MEMORY_CACHE_BYTES: u64 = CacheConfig::DEFAULT_MEMORY_BYTES;
 pub const DEFAULT_DISK_CACHE_BYTES: u64 = 1 << 30;
+/// Sampling the curves costs a few hundred nanoseconds per lookup (BENCHMARKS.md); what they tell
+/// an operator about sizing is worth that by default.
+pub const DEFAULT_MISS_RATIO_CURVES: bool = true;
+/// Profiling is opt-in: it runs a signal-driven sampler in the serving process.
+pub const DEFAULT_ADMIN_PROFILING: bool = false;
 
 fn cache_config(
     file: CacheFileConfig,
@@ -752,7 +757,7 @@ fn cache_config(
         miss_ratio_curve_keys: flags
             .miss_ratio_curves
             .or(file.miss_ratio_curves)
-            .unwrap_or(true)
+            .unwrap_or(DEFAULT_MISS_RATIO_CURVES)
             .then_some(odg_cache::DEFAULT_MISS_RATIO_CURVE_KEYS),
         ..defaults
     })

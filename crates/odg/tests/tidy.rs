@@ -305,3 +305,82 @@ fn production_crates_deny_unwrap_and_every_exception_has_a_reason() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The `[default: ...]` and `[env: ...]` of one flag in `odg serve --help` (clap's long help puts
+/// each flag's paragraph after a line starting with the flag).
+fn help_of_flag<'a>(help: &'a str, flag: &str) -> Option<&'a str> {
+    let start = help.find(&format!("  {flag} "))?;
+    let rest = &help[start..];
+    let end = rest[2..].find("\n  --").map_or(rest.len(), |end| end + 2);
+    Some(&rest[..end])
+}
+
+fn bracketed<'a>(text: &'a str, label: &str) -> Option<&'a str> {
+    let start = text.find(&format!("[{label}: "))? + label.len() + 3;
+    let end = text[start..].find(']')? + start;
+    Some(&text[start..end])
+}
+
+/// Defaults are defined once, in code; the help text is derived from them, and the README's flag
+/// tables must say what the help says (they had drifted before: a file option documented as
+/// `adaptive` by default while the code said `fixed`).
+#[test]
+fn the_readme_flag_tables_state_the_defaults_and_variables_of_odg_serve_help() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_odg"));
+    // clap shows a variable's value from the environment; the test must see the defaults
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("ODG_") {
+            command.env_remove(name);
+        }
+    }
+    let output = command.args(["serve", "--help"]).output().unwrap();
+    assert!(output.status.success());
+    // clap wraps long help at the terminal width; joining lines keeps bracketed values whole
+    let help = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            if line.trim_start().starts_with("--") || line.trim_start().starts_with("-h") {
+                format!("\n  {}", line.trim())
+            } else {
+                format!(" {}", line.trim())
+            }
+        })
+        .collect::<String>();
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
+    let mut rows = 0;
+    let mut problems = Vec::new();
+    for row in readme.lines().filter(|line| line.starts_with("| `--")) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let [_, flag, variable, _file_key, default, ..] = cells[..] else {
+            problems.push(format!(
+                "row without flag, variable, file key and default: {row}"
+            ));
+            continue;
+        };
+        rows += 1;
+        let flag = flag.trim_matches('`');
+        let variable = variable.trim_matches('`');
+        let Some(paragraph) = help_of_flag(&help, flag) else {
+            problems.push(format!("{flag}: in the README, not in `odg serve --help`"));
+            continue;
+        };
+        // `NAME=value` when the variable is set (an empty value included)
+        let help_variable =
+            bracketed(paragraph, "env").map(|env| env.split('=').next().unwrap_or(env));
+        if help_variable != Some(variable) {
+            problems.push(format!(
+                "{flag}: README says {variable}, the help {:?}",
+                bracketed(paragraph, "env")
+            ));
+        }
+        match bracketed(paragraph, "default") {
+            Some(help_default) if help_default.contains(default.trim_matches('`')) => {}
+            other => problems.push(format!(
+                "{flag}: README's default {default:?}, the help's {other:?}"
+            )),
+        }
+    }
+    assert!(rows >= 9, "the README's flag tables were not found");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
