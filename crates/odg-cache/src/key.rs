@@ -1,6 +1,7 @@
 //! Cache keys: a kind (which decides the policy), canonical key text, the scope invalidations
 //! select by, and the stable 128-bit id every tier files the entry under.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::fmt::Write as _;
 
@@ -9,12 +10,25 @@ use sha2::{Digest, Sha256};
 use crate::CacheError;
 
 /// The kind of data an entry holds (`descriptor`, `versions`, ...): decides policy and metrics labels.
+/// The service's kinds are constants: [`Kind::from_static`] borrows them, so building a key on
+/// the warm path does not allocate a kind.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Kind(String);
+pub struct Kind(Cow<'static, str>);
 
 impl Kind {
     /// Kinds are short lower-case names (`[a-z][a-z0-9-]{0,31}`), safe as metric labels and key parts.
     pub fn new(name: &str) -> Result<Kind, CacheError> {
+        Kind::check(name)?;
+        Ok(Kind(Cow::Owned(name.to_string())))
+    }
+
+    /// [`Kind::new`] for a name the program holds for its whole run.
+    pub fn from_static(name: &'static str) -> Result<Kind, CacheError> {
+        Kind::check(name)?;
+        Ok(Kind(Cow::Borrowed(name)))
+    }
+
+    fn check(name: &str) -> Result<(), CacheError> {
         let valid = !name.is_empty()
             && name.len() <= 32
             && name.starts_with(|c: char| c.is_ascii_lowercase())
@@ -22,7 +36,7 @@ impl Kind {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if valid {
-            Ok(Kind(name.to_string()))
+            Ok(())
         } else {
             Err(CacheError::InvalidInput(format!(
                 "cache kind {name:?} must match [a-z][a-z0-9-]{{0,31}}"

@@ -53,10 +53,11 @@ impl ComponentService {
                 IGNORE_LOOKUP_NEEDS_REPOSITORY.into(),
             ));
         }
-        let render = {
+        // called only to load: a warm hit clones nothing
+        let render = || {
             let service = self.clone();
             let (component, preferred) = (component.clone(), preferred.cloned());
-            move || async move {
+            async move {
                 let fetched = service
                     .descriptor_looked_up(&component, preferred.as_ref(), ignore_lookup)
                     .await?;
@@ -100,10 +101,10 @@ impl ComponentService {
         options: &WalkOptions,
         populate: Populate,
     ) -> Result<Arc<RenderedAnswer>, ComponentError> {
-        let render = {
+        let render = || {
             let service = self.clone();
             let (root, preferred, options) = (root.clone(), preferred.cloned(), options.clone());
-            move || async move {
+            async move {
                 let nodes = service
                     .dependencies(&root, preferred.as_ref(), &options)
                     .await?;

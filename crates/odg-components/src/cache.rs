@@ -86,8 +86,8 @@ pub fn default_policies() -> HashMap<String, KindPolicy> {
     clippy::expect_used,
     reason = "called with this crate's constant kind names, each checked by the tests"
 )]
-pub(crate) fn kind(name: &str) -> Kind {
-    Kind::new(name).expect("the kinds of this crate are valid")
+pub(crate) fn kind(name: &'static str) -> Kind {
+    Kind::from_static(name).expect("the kinds of this crate are valid")
 }
 
 tokio::task_local! {
