@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use redis::{AsyncCommands, Commands};
+use redis::{AsyncCommands, Commands, RedisResult};
 use tokio::sync::mpsc;
 
+use super::connection::reconnect_backoff;
 use super::*;
 use crate::entry::EntryMeta;
 use crate::generations::Stamp;
