@@ -98,7 +98,7 @@ pub async fn run(
         cold_diff.push(post(client, &format!("{}/components/diff", pod.url), &body).await);
         diff_fetches += proxy.counters().total();
         rss = rss.max(pod.peak_rss_bytes());
-        pod.stop().await;
+        pod.stop();
     }
     let cold_elapsed = started.elapsed();
 
@@ -136,7 +136,7 @@ pub async fn run(
     .await;
     let warm_diff_fetches = proxy.counters().total();
     let warm_rss = pod.peak_rss_bytes();
-    pod.stop().await;
+    pod.stop();
 
     let cold = |mode: &str, samples: &[Sample], fetches: usize| {
         let mut figures = Summary::of(mode, samples, cold_elapsed, fetches / COLD_PODS, rss);

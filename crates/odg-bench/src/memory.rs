@@ -115,7 +115,7 @@ pub async fn run(args: MemoryArgs) -> anyhow::Result<()> {
         ];
         let pod = Pod::start(&pod_args).await?;
         let figures = measure(&client, &pod, &names, &args, mode).await?;
-        pod.stop().await;
+        pod.stop();
         modes.push(figures);
     }
     let markdown = report_markdown(&args, &modes);

@@ -136,7 +136,7 @@ async fn replay(
         .await?;
     let curve: Curve = serde_json::from_value(report["tiers"][0]["kinds"][0]["curve"].clone())
         .context("the memory tier's curve over all kinds")?;
-    pod.stop().await;
+    pod.stop();
     Ok(Measured {
         bound_mib,
         measured_miss: if all > 0.0 { misses / all } else { 0.0 },

@@ -190,7 +190,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
             let (samples, elapsed) =
                 closed_loop(&client, urls, args.clients, seconds, usize::MAX).await;
             modes.push(summary(mode, &samples, elapsed, &proxy, &[&pod]));
-            pod.stop().await;
+            pod.stop();
         }
         reports.push(ScenarioReport {
             name: "warm-component".into(),
@@ -217,7 +217,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
             let (samples, elapsed) =
                 closed_loop(&client, urls, args.clients / 2, seconds, usize::MAX).await;
             modes.push(summary(mode, &samples, elapsed, &proxy, &[&pod]));
-            pod.stop().await;
+            pod.stop();
         }
         reports.push(ScenarioReport {
             name: "warm-dependencies".into(),
@@ -294,7 +294,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
                             .await,
                     );
                     rss = rss.max(pod.peak_rss_bytes());
-                    pod.stop().await;
+                    pod.stop();
                 }
                 let elapsed = started.elapsed();
                 let mut figures = Summary::of(
@@ -344,7 +344,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
             }
             .svg(),
         )?;
-        pod.stop().await;
+        pod.stop();
     }
 
     if wanted("scan-burst") {
@@ -375,7 +375,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
                 series = recorded;
             }
             for pod in pods {
-                pod.stop().await;
+                pod.stop();
             }
         }
         if let (Some(path), 0) = (&args.series_out, args.series_clients) {
@@ -704,7 +704,7 @@ async fn overload(
             shed_by_reason,
             limit_after: metric_sum(&metrics, "odg_admission_limit", None),
         });
-        pod.stop().await;
+        pod.stop();
     }
     let mut description = format!(
         "`GET /ocm/component` over {} component versions with the cache off (every request a registry round trip, decoding and rendering), registry latency {} ms, against two pods with the same hard bounds (8 concurrent, 16 queued, 500 ms maximum wait) and `--admission-mode fixed` or `adaptive`. Each pod: 2 s warm-up; {} closed-loop clients for {} s (capacity); an open loop at a tenth of the fixed pod's capacity for {} s (unloaded baseline); an open loop at {}x the fixed pod's capacity for {} s (overload). Latency percentiles are of admitted (2xx) requests; shed requests get 503 with Retry-After and a JSON reason.\n\n",
