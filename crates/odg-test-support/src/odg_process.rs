@@ -62,6 +62,18 @@ pub struct ServeSetup<'a> {
     pub cache_dir: &'a Path,
 }
 
+impl ServeSetup<'_> {
+    /// `serve --listen <listen> --cache-dir <cache_dir>` on `command`, for further flags.
+    pub fn serve<'c>(&self, command: &'c mut Command) -> &'c mut Command {
+        command
+            .arg("serve")
+            .arg("--listen")
+            .arg(self.listen)
+            .arg("--cache-dir")
+            .arg(self.cache_dir)
+    }
+}
+
 /// Why `odg serve` did not become ready; the message carries its log.
 #[derive(Debug)]
 pub struct OdgStartError(String);
@@ -92,13 +104,7 @@ impl OdgProcess {
         args: &[&str],
     ) -> Result<OdgProcess, OdgStartError> {
         Self::start(binary, log_filter, |command, setup| {
-            command
-                .arg("serve")
-                .arg("--listen")
-                .arg(setup.listen)
-                .arg("--cache-dir")
-                .arg(setup.cache_dir)
-                .args(args);
+            setup.serve(command).args(args);
         })
         .await
     }

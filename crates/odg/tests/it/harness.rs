@@ -7,6 +7,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use odg_test_support::odg_process::{OdgProcess, ServeSetup};
+use odg_test_support::{FakeGithub, FakeGithubUser};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -43,6 +44,68 @@ pub fn write_login_config(
     )
     .unwrap();
     config_path.display().to_string()
+}
+
+/// The client secret of [`scanner_bot_login`]'s fake GitHub (tests check no log holds it).
+pub const SCANNER_BOT_CLIENT_SECRET: &str = "client-secret-for-the-fake";
+/// The GitHub token of the fake user `scanner-bot`.
+pub const SCANNER_BOT_TOKEN: &str = "ghp_fake_scanner";
+
+/// A fake GitHub with one user, `scanner-bot` (token [`SCANNER_BOT_TOKEN`]) in the team
+/// `acme/scanners`, and an `odg.yaml` in `directory` logging in against it (client
+/// `odg-client-id`) with the `writer` role for that team. Returns the fake, to keep it running,
+/// and the file's path, for `--config`.
+pub async fn scanner_bot_login(directory: &Path) -> (FakeGithub, String) {
+    let github = FakeGithub::start(
+        "odg-client-id",
+        SCANNER_BOT_CLIENT_SECRET,
+        vec![FakeGithubUser {
+            login: "scanner-bot".into(),
+            token: SCANNER_BOT_TOKEN.into(),
+            teams: vec![("acme".into(), "scanners".into())],
+            ..FakeGithubUser::default()
+        }],
+    )
+    .await;
+    let config = write_login_config(
+        directory,
+        github.url(),
+        ("odg-client-id", SCANNER_BOT_CLIENT_SECRET),
+        ("writer", "acme/scanners"),
+        "",
+    );
+    (github, config)
+}
+
+/// The login `odg_client` does with a GitHub token: `GET /auth` as `scanner-bot` against the
+/// GitHub at `api_url`, asking for a refresh token too. The answer sets the session cookies.
+pub async fn scanner_bot_token_login(
+    http: &reqwest::Client,
+    base_url: &str,
+    api_url: &str,
+) -> reqwest::Response {
+    http.get(format!("{base_url}/auth"))
+        .query(&[
+            ("access_token", SCANNER_BOT_TOKEN),
+            ("api_url", api_url),
+            ("use_refresh_token", "true"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The value of the cookie `name` that `response` sets, if it sets one.
+pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .filter_map(|value| value.split(';').next())
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_string())
 }
 
 /// The workspace root (`crates/odg/../..`).
