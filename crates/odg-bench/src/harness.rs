@@ -43,6 +43,12 @@ impl Pod {
         proc_number(self.pid, "status", "VmHWM:") * 1024
     }
 
+    /// The pod's `/metrics` text.
+    pub async fn metrics_text(&self, client: &reqwest::Client) -> anyhow::Result<String> {
+        let response = client.get(format!("{}/metrics", self.url)).send().await?;
+        Ok(response.text().await?)
+    }
+
     /// Kills the pod now (as dropping it does), before the next one starts.
     pub fn stop(self) {
         drop(self.process);

@@ -117,12 +117,7 @@ async fn replay(
         let status = client.get(&url).send().await?.status();
         anyhow::ensure!(status.is_success(), "{url}: {status}");
     }
-    let metrics = client
-        .get(format!("{}/metrics", pod.url))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = pod.metrics_text(client).await?;
     let family = "odg_cache_lookups_total";
     let memory = "tier=\"memory\"";
     let all = metric_sum(&metrics, family, Some(memory));

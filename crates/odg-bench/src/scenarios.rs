@@ -13,7 +13,7 @@ use odg_test_support::{DelayProxy, RegistryServer};
 
 use crate::harness::{ensure_directory, metric_sum, Pod};
 use crate::load::{closed_loop, open_loop, Sample, Summary};
-use crate::report::ScenarioReport;
+use crate::report::{publish_summary, ScenarioReport};
 use odg_test_support::RedisServer;
 
 #[derive(Debug, clap::Args)]
@@ -433,13 +433,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
         markdown.push_str(&report.markdown());
     }
     markdown.push_str(&sections_markdown);
-    std::fs::write(args.out_dir.join("summary.md"), &markdown)?;
-    std::fs::write(
-        args.out_dir.join("summary.json"),
-        serde_json::to_vec_pretty(&reports)?,
-    )?;
-    println!("{markdown}");
-    Ok(())
+    publish_summary(&args.out_dir, "summary", &markdown, &reports)
 }
 
 /// Where the CPU goes per route, warm and cold: a CPU profile of the pod under load per case.
@@ -637,14 +631,7 @@ async fn overload(
                 &["route=\"/ocm/component\"", "status=\"200\""],
             )
         };
-        let before = server_duration(
-            &client
-                .get(format!("{}/metrics", pod.url))
-                .send()
-                .await?
-                .text()
-                .await?,
-        );
+        let before = server_duration(&pod.metrics_text(&client).await?);
         // The limit during the overload, from /metrics every 100 ms.
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sampler = tokio::spawn({
@@ -673,12 +660,7 @@ async fn overload(
             proxy,
             &[&pod],
         );
-        let metrics = client
-            .get(format!("{}/metrics", pod.url))
-            .send()
-            .await?
-            .text()
-            .await?;
+        let metrics = pod.metrics_text(&client).await?;
         let shed_by_reason = ["queue_full", "queue_timeout", "codel"]
             .into_iter()
             .map(|reason| {
