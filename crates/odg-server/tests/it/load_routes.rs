@@ -9,15 +9,15 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use odg_components::{
-    ComponentError, ComponentId, ComponentService, ComponentServiceConfig, ComponentSource,
-    FetchedDescriptor, OciComponentSource, OciSourceLimits, WalkOptions,
+    ComponentError, ComponentId, ComponentSource, FetchedDescriptor, OciComponentSource,
+    OciSourceLimits,
 };
 use odg_ocm::{OcmRepositoryUrl, RepositoryMapping};
 use odg_server::{AdmissionConfig, AdmissionMode, AppState};
 use odg_test_support::prometheus::{samples, value_of};
 use tower::ServiceExt;
 
-use crate::support::{demo_stores, rule};
+use crate::support::{demo_stores, rule, service_of_source};
 
 /// A source that takes its time, to hold requests in flight.
 #[derive(Debug)]
@@ -53,13 +53,10 @@ async fn slow_state(delay: Duration, directory: &tempfile::TempDir) -> AppState 
         inner: OciComponentSource::new(Arc::new(stores), OciSourceLimits::default()),
         delay,
     };
-    let service = ComponentService::new(
-        ComponentServiceConfig {
-            mapping: RepositoryMapping::new(vec![rule(repository)]),
-            allowed_hosts: vec![],
-            walk: WalkOptions::default(),
-        },
+    let service = service_of_source(
         Arc::new(source),
+        RepositoryMapping::new(vec![rule(repository)]),
+        vec![],
     );
     AppState::new(service).with_metrics(odg_server::metrics::install_recorder())
 }
