@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use odg_components::{
     ComponentError, ComponentId, ComponentSource, FetchedDescriptor, OciComponentSource,
     OciSourceLimits,
@@ -17,7 +16,7 @@ use odg_server::{AdmissionConfig, AdmissionMode, AppState};
 use odg_test_support::prometheus::{samples, value_of};
 use tower::ServiceExt;
 
-use crate::support::{demo_stores, rule, service_of_source};
+use crate::support::{demo_stores, rule, send_whole, service_of_source};
 
 /// A source that takes its time, to hold requests in flight.
 #[derive(Debug)]
@@ -62,23 +61,9 @@ async fn slow_state(delay: Duration, directory: &tempfile::TempDir) -> AppState 
 }
 
 async fn get(router: &axum::Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {
-    let response = router
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = String::from_utf8(
-        response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let answer = send_whole(router, Request::get(uri).body(Body::empty()).unwrap()).await;
+    let body = String::from_utf8(answer.body.to_vec()).unwrap();
+    let (status, headers) = (answer.status, answer.headers);
     (status, headers, body)
 }
 

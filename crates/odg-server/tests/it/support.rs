@@ -224,10 +224,11 @@ pub fn descriptor(name: &str, version: &str, references: &[(&str, &str)]) -> Com
 impl TestApp {
     /// Sends `request` and returns the status, headers and JSON body (every answer must be JSON).
     pub async fn send(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let WholeAnswer {
+            status,
+            headers,
+            body: bytes,
+        } = send_whole(&self.router, request).await;
         let body: Value =
             serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}"));
         if !status.is_success() {
@@ -241,18 +242,14 @@ impl TestApp {
 
     /// GETs `uri` and returns the status and the JSON body (every answer must be JSON).
     pub async fn get(&self, uri: &str) -> (StatusCode, Value) {
-        let response = self
-            .router
-            .clone()
-            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let content_type = response
-            .headers()
+        let WholeAnswer {
+            status,
+            headers,
+            body: bytes,
+        } = send_whole(&self.router, Request::get(uri).body(Body::empty()).unwrap()).await;
+        let content_type = headers
             .get("content-type")
             .map(|value| value.to_str().unwrap().to_string());
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(
             content_type.as_deref(),
             Some("application/json"),
@@ -386,22 +383,16 @@ pub struct Answer {
 
 /// GETs `uri` from `router` and returns the status, `Content-Type` and body, whatever they are.
 pub async fn get_raw(router: &Router, uri: &str) -> Answer {
-    let response = router
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let content_type = response
-        .headers()
+    let answer = send_whole(router, Request::get(uri).body(Body::empty()).unwrap()).await;
+    let content_type = answer
+        .headers
         .get("content-type")
         .map(|value| value.to_str().unwrap().to_string())
         .unwrap_or_default();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
     Answer {
-        status,
+        status: answer.status,
         content_type,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
+        body: String::from_utf8_lossy(&answer.body).into_owned(),
     }
 }
 
