@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use odg_test_support::DelayProxy;
 
 use crate::harness::Pod;
-use crate::load::{closed_loop, request, send_timed, Sample, Summary};
+use crate::load::{closed_loop, request, run_clients, send_timed, Sample, Summary};
 use crate::report::ScenarioReport;
 
 /// Pods started per cold mode; each measures its first request.
@@ -46,23 +46,16 @@ async fn post_loop(
     clients: usize,
     duration: Duration,
 ) -> (Vec<Sample>, Duration) {
-    let started = Instant::now();
-    let tasks = (0..clients.max(1)).map(|_| {
-        let (client, url, body) = (client.clone(), url.to_string(), body.to_string());
-        tokio::spawn(async move {
-            let mut samples = Vec::new();
-            while started.elapsed() < duration {
-                samples.push(post(&client, &url, &body).await);
-            }
-            samples
-        })
-    });
-    let samples = futures::future::join_all(tasks)
-        .await
-        .into_iter()
-        .flat_map(|samples| samples.unwrap_or_default())
-        .collect();
-    (samples, started.elapsed())
+    let (client, url, body) = (
+        client.clone(),
+        Arc::<str>::from(url),
+        Arc::<str>::from(body),
+    );
+    run_clients(clients.max(1), duration, move || {
+        let (client, url, body) = (client.clone(), url.clone(), body.clone());
+        Some(async move { post(&client, &url, &body).await })
+    })
+    .await
 }
 
 pub struct AnswerFixture<'a> {
@@ -98,7 +91,7 @@ pub async fn run(
         cold_diff.push(post(client, &format!("{}/components/diff", pod.url), &body).await);
         diff_fetches += proxy.counters().total();
         rss = rss.max(pod.peak_rss_bytes());
-        pod.stop().await;
+        pod.stop();
     }
     let cold_elapsed = started.elapsed();
 
@@ -136,7 +129,7 @@ pub async fn run(
     .await;
     let warm_diff_fetches = proxy.counters().total();
     let warm_rss = pod.peak_rss_bytes();
-    pod.stop().await;
+    pod.stop();
 
     let cold = |mode: &str, samples: &[Sample], fetches: usize| {
         let mut figures = Summary::of(mode, samples, cold_elapsed, fetches / COLD_PODS, rss);

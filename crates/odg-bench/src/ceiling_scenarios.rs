@@ -220,6 +220,6 @@ pub async fn run(
             series: vec![],
         });
     }
-    pod.stop().await;
+    pod.stop();
     Ok(reports)
 }

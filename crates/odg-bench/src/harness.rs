@@ -1,19 +1,11 @@
 //! Processes a benchmark drives: `odg serve` pods, a dedicated Redis, and their resource figures.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use tokio::process::{Child, Command};
+use odg_test_support::odg_process::OdgProcess;
 
-/// A free loopback port (bound, then released; the caller retries on a lost race).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port")
-}
+pub use odg_test_support::odg_process::free_port;
 
 /// The `odg` binary next to this one (built together: `cargo build --release -p odg -p odg-bench`).
 pub fn odg_binary() -> anyhow::Result<PathBuf> {
@@ -27,58 +19,22 @@ pub fn odg_binary() -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// One `odg serve` process with its own cache directory, killed on drop.
+/// One `odg serve` process with its own cache directory, killed on drop (the one launcher of
+/// the tests, [`OdgProcess`]), logging warnings only so the log costs the measured pod nothing.
 pub struct Pod {
-    child: Child,
     pub url: String,
     pub pid: u32,
-    _directory: tempfile::TempDir,
+    process: OdgProcess,
 }
 
 impl Pod {
     pub async fn start(extra_args: &[String]) -> anyhow::Result<Pod> {
-        let binary = odg_binary()?;
-        let directory = tempfile::tempdir()?;
-        let port = free_port();
-        let log = std::fs::File::create(directory.path().join("odg.log"))?;
-        let mut child = Command::new(&binary)
-            .arg("serve")
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--cache-dir")
-            .arg(directory.path().join("cache"))
-            .args(extra_args)
-            .env("ODG_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", binary.display()))?;
-        let url = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(response) = client.get(format!("{url}/ready")).send().await {
-                if response.status().is_success() {
-                    break;
-                }
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                let log =
-                    std::fs::read_to_string(directory.path().join("odg.log")).unwrap_or_default();
-                bail!("odg serve exited with {status}: {log}");
-            }
-            if Instant::now() > deadline {
-                bail!("odg serve did not become ready in 30 s");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let pid = child.id().unwrap_or(0);
+        let args: Vec<&str> = extra_args.iter().map(String::as_str).collect();
+        let process = OdgProcess::serve(&odg_binary()?, "warn", &args).await?;
         Ok(Pod {
-            child,
-            url,
-            pid,
-            _directory: directory,
+            url: process.base_url().to_string(),
+            pid: process.pid(),
+            process,
         })
     }
 
@@ -87,8 +43,15 @@ impl Pod {
         proc_number(self.pid, "status", "VmHWM:") * 1024
     }
 
-    pub async fn stop(mut self) {
-        let _ = self.child.kill().await;
+    /// The pod's `/metrics` text.
+    pub async fn metrics_text(&self, client: &reqwest::Client) -> anyhow::Result<String> {
+        let response = client.get(format!("{}/metrics", self.url)).send().await?;
+        Ok(response.text().await?)
+    }
+
+    /// Kills the pod now (as dropping it does), before the next one starts.
+    pub fn stop(self) {
+        drop(self.process);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Load generators: closed loop (clients that wait for each answer) and open loop (a fixed offered
 //! rate, whatever the answers), recording every request's latency and status.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,18 +46,38 @@ pub async fn closed_loop_with(
 ) -> (Vec<Sample>, Duration) {
     let next = Arc::new(AtomicUsize::new(0));
     let total = urls.len() * passes.max(1);
+    let client = client.clone();
+    run_clients(clients, duration, move || {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        if index >= total {
+            return None;
+        }
+        let (client, urls, headers) = (client.clone(), urls.clone(), headers.clone());
+        Some(async move { request_with(&client, &urls[index % urls.len()], &headers).await })
+    })
+    .await
+}
+
+/// The closed loop itself: `clients` tasks, each awaiting the request `next` makes, then the
+/// next, until `duration` passes or `next` has none left; every request's sample and the time
+/// taken.
+pub async fn run_clients<Next, Request>(
+    clients: usize,
+    duration: Duration,
+    next: Next,
+) -> (Vec<Sample>, Duration)
+where
+    Next: Fn() -> Option<Request> + Clone + Send + 'static,
+    Request: Future<Output = Sample> + Send + 'static,
+{
     let started = Instant::now();
     let tasks = (0..clients).map(|_| {
-        let (client, urls, next, headers) =
-            (client.clone(), urls.clone(), next.clone(), headers.clone());
+        let next = next.clone();
         tokio::spawn(async move {
             let mut samples = Vec::new();
             while started.elapsed() < duration {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= total {
-                    break;
-                }
-                samples.push(request_with(&client, &urls[index % urls.len()], &headers).await);
+                let Some(request) = next() else { break };
+                samples.push(request.await);
             }
             samples
         })

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::harness::{ensure_directory, metric_sum, proc_number, Pod};
 use crate::load::{closed_loop, Summary};
+use crate::report::publish_summary;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -115,17 +116,11 @@ pub async fn run(args: MemoryArgs) -> anyhow::Result<()> {
         ];
         let pod = Pod::start(&pod_args).await?;
         let figures = measure(&client, &pod, &names, &args, mode).await?;
-        pod.stop().await;
+        pod.stop();
         modes.push(figures);
     }
     let markdown = report_markdown(&args, &modes);
-    std::fs::write(args.out_dir.join("memory.md"), &markdown)?;
-    std::fs::write(
-        args.out_dir.join("memory.json"),
-        serde_json::to_vec_pretty(&modes)?,
-    )?;
-    println!("{markdown}");
-    Ok(())
+    publish_summary(&args.out_dir, "memory", &markdown, &modes)
 }
 
 /// Pushes the descriptors; returns their component names.
@@ -256,12 +251,7 @@ async fn measure(
     let threads_after_idle = proc_number(pid, "status", "Threads:");
     sampling.store(false, Ordering::Relaxed);
     sampler.await?;
-    let metrics = client
-        .get(format!("{}/metrics", pod.url))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = pod.metrics_text(client).await?;
     let memory_tier = metric_sum(&metrics, "odg_cache_bytes", Some("tier=\"memory\""));
     let mib = |bytes: u64| bytes as f64 / MIB as f64;
     Ok(MemoryFigures {

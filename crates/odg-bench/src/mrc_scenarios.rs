@@ -117,12 +117,7 @@ async fn replay(
         let status = client.get(&url).send().await?.status();
         anyhow::ensure!(status.is_success(), "{url}: {status}");
     }
-    let metrics = client
-        .get(format!("{}/metrics", pod.url))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = pod.metrics_text(client).await?;
     let family = "odg_cache_lookups_total";
     let memory = "tier=\"memory\"";
     let all = metric_sum(&metrics, family, Some(memory));
@@ -136,7 +131,7 @@ async fn replay(
         .await?;
     let curve: Curve = serde_json::from_value(report["tiers"][0]["kinds"][0]["curve"].clone())
         .context("the memory tier's curve over all kinds")?;
-    pod.stop().await;
+    pod.stop();
     Ok(Measured {
         bound_mib,
         measured_miss: if all > 0.0 { misses / all } else { 0.0 },

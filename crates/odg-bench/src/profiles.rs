@@ -175,7 +175,7 @@ pub async fn profile_case(
     let (samples, elapsed) = closed_loop(client, urls, clients, duration, usize::MAX).await;
     let (user_after, system_after) = cpu_split(pod.pid);
     let folded = profile.await.context("profile task")??;
-    pod.stop().await;
+    pod.stop();
 
     let load = Summary::of(case.name, &samples, elapsed, 0, 0);
     let answers = load.ok.max(1) as f64;

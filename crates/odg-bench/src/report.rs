@@ -162,6 +162,23 @@ impl ScenarioReport {
     }
 }
 
+/// Writes a run's summary as `<name>.md` and `<name>.json` into `directory`, and prints the
+/// markdown.
+pub fn publish_summary(
+    directory: &Path,
+    name: &str,
+    markdown: &str,
+    document: &impl Serialize,
+) -> anyhow::Result<()> {
+    std::fs::write(directory.join(format!("{name}.md")), markdown)?;
+    std::fs::write(
+        directory.join(format!("{name}.json")),
+        serde_json::to_vec_pretty(document)?,
+    )?;
+    println!("{markdown}");
+    Ok(())
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")

@@ -13,7 +13,7 @@ use odg_test_support::{DelayProxy, RegistryServer};
 
 use crate::harness::{ensure_directory, metric_sum, Pod};
 use crate::load::{closed_loop, open_loop, Sample, Summary};
-use crate::report::ScenarioReport;
+use crate::report::{publish_summary, ScenarioReport};
 use odg_test_support::RedisServer;
 
 #[derive(Debug, clap::Args)]
@@ -190,7 +190,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
             let (samples, elapsed) =
                 closed_loop(&client, urls, args.clients, seconds, usize::MAX).await;
             modes.push(summary(mode, &samples, elapsed, &proxy, &[&pod]));
-            pod.stop().await;
+            pod.stop();
         }
         reports.push(ScenarioReport {
             name: "warm-component".into(),
@@ -217,7 +217,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
             let (samples, elapsed) =
                 closed_loop(&client, urls, args.clients / 2, seconds, usize::MAX).await;
             modes.push(summary(mode, &samples, elapsed, &proxy, &[&pod]));
-            pod.stop().await;
+            pod.stop();
         }
         reports.push(ScenarioReport {
             name: "warm-dependencies".into(),
@@ -294,7 +294,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
                             .await,
                     );
                     rss = rss.max(pod.peak_rss_bytes());
-                    pod.stop().await;
+                    pod.stop();
                 }
                 let elapsed = started.elapsed();
                 let mut figures = Summary::of(
@@ -344,7 +344,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
             }
             .svg(),
         )?;
-        pod.stop().await;
+        pod.stop();
     }
 
     if wanted("scan-burst") {
@@ -375,7 +375,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
                 series = recorded;
             }
             for pod in pods {
-                pod.stop().await;
+                pod.stop();
             }
         }
         if let (Some(path), 0) = (&args.series_out, args.series_clients) {
@@ -433,13 +433,7 @@ pub async fn run(args: HttpArgs) -> anyhow::Result<()> {
         markdown.push_str(&report.markdown());
     }
     markdown.push_str(&sections_markdown);
-    std::fs::write(args.out_dir.join("summary.md"), &markdown)?;
-    std::fs::write(
-        args.out_dir.join("summary.json"),
-        serde_json::to_vec_pretty(&reports)?,
-    )?;
-    println!("{markdown}");
-    Ok(())
+    publish_summary(&args.out_dir, "summary", &markdown, &reports)
 }
 
 /// Where the CPU goes per route, warm and cold: a CPU profile of the pod under load per case.
@@ -637,14 +631,7 @@ async fn overload(
                 &["route=\"/ocm/component\"", "status=\"200\""],
             )
         };
-        let before = server_duration(
-            &client
-                .get(format!("{}/metrics", pod.url))
-                .send()
-                .await?
-                .text()
-                .await?,
-        );
+        let before = server_duration(&pod.metrics_text(&client).await?);
         // The limit during the overload, from /metrics every 100 ms.
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let sampler = tokio::spawn({
@@ -673,12 +660,7 @@ async fn overload(
             proxy,
             &[&pod],
         );
-        let metrics = client
-            .get(format!("{}/metrics", pod.url))
-            .send()
-            .await?
-            .text()
-            .await?;
+        let metrics = pod.metrics_text(&client).await?;
         let shed_by_reason = ["queue_full", "queue_timeout", "codel"]
             .into_iter()
             .map(|reason| {
@@ -704,7 +686,7 @@ async fn overload(
             shed_by_reason,
             limit_after: metric_sum(&metrics, "odg_admission_limit", None),
         });
-        pod.stop().await;
+        pod.stop();
     }
     let mut description = format!(
         "`GET /ocm/component` over {} component versions with the cache off (every request a registry round trip, decoding and rendering), registry latency {} ms, against two pods with the same hard bounds (8 concurrent, 16 queued, 500 ms maximum wait) and `--admission-mode fixed` or `adaptive`. Each pod: 2 s warm-up; {} closed-loop clients for {} s (capacity); an open loop at a tenth of the fixed pod's capacity for {} s (unloaded baseline); an open loop at {}x the fixed pod's capacity for {} s (overload). Latency percentiles are of admitted (2xx) requests; shed requests get 503 with Retry-After and a JSON reason.\n\n",

@@ -2,7 +2,6 @@
 //! `ODG_TEST_REDIS_URL`) under a key prefix of each test's own, and a dedicated `redis-server`
 //! child switched to an LFU policy for the hit counter.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,6 +11,7 @@ use super::*;
 use crate::entry::{encode_entry, StoredEntry};
 use crate::generations::Stamp;
 use crate::key::{Kind, Scope};
+use odg_test_support::{shared_redis_url, SharedRedisPrefix};
 
 const NOW_MS: u64 = 1_800_000_000_000;
 
@@ -121,46 +121,6 @@ fn glob_characters_in_the_prefix_are_literal() {
 
 // Real Redis.
 
-fn redis_url() -> String {
-    std::env::var("ODG_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
-}
-
-fn unique_prefix(test: &str) -> String {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "odgtest-prune-{test}-{}-{}-{:08x}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        rand::random::<u32>()
-    )
-}
-
-/// Deletes every key under the prefix when dropped (also on panic).
-struct KeyCleanup {
-    url: String,
-    prefix: String,
-}
-
-impl Drop for KeyCleanup {
-    fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else {
-            return;
-        };
-        let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
-            return;
-        };
-        let pattern = format!("{}:*", escape_glob(&self.prefix));
-        let keys: Vec<String> =
-            match redis::Commands::scan_match::<_, String>(&mut connection, &pattern) {
-                Ok(keys) => keys.filter_map(Result::ok).collect(),
-                Err(_) => return,
-            };
-        for key in keys {
-            let _: redis::RedisResult<()> = redis::cmd("UNLINK").arg(&key).query(&mut connection);
-        }
-    }
-}
-
 async fn connection(url: &str) -> redis::aio::MultiplexedConnection {
     redis::Client::open(url)
         .unwrap()
@@ -201,19 +161,10 @@ async fn keys_under(connection: &mut redis::aio::MultiplexedConnection, pattern:
 
 #[tokio::test]
 async fn prunes_dead_entries_then_the_lowest_scores_down_to_the_budget() {
-    let url = redis_url();
-    let prefix = unique_prefix("budget");
-    let other = unique_prefix("other");
-    let _cleanup = (
-        KeyCleanup {
-            url: url.clone(),
-            prefix: prefix.clone(),
-        },
-        KeyCleanup {
-            url: url.clone(),
-            prefix: other.clone(),
-        },
-    );
+    let url = shared_redis_url();
+    let keys = SharedRedisPrefix::new("prune-budget");
+    let other_keys = SharedRedisPrefix::new("prune-other");
+    let (prefix, other) = (keys.prefix.clone(), other_keys.prefix.clone());
     let mut redis = connection(&url).await;
     let live_stamp = [7, 0, 0, 0, 0];
     let _: () = redis
@@ -337,12 +288,9 @@ async fn prunes_dead_entries_then_the_lowest_scores_down_to_the_budget() {
 
 #[tokio::test]
 async fn recently_read_entries_outlive_idle_ones() {
-    let url = redis_url();
-    let prefix = unique_prefix("idle");
-    let _cleanup = KeyCleanup {
-        url: url.clone(),
-        prefix: prefix.clone(),
-    };
+    let url = shared_redis_url();
+    let keys = SharedRedisPrefix::new("prune-idle");
+    let prefix = keys.prefix.clone();
     let mut redis = connection(&url).await;
     for index in 0..6 {
         let _: () = redis
@@ -437,7 +385,9 @@ async fn a_cluster_url_and_a_bad_prefix_are_refused() {
     .await
     .unwrap_err();
     assert!(error.to_string().contains("cluster"), "{error}");
-    assert!(prune(&PruneConfig::new(redis_url(), "", 1)).await.is_err());
+    assert!(prune(&PruneConfig::new(shared_redis_url(), "", 1))
+        .await
+        .is_err());
     let config = PruneConfig::new("redis://:hunter2@127.0.0.1:1", "odg", 1);
     assert!(!format!("{config:?}").contains("hunter2"));
 }

@@ -6,7 +6,6 @@
 //! meanwhile, the stamp no longer matches and the entry is not written (and would not be served
 //! anyway), so a slow fill can never resurrect an invalidated value.
 
-use crate::locks::RwLockExt;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -22,7 +21,8 @@ use crate::curves::{stored_bytes, CacheCurves, CurvesReport, Tier};
 use crate::disk::DiskTier;
 use crate::entry::{EntryMeta, Freshness, StoredEntry};
 use crate::flight::{first_outcome, AnyValue, FlightHandle, FlightOutcome, Flights, Joined};
-use crate::generations::{Generations, Stamp};
+use crate::generations::Stamp;
+use crate::invalidation::{Invalidator, LocalTiers};
 use crate::key::{CacheKey, EntryId};
 use crate::memory::{MemoryEntry, MemoryTier};
 use crate::metrics::{
@@ -113,17 +113,18 @@ pub enum CacheMode {
 
 #[derive(Clone)]
 pub struct TieredCache {
-    pub(crate) inner: Arc<CacheInner>,
+    inner: Arc<CacheInner>,
 }
 
-pub(crate) struct CacheInner {
-    pub(crate) memory: MemoryTier,
-    pub(crate) disk: Option<DiskTier>,
-    pub(crate) shared: Option<SharedTier>,
-    pub(crate) generations: RwLock<Generations>,
-    pub(crate) flights: Arc<Flights>,
-    pub(crate) config: CacheConfig,
-    pub(crate) curves: Option<CacheCurves>,
+struct CacheInner {
+    memory: MemoryTier,
+    disk: Option<DiskTier>,
+    shared: Option<SharedTier>,
+    /// Owns the generations; entries are stamped with what it says.
+    invalidator: Arc<Invalidator>,
+    flights: Arc<Flights>,
+    config: CacheConfig,
+    curves: Option<Arc<CacheCurves>>,
 }
 
 impl std::fmt::Debug for TieredCache {
@@ -236,36 +237,44 @@ impl TieredCache {
             Some(shared) => Some(SharedTier::connect(shared.clone()).await?),
             None => None,
         };
-        let generations =
-            crate::invalidation::load_snapshot(config.state_directory.as_deref()).await;
         let curves = config.miss_ratio_curve_keys.map(|max_keys| {
-            CacheCurves::new(
+            Arc::new(CacheCurves::new(
                 &config.policies,
                 max_keys,
                 memory.max_bytes(),
                 disk.as_ref().map(DiskTier::max_bytes),
                 shared.is_some(),
-            )
+            ))
         });
-        let cache = TieredCache {
+        let local = LocalTiers {
+            memory: memory.clone(),
+            disk: disk.clone(),
+            curves: curves.clone(),
+        };
+        let invalidator = Arc::new(
+            Invalidator::open(
+                local,
+                shared.clone(),
+                config.pod_id.clone(),
+                config.state_directory.clone(),
+            )
+            .await,
+        );
+        if shared.is_some() {
+            invalidator.resync().await;
+            invalidator.spawn_listener(config.resync_interval);
+        }
+        Ok(TieredCache {
             inner: Arc::new(CacheInner {
                 memory,
                 disk,
                 shared,
-                generations: RwLock::new(generations),
+                invalidator,
                 flights: Arc::new(Flights::default()),
                 config,
                 curves,
             }),
-        };
-        // Save the generations at once: a freshly drawn epoch must survive a restart, or every
-        // entry on disk would be unusable after it.
-        crate::invalidation::persist_snapshot(&cache).await;
-        if cache.inner.shared.is_some() {
-            cache.resync().await;
-            crate::invalidation::spawn_listener(&cache);
-        }
-        Ok(cache)
+        })
     }
 
     pub fn policy(&self, kind: &str) -> &KindPolicy {
@@ -277,10 +286,7 @@ impl TieredCache {
     }
 
     fn stamp(&self, key: &CacheKey) -> Stamp {
-        self.inner
-            .generations
-            .read_guard()
-            .stamp(key.kind(), key.scope())
+        self.inner.invalidator.stamp(key)
     }
 
     pub fn memory(&self) -> &MemoryTier {
@@ -297,7 +303,7 @@ impl TieredCache {
 
     /// Every tier's miss-ratio curves now; `None` when they are switched off.
     pub fn miss_ratio_curves(&self) -> Option<CurvesReport> {
-        self.inner.curves.as_ref().map(CacheCurves::report)
+        self.inner.curves.as_deref().map(CacheCurves::report)
     }
 
     /// Sets the curves' `/metrics` series (predicted miss ratios, working sets, samples) from
@@ -434,7 +440,7 @@ impl TieredCache {
     /// `Err`: Redis is unreachable, so this pod cannot know; the caller should not serve these
     /// keys from the cache (for example, load them with [`CacheMode::Refresh`]).
     pub async fn sync_generations(&self, keys: &[&CacheKey]) -> Result<(), CacheError> {
-        crate::invalidation::sync_for_keys(self, keys).await
+        self.inner.invalidator.sync_for_keys(keys).await
     }
 
     /// Removes the entries `selector` names in every tier and every pod; see `invalidation.rs`.
@@ -442,12 +448,12 @@ impl TieredCache {
         &self,
         selector: &crate::Selector,
     ) -> Result<crate::InvalidationReport, CacheError> {
-        crate::invalidation::invalidate(self, selector).await
+        self.inner.invalidator.invalidate(selector).await
     }
 
     /// Re-reads the generations from Redis and drops local entries they invalidate.
     pub async fn resync(&self) {
-        crate::invalidation::resync(self).await
+        self.inner.invalidator.resync().await
     }
 }
 
@@ -748,7 +754,7 @@ impl CacheInner {
                 handle.answer(FlightOutcome::Value(value.clone() as AnyValue));
             }
         };
-        let current = self.generations.read_guard().stamp(key.kind(), key.scope());
+        let current = self.invalidator.stamp(key);
         if current != stamp {
             tracing::debug!(kind = %key.kind(), "invalidated while loading; not storing");
             answer(handle);

@@ -8,7 +8,7 @@ use futures::future::try_join_all;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use odg_cache::{CacheError, CacheKey, InvalidationReport, Scope, Selector, TieredCache};
 use odg_ocm::{
-    validate_component_name, validate_version, Label, OcmRepositoryUrl, RelaxedVersion,
+    sort_ascending, validate_component_name, validate_version, Label, OcmRepositoryUrl,
     RepositoryCandidate, RepositoryChoice, RepositoryMapping, VersionFilter,
 };
 
@@ -227,7 +227,7 @@ impl ComponentService {
             .flatten()
             .filter(|version| seen.insert(version.clone()))
             .collect();
-        sort_versions(&mut versions);
+        sort_ascending(&mut versions);
         Ok(versions)
     }
 
@@ -490,12 +490,6 @@ impl ComponentService {
     }
 }
 
-/// Ascending by relaxed semver; unparsable versions first (lexicographically), as the original
-/// sorts them as `0.0`.
-fn sort_versions(versions: &mut [String]) {
-    versions.sort_by_cached_key(|version| (RelaxedVersion::parse(version), version.clone()));
-}
-
 /// `YYYY-MM-DD` of the component's creation time, or of the creation-date label.
 fn creation_date(fetched: &FetchedDescriptor) -> Option<String> {
     let component = &fetched.descriptor.component;
@@ -524,19 +518,6 @@ pub fn is_iso_date(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_sort_semver_with_unparsable_first() {
-        let mut versions: Vec<String> = ["1.10.0", "v1.2", "latest", "1.2.1-rc.1", "1.2.1", "0.9"]
-            .iter()
-            .map(|v| v.to_string())
-            .collect();
-        sort_versions(&mut versions);
-        assert_eq!(
-            versions,
-            ["latest", "0.9", "v1.2", "1.2.1-rc.1", "1.2.1", "1.10.0"]
-        );
-    }
 
     #[test]
     fn iso_dates() {

@@ -190,17 +190,14 @@ pub fn greatest<'a, I: IntoIterator<Item = &'a str>>(versions: I) -> Option<&'a 
         .map(|(_, text)| text)
 }
 
-/// Sorts ascending by semver precedence, ties broken by text as in [`greatest`].
+/// Sorts ascending by semver precedence, ties broken by text as in [`greatest`]: the one order of
+/// version lists (`/ocm/component/versions`).
 ///
-/// **Drops** versions that do not parse: there is no sensible place for `latest` among versions, and
-/// the delivery service's `/ocm/component/versions` lists only semantic versions too.
-pub fn sort_ascending(versions: &mut Vec<String>) {
-    let mut parsed: Vec<(RelaxedVersion, String)> = versions
-        .drain(..)
-        .filter_map(|text| RelaxedVersion::parse(&text).map(|parsed| (parsed, text)))
-        .collect();
-    parsed.sort();
-    versions.extend(parsed.into_iter().map(|(_, text)| text));
+/// Versions that do not parse come first, among themselves by text: the original orders a list
+/// with its relaxed parser, which reads them as `0.0`, and a list must still show every tag the
+/// repository's filter let through (`version_filter=any` keeps `latest`).
+pub fn sort_ascending(versions: &mut [String]) {
+    versions.sort_by_cached_key(|version| (RelaxedVersion::parse(version), version.clone()));
 }
 
 /// Which versions of a component a repository offers, as configured per repository or given as the

@@ -131,20 +131,33 @@ fn greatest_does_not_depend_on_input_order_for_equal_precedence() {
 }
 
 #[test]
-fn sort_ascending_orders_by_precedence_and_drops_unparsable() {
+fn sort_ascending_orders_by_precedence_with_unparsable_first() {
     let mut versions: Vec<String> = [
         "1.10.0",
         "latest",
         "v1.2",
-        "1.2.0-rc.1",
-        "1.9",
-        "0.1.0",
+        "1.2.1-rc.1",
+        "1.2.1",
+        "0.9",
         "not-a-version",
+        "1.2.0-rc.1",
     ]
     .map(String::from)
     .to_vec();
     sort_ascending(&mut versions);
-    assert_eq!(versions, ["0.1.0", "1.2.0-rc.1", "v1.2", "1.9", "1.10.0"]);
+    assert_eq!(
+        versions,
+        [
+            "latest",
+            "not-a-version",
+            "0.9",
+            "1.2.0-rc.1",
+            "v1.2",
+            "1.2.1-rc.1",
+            "1.2.1",
+            "1.10.0"
+        ]
+    );
 }
 
 #[test]

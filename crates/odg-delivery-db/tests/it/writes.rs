@@ -1,11 +1,35 @@
 //! Writes: identities, update vs. insert, discovery dates, all-or-nothing.
 
-use odg_delivery_db::{by_id, DiscoveryDateReuse, MetadataQuery, StoreErrorKind};
-use serde_json::json;
+use odg_delivery_db::{
+    by_id, classify, entry_id, entry_key, ArtefactMetadata, DiscoveryDateReuse, MetadataQuery,
+    StoreErrorKind,
+};
+use serde_json::{json, Value};
 
 use crate::support::{
     both, default_reuse, prepared, put, scan_info, vulnerability, SCAN_INFO_ID, VULNERABILITY_ID,
 };
+
+/// The entry key and id of an entry, as `identity.rs` computes them.
+fn key_and_id(entry: &Value) -> (String, String) {
+    let metadata = ArtefactMetadata::from_json(entry).unwrap();
+    let payload = classify(metadata.data.as_object().unwrap()).unwrap();
+    let key = entry_key(&metadata, payload.data_key.as_deref());
+    let id = entry_id(&key);
+    (key, id)
+}
+
+#[test]
+fn the_reference_examples_have_the_originals_keys_and_ids() {
+    let (key, id) = key_and_id(&vulnerability());
+    assert_eq!(
+        key,
+        "example.org/my-component|None|my-image|1.2.3|ociImage|version:1.2.3|resource||bdba|finding/vulnerability|openssl|3.0.7|CVE-2023-0286"
+    );
+    assert_eq!(id, VULNERABILITY_ID);
+    let (_, id) = key_and_id(&scan_info());
+    assert_eq!(id, SCAN_INFO_ID);
+}
 
 #[tokio::test]
 async fn the_reference_examples_keep_their_ids_and_update_in_place() {

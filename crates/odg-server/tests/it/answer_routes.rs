@@ -4,23 +4,19 @@
 //! invalidation that drops the rendered answers with what they were built from.
 
 use std::io::Read;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use odg_components::{
-    ComponentService, ComponentServiceConfig, OciComponentSource, OciSourceLimits,
-    RepositoryStores, WalkOptions,
-};
+use odg_components::RepositoryStores;
 use odg_oci::{RegistryClient, RegistryClientConfig};
 use odg_ocm::{ComponentDescriptor, OcmRepositoryUrl, RepositoryMapping};
 use odg_test_support::{DelayProxy, RegistryServer};
 use tower::ServiceExt;
 
-use crate::support::{descriptor, rule, seed, test_authenticator, ADMIN_TOKEN};
+use crate::support::{descriptor, rule, seed, service_over, test_authenticator, ADMIN_TOKEN};
 
 /// A registry seeded with a small tree, a proxy counting every request to it, and the
 /// repository as pods see it (through the proxy).
@@ -89,16 +85,8 @@ async fn pod(landscape: &Landscape) -> axum::Router {
     .unwrap();
     let stores =
         RepositoryStores::new(RegistryClient::new(RegistryClientConfig::default()).unwrap());
-    let source = OciComponentSource::new(Arc::new(stores), OciSourceLimits::default());
-    let service = ComponentService::new(
-        ComponentServiceConfig {
-            mapping: RepositoryMapping::new(vec![rule(landscape.repository.clone())]),
-            allowed_hosts: vec![],
-            walk: WalkOptions::default(),
-        },
-        Arc::new(source),
-    )
-    .with_cache(cache);
+    let mapping = RepositoryMapping::new(vec![rule(landscape.repository.clone())]);
+    let service = service_over(stores, mapping, vec![]).with_cache(cache);
     odg_server::router(odg_server::AppState::new(service).with_auth(test_authenticator()))
 }
 

@@ -7,7 +7,6 @@ use std::io::Write;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use odg_components::{
     push_descriptor_with_blobs, with_repository_context, LocalBlob, RepositoryStores,
 };
@@ -15,49 +14,15 @@ use odg_oci::{RegistryClient, RegistryClientConfig};
 use odg_ocm::{ComponentDescriptor, OcmRepositoryUrl};
 use odg_test_support::RegistryServer;
 use serde_json::json;
-use tower::ServiceExt;
 
-use crate::support::{app_over, demo_app, rule, TestApp};
+use crate::support::{app_over, demo_app, rule, send_whole, TestApp, WholeAnswer};
 
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .map_or("", |value| value.to_str().unwrap())
-    }
-
-    fn error(&self) -> String {
-        let value: serde_json::Value = serde_json::from_slice(&self.body)
-            .unwrap_or_else(|_| panic!("not JSON: {:?}", self.body));
-        value["error"].as_str().unwrap().to_string()
-    }
-}
-
-async fn get(app: &TestApp, uri: &str, range: Option<&str>) -> Answer {
+async fn get(app: &TestApp, uri: &str, range: Option<&str>) -> WholeAnswer {
     let mut request = Request::get(uri);
     if let Some(range) = range {
         request = request.header("range", range);
     }
-    let response = app
-        .router
-        .clone()
-        .oneshot(request.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    send_whole(&app.router, request.body(Body::empty()).unwrap()).await
 }
 
 fn gzip(content: &[u8]) -> Vec<u8> {

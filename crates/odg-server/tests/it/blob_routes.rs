@@ -6,12 +6,14 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bytes::Bytes;
-use http_body_util::BodyExt;
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 
-use crate::support::{cached_demo_service, jwt, test_authenticator, ADMIN_TOKEN};
+use crate::support::{
+    cached_demo_service, compliance_on, jwt, send_whole, test_authenticator, WholeAnswer,
+    ADMIN_TOKEN,
+};
 
 struct BlobApp {
     router: axum::Router,
@@ -38,12 +40,8 @@ async fn blob_app(backend: &'static str, test: &str, max_bytes: u64) -> BlobApp 
             None,
         ),
     };
-    let db = odg_delivery_db::DeliveryDb::connect(&config).await.unwrap();
-    let compliance = odg_compliance::ComplianceService::new(
-        db.clone(),
-        components.clone(),
-        odg_compliance::FindingConfigs::defaults(),
-    );
+    let compliance = compliance_on(&components, &config).await;
+    let db = compliance.db().clone();
     BlobApp {
         router: odg_server::router(
             odg_server::AppState::new(components)
@@ -76,39 +74,11 @@ fn upload_request(token: Option<&str>, digest: &str, body: Body, length: u64) ->
     builder.body(body).unwrap()
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Bytes,
+async fn send(app: &BlobApp, request: Request<Body>) -> WholeAnswer {
+    send_whole(&app.router, request).await
 }
 
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON: {:?}", self.body))
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .unwrap_or_else(|| panic!("no {name} header"))
-            .to_str()
-            .unwrap()
-    }
-}
-
-async fn send(app: &BlobApp, request: Request<Body>) -> Answer {
-    let response = app.router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
-
-async fn call(app: &BlobApp, method: &str, uri: &str, headers: &[(&str, &str)]) -> Answer {
+async fn call(app: &BlobApp, method: &str, uri: &str, headers: &[(&str, &str)]) -> WholeAnswer {
     let mut builder = Request::builder().method(method).uri(uri);
     for (name, value) in headers {
         builder = builder.header(*name, *value);

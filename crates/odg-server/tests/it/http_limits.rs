@@ -415,17 +415,8 @@ async fn the_admin_listener_serves_with_the_same_code_and_json_errors() {
     let stores = odg_components::RepositoryStores::new(
         odg_oci::RegistryClient::new(odg_oci::RegistryClientConfig::default()).unwrap(),
     );
-    let service = odg_components::ComponentService::new(
-        odg_components::ComponentServiceConfig {
-            mapping: odg_ocm::RepositoryMapping::default(),
-            allowed_hosts: vec![],
-            walk: odg_components::WalkOptions::default(),
-        },
-        std::sync::Arc::new(odg_components::OciComponentSource::new(
-            std::sync::Arc::new(stores),
-            odg_components::OciSourceLimits::default(),
-        )),
-    );
+    let service =
+        crate::support::service_over(stores, odg_ocm::RepositoryMapping::default(), vec![]);
     let state =
         odg_server::AppState::new(service).with_metrics(odg_server::metrics::install_recorder());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -7,17 +7,16 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
 use odg_components::{
-    ComponentError, ComponentId, ComponentService, ComponentServiceConfig, ComponentSource,
-    FetchedDescriptor, OciComponentSource, OciSourceLimits, WalkOptions,
+    ComponentError, ComponentId, ComponentSource, FetchedDescriptor, OciComponentSource,
+    OciSourceLimits,
 };
 use odg_ocm::{OcmRepositoryUrl, RepositoryMapping};
 use odg_server::{AdmissionConfig, AdmissionMode, AppState};
 use odg_test_support::prometheus::{samples, value_of};
 use tower::ServiceExt;
 
-use crate::support::{demo_stores, rule};
+use crate::support::{demo_stores, rule, send_whole, service_of_source};
 
 /// A source that takes its time, to hold requests in flight.
 #[derive(Debug)]
@@ -53,35 +52,18 @@ async fn slow_state(delay: Duration, directory: &tempfile::TempDir) -> AppState 
         inner: OciComponentSource::new(Arc::new(stores), OciSourceLimits::default()),
         delay,
     };
-    let service = ComponentService::new(
-        ComponentServiceConfig {
-            mapping: RepositoryMapping::new(vec![rule(repository)]),
-            allowed_hosts: vec![],
-            walk: WalkOptions::default(),
-        },
+    let service = service_of_source(
         Arc::new(source),
+        RepositoryMapping::new(vec![rule(repository)]),
+        vec![],
     );
     AppState::new(service).with_metrics(odg_server::metrics::install_recorder())
 }
 
 async fn get(router: &axum::Router, uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {
-    let response = router
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = String::from_utf8(
-        response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec(),
-    )
-    .unwrap();
+    let answer = send_whole(router, Request::get(uri).body(Body::empty()).unwrap()).await;
+    let body = String::from_utf8(answer.body.to_vec()).unwrap();
+    let (status, headers) = (answer.status, answer.headers);
     (status, headers, body)
 }
 

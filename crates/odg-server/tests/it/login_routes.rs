@@ -7,7 +7,9 @@ use axum::http::{header, HeaderMap, Request, StatusCode};
 use odg_test_support::{jwt::TEST_RSA_PRIVATE_KEY, FakeGithub, FakeGithubUser};
 use serde_json::{json, Value};
 
-use crate::support::{metadata_state, TestApp, ADMIN_TOKEN, JWT_SECRET};
+use crate::support::{
+    metadata_state, test_authenticator_with_login, TestApp, ADMIN_TOKEN, JWT_SECRET,
+};
 
 const CLIENT_ID: &str = "fake-client-id";
 const CLIENT_SECRET: &str = "fake-client-secret-never-shown";
@@ -113,18 +115,7 @@ async fn login_app() -> LoginApp {
         session_max_age: odg_server::DEFAULT_SESSION_MAX_AGE,
         refresh_max_age: odg_server::DEFAULT_REFRESH_MAX_AGE,
     };
-    let auth = odg_server::Authenticator::new(&odg_server::AuthConfig {
-        admin_tokens: vec![ADMIN_TOKEN.into()],
-        jwt: Some(odg_server::JwtConfig {
-            algorithm: odg_server::JwtAlgorithm::Hs256,
-            key: JWT_SECRET.into(),
-            roles_claim: "roles".into(),
-            issuer: None,
-            audience: None,
-        }),
-        login: Some(login),
-    })
-    .unwrap();
+    let auth = test_authenticator_with_login(Some(login));
     let directory = tempfile::tempdir().unwrap();
     let state = metadata_state(directory.path()).await.with_auth(auth);
     LoginApp {

@@ -13,7 +13,7 @@ use odg_server::MetadataQueryLimits;
 use odg_test_support::{DelayProxy, RegistryServer};
 use serde_json::{json, Value};
 
-use crate::support::{cached_service_over, descriptor, seed, TestApp};
+use crate::support::{cached_service_over, compliance_on, descriptor, seed, TestApp};
 
 const PRESENT_COMPONENTS: usize = 50;
 const ABSENT_COMPONENTS: usize = 50;
@@ -40,16 +40,11 @@ async fn query_app(limits: MetadataQueryLimits) -> QueryApp {
     let directory = tempfile::tempdir().unwrap();
     let (components, cache) =
         cached_service_over(RepositoryStores::new(client), repository, 16 << 20).await;
-    let db = odg_delivery_db::DeliveryDb::connect(&odg_delivery_db::DatabaseConfig::sqlite_file(
-        &directory.path().join("delivery.sqlite"),
-    ))
-    .await
-    .unwrap();
-    let compliance = odg_compliance::ComplianceService::new(
-        db,
-        components.clone(),
-        odg_compliance::FindingConfigs::defaults(),
-    );
+    let compliance = compliance_on(
+        &components,
+        &odg_delivery_db::DatabaseConfig::sqlite_file(&directory.path().join("delivery.sqlite")),
+    )
+    .await;
     let router = odg_server::router(
         odg_server::AppState::new(components)
             .with_compliance(compliance)

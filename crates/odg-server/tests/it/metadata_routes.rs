@@ -6,9 +6,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{json, Value};
 
-use crate::support::{
-    cached_demo_service, jwt, request, send_any, test_authenticator, ADMIN_TOKEN,
-};
+use crate::support::{jwt, metadata_state, request, send_any, ADMIN_TOKEN};
 
 struct TestApp {
     router: axum::Router,
@@ -23,23 +21,8 @@ impl TestApp {
 
 async fn metadata_app() -> TestApp {
     let directory = tempfile::tempdir().unwrap();
-    let (components, _cache) = cached_demo_service(directory.path()).await;
-    let db = odg_delivery_db::DeliveryDb::connect(&odg_delivery_db::DatabaseConfig::sqlite_file(
-        &directory.path().join("delivery.sqlite"),
-    ))
-    .await
-    .unwrap();
-    let compliance = odg_compliance::ComplianceService::new(
-        db,
-        components.clone(),
-        odg_compliance::FindingConfigs::defaults(),
-    );
     TestApp {
-        router: odg_server::router(
-            odg_server::AppState::new(components)
-                .with_auth(test_authenticator())
-                .with_compliance(compliance),
-        ),
+        router: odg_server::router(metadata_state(directory.path()).await),
         _directory: directory,
     }
 }

@@ -7,8 +7,8 @@ use axum::http::{Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use odg_components::{
-    with_repository_context, ComponentService, ComponentServiceConfig, OciComponentSource,
-    OciSourceLimits, RepositoryStores, WalkOptions,
+    with_repository_context, ComponentService, ComponentServiceConfig, ComponentSource,
+    OciComponentSource, OciSourceLimits, RepositoryStores, WalkOptions,
 };
 use odg_oci::{CtfDirectory, OciStore, RegistryClient, RegistryClientConfig};
 use odg_ocm::{
@@ -66,14 +66,10 @@ pub async fn cached_service_over(
     })
     .await
     .unwrap();
-    let source = OciComponentSource::new(Arc::new(stores), OciSourceLimits::default());
-    let service = ComponentService::new(
-        ComponentServiceConfig {
-            mapping: RepositoryMapping::new(vec![rule(repository)]),
-            allowed_hosts: vec![],
-            walk: WalkOptions::default(),
-        },
-        Arc::new(source),
+    let service = service_over(
+        stores,
+        RepositoryMapping::new(vec![rule(repository)]),
+        vec![],
     )
     .with_cache(cache.clone());
     (service, cache)
@@ -81,6 +77,13 @@ pub async fn cached_service_over(
 
 /// Accepts [`ADMIN_TOKEN`] and HS256 JWTs signed with [`JWT_SECRET`] (roles in `roles`).
 pub fn test_authenticator() -> odg_server::Authenticator {
+    test_authenticator_with_login(None)
+}
+
+/// [`test_authenticator`], and sessions of `login` when given.
+pub fn test_authenticator_with_login(
+    login: Option<odg_server::LoginConfig>,
+) -> odg_server::Authenticator {
     odg_server::Authenticator::new(&odg_server::AuthConfig {
         admin_tokens: vec![ADMIN_TOKEN.into()],
         jwt: Some(odg_server::JwtConfig {
@@ -90,7 +93,7 @@ pub fn test_authenticator() -> odg_server::Authenticator {
             issuer: None,
             audience: None,
         }),
-        login: None,
+        login,
     })
     .unwrap()
 }
@@ -158,13 +161,22 @@ pub fn service_over(
     allowed_hosts: Vec<String>,
 ) -> ComponentService {
     let source = OciComponentSource::new(Arc::new(stores), OciSourceLimits::default());
+    service_of_source(Arc::new(source), mapping, allowed_hosts)
+}
+
+/// The component service over any `source` (a fake, a slowed one) without a cache.
+pub fn service_of_source(
+    source: Arc<dyn ComponentSource>,
+    mapping: RepositoryMapping,
+    allowed_hosts: Vec<String>,
+) -> ComponentService {
     ComponentService::new(
         ComponentServiceConfig {
             mapping,
             allowed_hosts,
             walk: WalkOptions::default(),
         },
-        Arc::new(source),
+        source,
     )
 }
 
@@ -212,10 +224,11 @@ pub fn descriptor(name: &str, version: &str, references: &[(&str, &str)]) -> Com
 impl TestApp {
     /// Sends `request` and returns the status, headers and JSON body (every answer must be JSON).
     pub async fn send(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let WholeAnswer {
+            status,
+            headers,
+            body: bytes,
+        } = send_whole(&self.router, request).await;
         let body: Value =
             serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("not JSON: {bytes:?}"));
         if !status.is_success() {
@@ -229,18 +242,14 @@ impl TestApp {
 
     /// GETs `uri` and returns the status and the JSON body (every answer must be JSON).
     pub async fn get(&self, uri: &str) -> (StatusCode, Value) {
-        let response = self
-            .router
-            .clone()
-            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let content_type = response
-            .headers()
+        let WholeAnswer {
+            status,
+            headers,
+            body: bytes,
+        } = send_whole(&self.router, Request::get(uri).body(Body::empty()).unwrap()).await;
+        let content_type = headers
             .get("content-type")
             .map(|value| value.to_str().unwrap().to_string());
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(
             content_type.as_deref(),
             Some("application/json"),
@@ -299,21 +308,70 @@ pub async fn metadata_state_with(
     }
 }
 
+/// The compliance service with the default finding configurations over `components` and the
+/// delivery DB `config` (its `db()` is that database).
+pub async fn compliance_on(
+    components: &ComponentService,
+    config: &odg_delivery_db::DatabaseConfig,
+) -> odg_compliance::ComplianceService {
+    let db = odg_delivery_db::DeliveryDb::connect(config).await.unwrap();
+    odg_compliance::ComplianceService::new(
+        db,
+        components.clone(),
+        odg_compliance::FindingConfigs::defaults(),
+    )
+}
+
 /// The demo API with the delivery DB `config`.
 pub async fn metadata_state_on(
     directory: &std::path::Path,
     config: odg_delivery_db::DatabaseConfig,
 ) -> odg_server::AppState {
     let (components, _cache) = cached_demo_service(directory).await;
-    let db = odg_delivery_db::DeliveryDb::connect(&config).await.unwrap();
-    let compliance = odg_compliance::ComplianceService::new(
-        db,
-        components.clone(),
-        odg_compliance::FindingConfigs::defaults(),
-    );
+    let compliance = compliance_on(&components, &config).await;
     odg_server::AppState::new(components)
         .with_auth(test_authenticator())
         .with_compliance(compliance)
+}
+
+/// An answer read whole, its body as bytes (blobs, byte ranges; JSON on demand).
+pub struct WholeAnswer {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl WholeAnswer {
+    /// The header's value; panics when the answer has none.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} header"))
+            .to_str()
+            .unwrap()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| panic!("not JSON: {:?}", self.body))
+    }
+
+    /// The message of a JSON error answer.
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap().to_string()
+    }
+}
+
+/// Sends `request` to `router` and reads the answer whole.
+pub async fn send_whole(router: &Router, request: Request<Body>) -> WholeAnswer {
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    WholeAnswer {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// An answer that need not be JSON (files, profiles), its body as text.
@@ -325,22 +383,16 @@ pub struct Answer {
 
 /// GETs `uri` from `router` and returns the status, `Content-Type` and body, whatever they are.
 pub async fn get_raw(router: &Router, uri: &str) -> Answer {
-    let response = router
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let content_type = response
-        .headers()
+    let answer = send_whole(router, Request::get(uri).body(Body::empty()).unwrap()).await;
+    let content_type = answer
+        .headers
         .get("content-type")
         .map(|value| value.to_str().unwrap().to_string())
         .unwrap_or_default();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
     Answer {
-        status,
+        status: answer.status,
         content_type,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
+        body: String::from_utf8_lossy(&answer.body).into_owned(),
     }
 }
 

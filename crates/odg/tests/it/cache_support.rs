@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +16,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::harness::{http_client, odg_command, OdgServer};
+
+pub use odg_test_support::{shared_redis_url, SharedRedisPrefix};
 
 /// The admin token every cache test pod accepts.
 pub const ADMIN_TOKEN: &str = "cache-test-admin-token";
@@ -223,49 +224,6 @@ pub async fn start_pod_in(cache_dir: &Path, args: Vec<String>) -> OdgServer {
 
 pub fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|item| (*item).to_owned()).collect()
-}
-
-/// A Redis key prefix of its own in the shared Redis; its keys are deleted on drop.
-pub struct SharedRedisPrefix {
-    pub prefix: String,
-}
-
-/// The shared Redis the suite may use (`ODG_TEST_REDIS_URL`, default `redis://127.0.0.1:6379`).
-pub fn shared_redis_url() -> String {
-    std::env::var("ODG_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-}
-
-fn shared_redis_addr() -> Option<std::net::SocketAddr> {
-    use std::net::ToSocketAddrs;
-    let url = shared_redis_url();
-    let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
-    let authority = rest.split('/').next()?.rsplit('@').next()?;
-    authority.to_socket_addrs().ok()?.next()
-}
-
-impl SharedRedisPrefix {
-    pub fn new(test: &str) -> SharedRedisPrefix {
-        static SEQUENCE: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|elapsed| elapsed.subsec_nanos())
-            .unwrap_or(0);
-        SharedRedisPrefix {
-            prefix: format!(
-                "odg-it-{test}-{}-{nanos:x}-{}",
-                std::process::id(),
-                SEQUENCE.fetch_add(1, Ordering::Relaxed)
-            ),
-        }
-    }
-}
-
-impl Drop for SharedRedisPrefix {
-    fn drop(&mut self) {
-        if let Some(addr) = shared_redis_addr() {
-            let _ = odg_test_support::delete_keys_with_prefix(addr, &format!("{}:", self.prefix));
-        }
-    }
 }
 
 /// A GET that may fail (the pod may be dying): the status and JSON body, or the transport error.

@@ -1,11 +1,11 @@
 //! The command line as operators use it: configuration mistakes fail fast, no configuration serves
 //! the demo, and the `ODG_*` variables work like the flags.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use odg_test_support::RegistryServer;
 
+use crate::fixtures::minimal_descriptor;
 use crate::harness::{odg_command, odg_push, run_within, OdgServer};
 
 #[tokio::test]
@@ -101,20 +101,6 @@ async fn without_a_repository_the_demo_is_served_from_the_cache_dir() {
     assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "{body}");
 }
 
-fn minimal_descriptor(directory: &std::path::Path, name: &str, version: &str) -> PathBuf {
-    let path = directory.join(format!("{}-{version}.yaml", name.replace('/', "_")));
-    std::fs::write(
-        &path,
-        format!(
-            "meta:\n  schemaVersion: 'v2'\ncomponent:\n  name: '{name}'\n  version: '{version}'\n  \
-             provider: 'acme'\n  repositoryContexts: []\n  sources: []\n  resources: []\n  \
-             componentReferences: []\n"
-        ),
-    )
-    .unwrap();
-    path
-}
-
 #[tokio::test]
 async fn environment_variables_configure_serve() {
     let registry = RegistryServer::start().await;
@@ -182,16 +168,10 @@ async fn cors_origins_from_the_environment_and_gzipped_bodies_over_a_socket() {
     use std::io::Write;
 
     let odg = OdgServer::start_with(|command, setup| {
-        command
-            .arg("serve")
-            .arg("--listen")
-            .arg(setup.listen)
-            .arg("--cache-dir")
-            .arg(setup.cache_dir)
-            .env(
-                "ODG_CORS_ALLOWED_ORIGINS",
-                "https://dashboard.example.org, http://localhost:3000/",
-            );
+        setup.serve(command).env(
+            "ODG_CORS_ALLOWED_ORIGINS",
+            "https://dashboard.example.org, http://localhost:3000/",
+        );
     })
     .await;
     let http = crate::harness::http_client();

@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use odg_test_support::{DelayProxy, RegistryServer};
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::cache_support::fleet_pod_args;
@@ -19,7 +18,8 @@ use crate::cache_support::{
     fleet_tree, seed, shared_redis_url, start_pod, strings, SharedRedisPrefix, ADMIN_TOKEN,
     FLEET_ROOT, FLEET_ROOT_VERSION,
 };
-use crate::harness::{http_client, odg_command, run_bounded, OdgServer};
+use crate::harness::{odg_command, run_bounded, OdgServer};
+use crate::metadata_support::write_metadata_as_admin;
 
 /// Latency the proxy adds to every registry request (a distant registry, briefly).
 const ORIGIN_LATENCY: Duration = Duration::from_millis(2);
@@ -95,20 +95,7 @@ async fn write_metadata(pod: &OdgServer) {
                    "cvss_v3_score": 7.4, "cvss": {}, "summary": null}),
         ),
     ];
-    let response = http_client()
-        .put(format!("{}/artefacts/metadata", pod.base_url()))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "entries": entries }))
-        .send()
-        .await
-        .expect("the write answers");
-    let status = response.status();
-    let body = response.text().await.unwrap_or_default();
-    assert_eq!(
-        status,
-        StatusCode::CREATED,
-        "PUT /artefacts/metadata: {body}"
-    );
+    write_metadata_as_admin(pod, reqwest::Method::PUT, entries.to_vec()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

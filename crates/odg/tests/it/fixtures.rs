@@ -196,6 +196,21 @@ pub struct DescriptorSet {
     pub component_versions: Vec<(String, String)>,
 }
 
+/// A descriptor with nothing but its identity, written into `directory`; its path.
+pub fn minimal_descriptor(directory: &Path, name: &str, version: &str) -> PathBuf {
+    let path = directory.join(format!("{}-{version}.yaml", name.replace('/', "_")));
+    std::fs::write(
+        &path,
+        format!(
+            "meta:\n  schemaVersion: 'v2'\ncomponent:\n  name: '{name}'\n  version: '{version}'\n  \
+             provider: 'acme'\n  repositoryContexts: []\n  sources: []\n  resources: []\n  \
+             componentReferences: []\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
 /// Writes the set into `directory`, one YAML file per component version.
 pub fn write_descriptor_set(directory: &Path, creation_times: CreationTimes) -> DescriptorSet {
     let mut documents: Vec<String> = vec![

@@ -1,23 +1,25 @@
-//! Processes the end-to-end tests drive: the real `odg` binary (`serve` in the background, `push`
-//! to completion) and a small HTTP client for the API. Every wait is bounded; every child is killed
-//! when its handle is dropped.
+//! Processes the end-to-end tests drive: the real `odg` binary (`serve` in the background through
+//! `odg_test_support`'s [`OdgProcess`], `push` to completion) and a small HTTP client for the API.
+//! Every wait is bounded; every child is killed when its handle is dropped.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use odg_test_support::odg_process::{OdgProcess, ServeSetup};
+use odg_test_support::{FakeGithub, FakeGithubUser};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-/// Longest wait for a server to answer `/ready`: a bound against hangs, not a speed requirement
-/// (a debug build starting beside a loaded machine's other work has been seen to need over 20 s).
-pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+pub use odg_test_support::odg_process::http_client;
+
 /// Longest run of a subprocess that should finish (push, the Python library, a failing serve).
 pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
-const POLL_INTERVAL: Duration = Duration::from_millis(50);
-/// Ports are picked free and handed over; another process may grab one meanwhile: retry a few times.
-const START_ATTEMPTS: usize = 6;
+
+/// The binary under test.
+fn odg_binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_odg"))
+}
 
 /// `odg.yaml` in `directory` with login against a (fake) GitHub at `github_url`: an RS256
 /// session key (`TEST_RSA_PRIVATE_KEY`, written beside it), one provider with `client_id` and
@@ -44,6 +46,68 @@ pub fn write_login_config(
     config_path.display().to_string()
 }
 
+/// The client secret of [`scanner_bot_login`]'s fake GitHub (tests check no log holds it).
+pub const SCANNER_BOT_CLIENT_SECRET: &str = "client-secret-for-the-fake";
+/// The GitHub token of the fake user `scanner-bot`.
+pub const SCANNER_BOT_TOKEN: &str = "ghp_fake_scanner";
+
+/// A fake GitHub with one user, `scanner-bot` (token [`SCANNER_BOT_TOKEN`]) in the team
+/// `acme/scanners`, and an `odg.yaml` in `directory` logging in against it (client
+/// `odg-client-id`) with the `writer` role for that team. Returns the fake, to keep it running,
+/// and the file's path, for `--config`.
+pub async fn scanner_bot_login(directory: &Path) -> (FakeGithub, String) {
+    let github = FakeGithub::start(
+        "odg-client-id",
+        SCANNER_BOT_CLIENT_SECRET,
+        vec![FakeGithubUser {
+            login: "scanner-bot".into(),
+            token: SCANNER_BOT_TOKEN.into(),
+            teams: vec![("acme".into(), "scanners".into())],
+            ..FakeGithubUser::default()
+        }],
+    )
+    .await;
+    let config = write_login_config(
+        directory,
+        github.url(),
+        ("odg-client-id", SCANNER_BOT_CLIENT_SECRET),
+        ("writer", "acme/scanners"),
+        "",
+    );
+    (github, config)
+}
+
+/// The login `odg_client` does with a GitHub token: `GET /auth` as `scanner-bot` against the
+/// GitHub at `api_url`, asking for a refresh token too. The answer sets the session cookies.
+pub async fn scanner_bot_token_login(
+    http: &reqwest::Client,
+    base_url: &str,
+    api_url: &str,
+) -> reqwest::Response {
+    http.get(format!("{base_url}/auth"))
+        .query(&[
+            ("access_token", SCANNER_BOT_TOKEN),
+            ("api_url", api_url),
+            ("use_refresh_token", "true"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The value of the cookie `name` that `response` sets, if it sets one.
+pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .filter_map(|value| value.split(';').next())
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_string())
+}
+
 /// The workspace root (`crates/odg/../..`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -54,17 +118,7 @@ pub fn workspace_root() -> PathBuf {
 
 /// A command for the `odg` binary under test, hermetic: no `ODG_*` variable of the caller leaks in.
 pub fn odg_command() -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_odg"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("ODG_") {
-            command.env_remove(&name);
-        }
-    }
-    command
-        .env("ODG_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    command
+    odg_test_support::odg_process::odg_command(odg_binary(), "info")
 }
 
 /// Runs a command to completion within [`PROCESS_TIMEOUT`], killing it otherwise.
@@ -93,138 +147,67 @@ pub async fn run_within(command: std::process::Command, what: &str, timeout: Dur
     }
 }
 
-/// A free loopback port, as far as the kernel knows right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("bind a loopback port")
-        .port()
-}
-
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("build an HTTP client")
-}
-
-/// Where and with what `odg serve` is asked to run; [`OdgServer::start_with`] fills it in.
-pub struct ServeSetup<'a> {
-    /// `127.0.0.1:PORT`, free when picked.
-    pub listen: &'a str,
-    /// A fresh directory inside the server's temp dir.
-    pub cache_dir: &'a Path,
-}
-
-/// A running `odg serve`, killed on drop. Its log (stdout and stderr) is printed when a test panics.
+/// A running `odg serve` (killed on drop, its log printed when a test panics) with the tests'
+/// HTTP helpers.
 pub struct OdgServer {
-    child: std::process::Child,
-    base_url: String,
-    log_path: PathBuf,
-    cache_dir: PathBuf,
+    process: OdgProcess,
     http: reqwest::Client,
-    directory: tempfile::TempDir,
 }
 
 impl OdgServer {
     /// `odg serve --listen 127.0.0.1:PORT --cache-dir <temp dir> ARGS...`
     pub async fn start(args: &[&str]) -> OdgServer {
-        Self::start_with(|command, setup| {
-            command
-                .arg("serve")
-                .arg("--listen")
-                .arg(setup.listen)
-                .arg("--cache-dir")
-                .arg(setup.cache_dir)
-                .args(args);
-        })
-        .await
+        let process = OdgProcess::serve(odg_binary(), "info", args)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        Self::around(process)
     }
 
-    /// Starts the command `configure` builds (flags or `ODG_*` variables) for a free port and
-    /// waits until that very child logged `listening` and answers `/ready`; retries when another
-    /// process took the port in between.
+    /// Starts the command `configure` builds (flags or `ODG_*` variables) for a free port; see
+    /// [`OdgProcess::start`].
     pub async fn start_with(configure: impl Fn(&mut std::process::Command, &ServeSetup)) -> Self {
-        let directory = tempfile::Builder::new()
-            .prefix("odg-serve-")
-            .tempdir()
-            .expect("create a temp dir");
-        let cache_dir = directory.path().join("cache");
-        let http = http_client();
-        let mut last_log = String::new();
-        for attempt in 0..START_ATTEMPTS {
-            let listen = format!("127.0.0.1:{}", free_port());
-            let log_path = directory.path().join(format!("serve-{attempt}.log"));
-            let log = File::create(&log_path).expect("create the server log");
-            let mut command = odg_command();
-            configure(
-                &mut command,
-                &ServeSetup {
-                    listen: &listen,
-                    cache_dir: &cache_dir,
-                },
-            );
-            // Never the repository: a default `.odg` would land in the temp dir, where tests can see it.
-            command
-                .current_dir(directory.path())
-                .stdout(log.try_clone().expect("clone the log handle"))
-                .stderr(log);
-            let mut child = command.spawn().expect("start odg serve");
-            let base_url = format!("http://{listen}");
-            match wait_until_ready(&mut child, &http, &base_url, &log_path).await {
-                Ok(()) => {
-                    return OdgServer {
-                        child,
-                        base_url,
-                        log_path,
-                        cache_dir,
-                        http,
-                        directory,
-                    }
-                }
-                Err(reason) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    last_log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                    if !last_log.contains("Address already in use") {
-                        panic!("odg serve did not become ready ({reason}); its log:\n{last_log}");
-                    }
-                }
-            }
+        let process = OdgProcess::start(odg_binary(), "info", configure)
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        Self::around(process)
+    }
+
+    fn around(process: OdgProcess) -> OdgServer {
+        OdgServer {
+            process,
+            http: http_client(),
         }
-        panic!("odg serve did not start in {START_ATTEMPTS} attempts; last log:\n{last_log}");
     }
 
     pub fn cache_dir(&self) -> &Path {
-        &self.cache_dir
+        self.process.cache_dir()
     }
 
     /// `http://127.0.0.1:PORT`, for requests [`OdgServer::get`] does not make (other methods,
     /// headers, or answers that may fail).
     pub fn base_url(&self) -> &str {
-        &self.base_url
+        self.process.base_url()
     }
 
     /// The process id of `odg serve` (e.g. to read `/proc/<pid>/status`).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// The server's working directory (its temp dir; the cache dir is inside it).
     pub fn working_dir(&self) -> &Path {
-        self.directory.path()
+        self.process.working_dir()
     }
 
     /// What the server logged so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+        self.process.log()
     }
 
     /// The pod's `/metrics` text.
     pub async fn metrics_text(&self) -> String {
         self.http
-            .get(format!("{}/metrics", self.base_url))
+            .get(format!("{}/metrics", self.base_url()))
             .send()
             .await
             .expect("GET /metrics")
@@ -260,7 +243,7 @@ impl OdgServer {
     /// GETs `path` with `query` (percent-encoded here, so `+` in versions survives) and returns the
     /// status and the JSON body; every answer of the API must be JSON, errors `{"error": ...}`.
     pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> (StatusCode, Value) {
-        let url = format!("{}{path}", self.base_url);
+        let url = format!("{}{path}", self.base_url());
         let response = self
             .http
             .get(&url)
@@ -297,49 +280,6 @@ impl OdgServer {
         assert_eq!(status, StatusCode::OK, "GET {path} {query:?}: {body}");
         body
     }
-}
-
-impl Drop for OdgServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "--- log of odg serve at {} ---\n{}",
-                self.base_url,
-                self.log()
-            );
-        }
-    }
-}
-
-/// Polls every [`POLL_INTERVAL`] until the child logged `listening` (so the port is its own, not
-/// some other process's) and `/ready` answers 200; fails when the child exits or after [`READY_TIMEOUT`].
-async fn wait_until_ready(
-    child: &mut std::process::Child,
-    http: &reqwest::Client,
-    base_url: &str,
-    log_path: &Path,
-) -> Result<(), String> {
-    let deadline = Instant::now() + READY_TIMEOUT;
-    let ready_url = format!("{base_url}/ready");
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("exited with {status}"));
-        }
-        let listening = std::fs::read_to_string(log_path)
-            .map(|log| log.contains("listening"))
-            .unwrap_or(false);
-        if listening {
-            if let Ok(response) = http.get(&ready_url).send().await {
-                if response.status() == StatusCode::OK {
-                    return Ok(());
-                }
-            }
-        }
-        tokio::time::sleep(POLL_INTERVAL).await; // polling: until the server is ready
-    }
-    Err(format!("not ready after {READY_TIMEOUT:?}"))
 }
 
 /// One line of `odg push` output: `HOST PATH:TAG (DIGEST)`.

@@ -6,12 +6,12 @@ use odg_test_support::{sha256_digest, RegistryServer};
 use serde_json::Value;
 
 use crate::fixtures::{
-    assert_json_eq, library_tree, library_view, odg_tree, parse_yaml, repository_contexts,
-    versions_of, write_descriptor_set, CreationTimes, COMPONENTS, ROOT_NAME, ROOT_VERSION,
+    assert_json_eq, library_view, parse_yaml, repository_contexts, write_descriptor_set,
+    CreationTimes, ROOT_NAME, ROOT_VERSION,
 };
 use crate::harness::{http_client, odg_push, OdgServer};
-use crate::interop_python_seeded::check_versions;
-use crate::python::{PythonLibrary, Query};
+use crate::interop_checks::{check_dependencies, check_every_version_list, read_with_library};
+use crate::python::PythonLibrary;
 
 #[tokio::test]
 async fn the_python_library_reads_what_odg_pushed() {
@@ -53,21 +53,15 @@ async fn the_python_library_reads_what_odg_pushed() {
         .ends_with("/acme.org/interop/frontend:2.1.0.build-build.7")));
 
     let odg = OdgServer::start(&["--ocm-repo", &repository]).await;
-    let mut queries = Vec::new();
-    for (name, version) in &set.component_versions {
-        queries.push(Query::read(name, version));
-        queries.push(Query::dependencies(name, version));
-    }
-    for name in COMPONENTS {
-        queries.push(Query::versions(name));
-    }
-    let answers = python.query(&repository, &queries).await;
-    let mut answers = answers.into_iter();
+    let library = read_with_library(&python, &repository, &set).await;
 
     let mut library_root = Value::Null;
-    for ((name, version), file) in set.component_versions.iter().zip(&set.files) {
-        let library_read = answers.next().unwrap();
-        let library_dependencies = answers.next().unwrap();
+    for (((name, version), file), (library_read, library_dependencies)) in set
+        .component_versions
+        .iter()
+        .zip(&set.files)
+        .zip(&library.component_versions)
+    {
         let what = format!("{name}:{version}");
         let input = parse_yaml(&std::fs::read_to_string(file).unwrap());
         if name == ROOT_NAME && version == ROOT_VERSION {
@@ -89,39 +83,22 @@ async fn the_python_library_reads_what_odg_pushed() {
         // ... and the library reads the same from the registry.
         assert_json_eq(
             &library_view(&ours),
-            &library_view(&library_read),
+            &library_view(library_read),
             &format!("/ocm/component {what}"),
         );
         // odg push adds the target repository as the current context. The library appends the
         // repository it read from unless it is already the last entry, so its list must start with ours.
         let ours_contexts = repository_contexts(&ours);
-        let library_contexts = repository_contexts(&library_read);
+        let library_contexts = repository_contexts(library_read);
         assert_eq!(ours_contexts.len(), 1, "{what}: {ours_contexts:?}");
         assert!(
             library_contexts.starts_with(&ours_contexts) && library_contexts.len() <= 2,
             "{what}: odg {ours_contexts:?}, library {library_contexts:?}"
         );
 
-        let ours = odg
-            .get_ok(
-                "/ocm/component/dependencies",
-                &[
-                    ("component_name", name),
-                    ("version", version),
-                    ("populate", "componentReferences"),
-                ],
-            )
-            .await;
-        assert_eq!(
-            odg_tree(&ours),
-            library_tree(&library_dependencies),
-            "/ocm/component/dependencies {what}: (name, version, path) sequences differ"
-        );
+        check_dependencies(&odg, (name, version), library_dependencies, &what).await;
     }
-    for name in COMPONENTS {
-        let library_versions = answers.next().unwrap();
-        check_versions(&odg, name, &library_versions, &versions_of(&set, name)).await;
-    }
+    check_every_version_list(&odg, &set, &library).await;
 
     // Why the comparison is an intersection: odg keeps what it does not model, the library drops it.
     let ours = odg

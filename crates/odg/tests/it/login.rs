@@ -4,26 +4,14 @@
 //! logout, the published key verifying the session token, and the original's Python client
 //! (`odg_client` from PyPI, unchanged) doing all of it.
 
-use odg_test_support::{FakeGithub, FakeGithubUser};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::harness::{write_login_config, OdgServer};
+use crate::harness::{
+    scanner_bot_login, scanner_bot_token_login, set_cookie, OdgServer, SCANNER_BOT_CLIENT_SECRET,
+    SCANNER_BOT_TOKEN,
+};
 use crate::python::PythonLibrary;
-
-const CLIENT_SECRET: &str = "client-secret-for-the-fake";
-
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .filter_map(|value| value.split(';').next())
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_string())
-}
 
 async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();
@@ -33,25 +21,8 @@ async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
 
 #[tokio::test]
 async fn a_github_token_login_writes_and_queries_metadata_with_the_session_cookie() {
-    let github = FakeGithub::start(
-        "odg-client-id",
-        CLIENT_SECRET,
-        vec![FakeGithubUser {
-            login: "scanner-bot".into(),
-            token: "ghp_fake_scanner".into(),
-            teams: vec![("acme".into(), "scanners".into())],
-            ..FakeGithubUser::default()
-        }],
-    )
-    .await;
     let directory = tempfile::tempdir().unwrap();
-    let config = write_login_config(
-        directory.path(),
-        github.url(),
-        ("odg-client-id", CLIENT_SECRET),
-        ("writer", "acme/scanners"),
-        "",
-    );
+    let (github, config) = scanner_bot_login(directory.path()).await;
     let server = OdgServer::start(&["--config", &config]).await;
     let base = server.base_url().to_string();
     let http = reqwest::Client::new();
@@ -82,7 +53,7 @@ async fn a_github_token_login_writes_and_queries_metadata_with_the_session_cooki
     let (status, body) = json_of(
         http.get(format!("{base}/auth"))
             .query(&[
-                ("access_token", "ghp_fake_scanner"),
+                ("access_token", SCANNER_BOT_TOKEN),
                 ("api_url", "https://api.github.com"),
             ])
             .send()
@@ -93,16 +64,7 @@ async fn a_github_token_login_writes_and_queries_metadata_with_the_session_cooki
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["error"].is_string());
 
-    let response = http
-        .get(format!("{base}/auth"))
-        .query(&[
-            ("access_token", "ghp_fake_scanner"),
-            ("api_url", api_url.as_str()),
-            ("use_refresh_token", "true"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = scanner_bot_token_login(&http, &base, &api_url).await;
     let session = set_cookie(&response, "bearer_token").expect("the session cookie");
     let refresh = set_cookie(&response, "refresh_token").expect("the refresh cookie");
     let (status, claims) = json_of(response).await;
@@ -187,7 +149,7 @@ async fn a_github_token_login_writes_and_queries_metadata_with_the_session_cooki
     let outcome = PythonLibrary::locate()
         .odg_client_login(&[
             &base,
-            "ghp_fake_scanner",
+            SCANNER_BOT_TOKEN,
             &api_url,
             "example.org/python-client",
         ])
@@ -202,8 +164,8 @@ async fn a_github_token_login_writes_and_queries_metadata_with_the_session_cooki
     // no secret in the log
     let log = server.log();
     for secret in [
-        CLIENT_SECRET,
-        "ghp_fake_scanner",
+        SCANNER_BOT_CLIENT_SECRET,
+        SCANNER_BOT_TOKEN,
         session.as_str(),
         refresh.as_str(),
     ] {

@@ -7,12 +7,12 @@
 //! slowed down (40 ms each way), so invalidation messages reach it long after the next request:
 //! only the per-read generation check keeps it from answering from its cache.
 
-use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::cache_support::fleet_pod_args;
-use crate::cache_support::{shared_redis_url, start_pod, SharedRedisPrefix, ADMIN_TOKEN};
-use crate::harness::{http_client, OdgServer};
+use crate::cache_support::{shared_redis_url, start_pod, SharedRedisPrefix};
+use crate::harness::OdgServer;
+use crate::metadata_support::{vulnerability_categorisation, write_metadata_as_admin};
 
 const COMPONENT: &str = "acme.org/shop/cart";
 
@@ -51,36 +51,6 @@ async fn summary(pod: &OdgServer) -> Value {
         ],
     )
     .await
-}
-
-fn vulnerability_categorisation(summary: &Value) -> String {
-    summary["complianceSummary"][0]["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|entry| entry["type"] == "finding/vulnerability")
-        .and_then(|entry| entry["categorisation"].as_str())
-        .unwrap_or_else(|| panic!("no vulnerability entry in {summary}"))
-        .to_owned()
-}
-
-async fn write(pod: &OdgServer, method: reqwest::Method, entries: Vec<Value>) {
-    let response = http_client()
-        .request(
-            method.clone(),
-            format!("{}/artefacts/metadata", pod.base_url()),
-        )
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({ "entries": entries }))
-        .send()
-        .await
-        .expect("the write answers");
-    let status = response.status();
-    let body = response.text().await.unwrap_or_default();
-    assert!(
-        status == StatusCode::CREATED || status == StatusCode::NO_CONTENT,
-        "{method} /artefacts/metadata: {status} {body}"
-    );
 }
 
 /// Memory-tier hits of summary parts on a pod, from its `/metrics`.
@@ -155,7 +125,7 @@ async fn a_write_through_one_pod_shows_in_the_next_summary_of_the_other() {
                                     "severity": "NONE", "user": {"username": "jane"}}});
 
     // Scanned, no findings: clean on both pods; B's second read comes from its memory tier.
-    write(&a, reqwest::Method::PUT, vec![scan_info]).await;
+    write_metadata_as_admin(&a, reqwest::Method::PUT, vec![scan_info]).await;
     assert_eq!(vulnerability_categorisation(&summary(&b).await), "CLEAN");
     assert_eq!(vulnerability_categorisation(&summary(&b).await), "CLEAN");
     assert!(
@@ -165,19 +135,19 @@ async fn a_write_through_one_pod_shows_in_the_next_summary_of_the_other() {
     assert_eq!(vulnerability_categorisation(&summary(&a).await), "CLEAN");
 
     // A finding through A: B's next summary shows it, no waiting.
-    write(&a, reqwest::Method::PUT, vec![finding("HIGH")]).await;
+    write_metadata_as_admin(&a, reqwest::Method::PUT, vec![finding("HIGH")]).await;
     assert_eq!(vulnerability_categorisation(&summary(&b).await), "HIGH");
     // A rescoring through B, read on A; its deletion through A, read on B.
-    write(&b, reqwest::Method::PUT, vec![rescoring.clone()]).await;
+    write_metadata_as_admin(&b, reqwest::Method::PUT, vec![rescoring.clone()]).await;
     assert_eq!(vulnerability_categorisation(&summary(&a).await), "CLEAN");
-    write(&a, reqwest::Method::DELETE, vec![rescoring]).await;
+    write_metadata_as_admin(&a, reqwest::Method::DELETE, vec![rescoring]).await;
     assert_eq!(vulnerability_categorisation(&summary(&b).await), "HIGH");
 
     // A burst: the severity alternates, each read right after the other pod's write answered.
     for round in 0..20 {
         let (writer, reader) = if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
         let severity = if round % 3 == 0 { "CRITICAL" } else { "MEDIUM" };
-        write(writer, reqwest::Method::PUT, vec![finding(severity)]).await;
+        write_metadata_as_admin(writer, reqwest::Method::PUT, vec![finding(severity)]).await;
         // Warm the reader's cache with the current state, then check it once more.
         assert_eq!(
             vulnerability_categorisation(&summary(reader).await),
@@ -190,7 +160,7 @@ async fn a_write_through_one_pod_shows_in_the_next_summary_of_the_other() {
             "round {round}"
         );
     }
-    write(&b, reqwest::Method::DELETE, vec![finding("MEDIUM")]).await;
+    write_metadata_as_admin(&b, reqwest::Method::DELETE, vec![finding("MEDIUM")]).await;
     assert_eq!(vulnerability_categorisation(&summary(&a).await), "CLEAN");
     drop((a, b));
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use odg_test_support::{RegistryServer, TestCa};
 use reqwest::StatusCode;
 
+use crate::fixtures::minimal_descriptor;
 use crate::harness::{odg_command, run_bounded, OdgServer};
 
 const COMPONENT: &str = "acme.org/private-ca/app";
@@ -40,7 +41,7 @@ async fn private_ca_registry() -> PrivateCaRegistry {
         files,
         _certificate: certificate,
     };
-    let descriptor = write_descriptor(setup.files.path());
+    let descriptor = minimal_descriptor(setup.files.path(), COMPONENT, "1.0.0");
     let mut push = odg_command();
     push.arg("push")
         .arg("--ocm-repo")
@@ -55,20 +56,6 @@ async fn private_ca_registry() -> PrivateCaRegistry {
         String::from_utf8_lossy(&output.stderr)
     );
     setup
-}
-
-fn write_descriptor(directory: &Path) -> PathBuf {
-    let path = directory.join("app.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "meta:\n  schemaVersion: 'v2'\ncomponent:\n  name: '{COMPONENT}'\n  version: '1.0.0'\n  \
-             provider: 'acme'\n  repositoryContexts: []\n  sources: []\n  resources: []\n  \
-             componentReferences: []\n"
-        ),
-    )
-    .unwrap();
-    path
 }
 
 async fn descriptor(odg: &OdgServer) -> (StatusCode, serde_json::Value) {
@@ -134,12 +121,8 @@ async fn serve_with_certificate_variable(
 ) -> OdgServer {
     let repository = setup.repository();
     OdgServer::start_with(|command, server| {
-        command
-            .arg("serve")
-            .arg("--listen")
-            .arg(server.listen)
-            .arg("--cache-dir")
-            .arg(server.cache_dir)
+        server
+            .serve(command)
             .arg("--ocm-repo")
             .arg(&repository)
             .env_remove("SSL_CERT_FILE")

@@ -8,19 +8,21 @@
 //! ids and digests recomputed from the columns as the original reads them. `odg db check` sees the
 //! database as usable before and after.
 
-use odg_test_support::{FakeGithub, FakeGithubUser, TestDatabase};
+use odg_test_support::TestDatabase;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha1::{Digest, Sha1};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 
-use crate::harness::{odg_command, run_bounded, write_login_config, OdgServer};
+use crate::harness::{
+    odg_command, run_bounded, scanner_bot_login, scanner_bot_token_login, set_cookie, OdgServer,
+};
+use crate::metadata_support::vulnerability_categorisation;
 
 const ORIGINAL_SCHEMA: &str =
     include_str!("../../../odg-delivery-db/tests/data/original-delivery-db-schema.sql");
 const COMPONENT: &str = "acme.org/shop/cart";
-const CLIENT_SECRET: &str = "client-secret-for-the-fake";
 const USER_ID: &str = "5f0c3a52-8d1e-4c4b-9a7e-2f1d6c0b9e11";
 const REFRESH_IDENTIFIER: &str = "0b6f1f52-3c2d-4e0a-8f5b-6a7c8d9e0f12";
 
@@ -122,29 +124,6 @@ fn rows_of(report: &Value, table: &str) -> i64 {
         .unwrap_or(-1)
 }
 
-fn cookie(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .filter_map(|value| value.split(';').next())
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_string())
-}
-
-fn vulnerability_categorisation(summary: &Value) -> String {
-    summary["complianceSummary"][0]["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|entry| entry["type"] == "finding/vulnerability")
-        .and_then(|entry| entry["categorisation"].as_str())
-        .unwrap_or_else(|| panic!("no vulnerability entry in {summary}"))
-        .to_owned()
-}
-
 #[tokio::test]
 async fn odg_runs_on_the_originals_database_and_writes_what_the_original_reads() {
     let database = TestDatabase::create("side_by_side").await;
@@ -192,25 +171,8 @@ async fn odg_runs_on_the_originals_database_and_writes_what_the_original_reads()
     );
 
     // odg with a GitHub login, on that database.
-    let github = FakeGithub::start(
-        "odg-client-id",
-        CLIENT_SECRET,
-        vec![FakeGithubUser {
-            login: "scanner-bot".into(),
-            token: "ghp_fake_scanner".into(),
-            teams: vec![("acme".into(), "scanners".into())],
-            ..FakeGithubUser::default()
-        }],
-    )
-    .await;
     let directory = tempfile::tempdir().unwrap();
-    let config = write_login_config(
-        directory.path(),
-        github.url(),
-        ("odg-client-id", CLIENT_SECRET),
-        ("writer", "acme/scanners"),
-        "",
-    );
+    let (github, config) = scanner_bot_login(directory.path()).await;
     let server = OdgServer::start(&["--config", &config, "--database-url", &url]).await;
     let base = server.base_url().to_string();
     let http = reqwest::Client::new();
@@ -226,8 +188,8 @@ async fn odg_runs_on_the_originals_database_and_writes_what_the_original_reads()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK, "{}", server.log());
-    let session = cookie(&response, "bearer_token").expect("a session");
-    let rotated = cookie(&response, "refresh_token").expect("a new refresh token");
+    let session = set_cookie(&response, "bearer_token").expect("a session");
+    let rotated = set_cookie(&response, "refresh_token").expect("a new refresh token");
     let claims: Value = response.json().await.unwrap();
     assert_eq!(claims["roles"], json!(["writer"]));
     let tokens: String = sqlx::query_scalar("SELECT refresh_tokens::text FROM users WHERE id = $1")
@@ -334,18 +296,9 @@ async fn odg_runs_on_the_originals_database_and_writes_what_the_original_reads()
 
     // The reverse: a login, a PUT and a DELETE through odg, read back as the original reads them.
     let api_url = github.url().to_string();
-    let response = http
-        .get(format!("{base}/auth"))
-        .query(&[
-            ("access_token", "ghp_fake_scanner"),
-            ("api_url", api_url.as_str()),
-            ("use_refresh_token", "true"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = scanner_bot_token_login(&http, &base, &api_url).await;
     assert_eq!(response.status(), StatusCode::OK, "{}", server.log());
-    let login_refresh = cookie(&response, "refresh_token").expect("a refresh token");
+    let login_refresh = set_cookie(&response, "refresh_token").expect("a refresh token");
     let (login_user, login_token) = login_refresh.split_once('|').unwrap();
     let user = sqlx::query(
         "SELECT id, length(id) AS length, role_bindings::text AS role_bindings, refresh_tokens::text AS refresh_tokens, \

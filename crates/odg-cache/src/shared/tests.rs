@@ -4,18 +4,18 @@
 //! three-node cluster. Every Redis test uses its own key prefix (and so its own channel) and
 //! deletes its keys, also when it fails.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use redis::{AsyncCommands, Commands};
+use redis::AsyncCommands;
 use tokio::sync::mpsc;
 
+use super::connection::reconnect_backoff;
 use super::*;
 use crate::entry::EntryMeta;
 use crate::generations::Stamp;
 use crate::key::{Kind, Scope};
-use odg_test_support::RedisServer;
+use odg_test_support::{shared_redis_url, RedisServer, SharedRedisPrefix};
 
 // Pure parts: redaction, key layout, parsing, wire format.
 
@@ -112,20 +112,6 @@ fn invalidation_messages_are_plain_json() {
 
 // Against Redis.
 
-fn redis_url() -> String {
-    std::env::var("ODG_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
-}
-
-fn unique_prefix(test: &str) -> String {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "odgtest-{test}-{}-{}-{:08x}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed),
-        rand::random::<u32>()
-    )
-}
-
 fn config(url: &str, prefix: &str) -> SharedTierConfig {
     SharedTierConfig {
         key_prefix: prefix.to_string(),
@@ -158,39 +144,6 @@ async fn raw_connection(url: &str) -> redis::aio::MultiplexedConnection {
         .get_multiplexed_async_connection()
         .await
         .expect("test Redis reachable")
-}
-
-/// Deletes every key under the prefix when dropped (also on panic), through a blocking
-/// connection of its own.
-struct KeyCleanup {
-    url: String,
-    prefix: String,
-}
-
-impl Drop for KeyCleanup {
-    fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(self.url.as_str()) else {
-            return;
-        };
-        let Ok(mut connection) = client.get_connection_with_timeout(Duration::from_secs(1)) else {
-            return;
-        };
-        let pattern = format!("{}:*", self.prefix);
-        let keys: Vec<String> = match connection.scan_match::<_, String>(&pattern) {
-            Ok(keys) => keys.filter_map(Result::ok).collect(),
-            Err(_) => return,
-        };
-        for key in keys {
-            let _: RedisResult<()> = redis::cmd("UNLINK").arg(&key).query(&mut connection);
-        }
-    }
-}
-
-fn cleanup(url: &str, prefix: &str) -> KeyCleanup {
-    KeyCleanup {
-        url: url.to_string(),
-        prefix: prefix.to_string(),
-    }
 }
 
 async fn next_event(
@@ -235,9 +188,9 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn round_trip_with_ttl() {
-    let url = redis_url();
-    let prefix = unique_prefix("roundtrip");
-    let _cleanup = cleanup(&url, &prefix);
+    let url = shared_redis_url();
+    let keys = SharedRedisPrefix::new("roundtrip");
+    let prefix = keys.prefix.clone();
     let tier = SharedTier::connect(config(&url, &prefix)).await.unwrap();
     assert!(tier.is_available());
     let mut raw = raw_connection(&url).await;
@@ -273,9 +226,9 @@ async fn round_trip_with_ttl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_values_are_skipped() {
-    let url = redis_url();
-    let prefix = unique_prefix("oversize");
-    let _cleanup = cleanup(&url, &prefix);
+    let url = shared_redis_url();
+    let keys = SharedRedisPrefix::new("oversize");
+    let prefix = keys.prefix.clone();
     let tier = SharedTier::connect(SharedTierConfig {
         max_value_bytes: 1024,
         ..config(&url, &prefix)
@@ -302,9 +255,9 @@ async fn oversize_values_are_skipped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupt_values_are_dropped() {
-    let url = redis_url();
-    let prefix = unique_prefix("corrupt");
-    let _cleanup = cleanup(&url, &prefix);
+    let url = shared_redis_url();
+    let keys = SharedRedisPrefix::new("corrupt");
+    let prefix = keys.prefix.clone();
     let tier = SharedTier::connect(config(&url, &prefix)).await.unwrap();
     let mut raw = raw_connection(&url).await;
     let id = entry_id(7);
@@ -326,9 +279,9 @@ async fn corrupt_values_are_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_are_exclusive_released_only_by_their_holder_and_expire() {
-    let url = redis_url();
-    let prefix = unique_prefix("lease");
-    let _cleanup = cleanup(&url, &prefix);
+    let url = shared_redis_url();
+    let keys = SharedRedisPrefix::new("lease");
+    let prefix = keys.prefix.clone();
     let lease_config = SharedTierConfig {
         lease_ttl: Duration::from_millis(200),
         ..config(&url, &prefix)
@@ -389,9 +342,9 @@ fn field(generations: &[(String, u64)], name: &str) -> Option<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn generations_get_one_epoch_and_bumps_from_two_tiers_sum_up() {
-    let url = redis_url();
-    let prefix = unique_prefix("generations");
-    let _cleanup = cleanup(&url, &prefix);
+    let url = shared_redis_url();
+    let keys = SharedRedisPrefix::new("generations");
+    let prefix = keys.prefix.clone();
     let a = SharedTier::connect(config(&url, &prefix)).await.unwrap();
     let b = SharedTier::connect(config(&url, &prefix)).await.unwrap();
 
@@ -454,12 +407,13 @@ async fn generations_get_one_epoch_and_bumps_from_two_tiers_sum_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalidations_reach_other_tiers() {
-    let url = redis_url();
-    let prefix = unique_prefix("pubsub");
-    let _cleanup = cleanup(&url, &prefix);
+    let url = shared_redis_url();
+    let keys = SharedRedisPrefix::new("pubsub");
+    let prefix = keys.prefix.clone();
     let a = SharedTier::connect(config(&url, &prefix)).await.unwrap();
     let b = SharedTier::connect(config(&url, &prefix)).await.unwrap();
-    let other_deployment = SharedTier::connect(config(&url, &unique_prefix("pubsub-other")))
+    let other_keys = SharedRedisPrefix::new("pubsub-other");
+    let other_deployment = SharedTier::connect(config(&url, &other_keys.prefix))
         .await
         .unwrap();
     let mut events = a.subscribe();
@@ -512,7 +466,8 @@ async fn invalidations_reach_other_tiers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_answers_errors_fast_and_connect_still_returns() {
     let url = format!("redis://127.0.0.1:{}", free_port());
-    let tier_config = config(&url, &unique_prefix("down"));
+    // nothing listens there: no keys to clean up, just a prefix of the test's own
+    let tier_config = config(&url, &SharedRedisPrefix::new("down").prefix);
     let timeout = tier_config.operation_timeout;
     let started = Instant::now();
     let tier = SharedTier::connect(tier_config)
@@ -787,9 +742,9 @@ async fn cluster_mode_round_trip_lease_generations_and_pubsub() {
 /// (`cargo test -p odg-cache --release latency -- --nocapture`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latency_of_10_kib_values_is_reported() {
-    let url = redis_url();
-    let prefix = unique_prefix("latency");
-    let _cleanup = cleanup(&url, &prefix);
+    let url = shared_redis_url();
+    let keys = SharedRedisPrefix::new("latency");
+    let prefix = keys.prefix.clone();
     let tier = SharedTier::connect(config(&url, &prefix)).await.unwrap();
     let entry = sample_entry(10 * 1024);
     let rounds = 500;
