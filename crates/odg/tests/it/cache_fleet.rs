@@ -107,6 +107,21 @@ struct BurstCounts {
     components: usize,
 }
 
+/// A configuration file for pods whose fleet coordination must not depend on how fast a loaded
+/// runner schedules them. What the tests here check is that a waiter gets the holder's value:
+/// the bounds that end a wait (the wait itself, the lease's life, one Redis operation) are far
+/// beyond any burst, so only a lost lease or a lost value could make a second pod load a key.
+fn patient_fleet_config() -> (tempfile::TempDir, std::path::PathBuf) {
+    let directory = tempfile::tempdir().unwrap();
+    let config = directory.path().join("odg.yaml");
+    std::fs::write(
+        &config,
+        "cache:\n  fleet_wait_ms: 120000\n  fleet_lease_ttl_ms: 120000\n  redis_operation_timeout_ms: 10000\n",
+    )
+    .unwrap();
+    (directory, config)
+}
+
 /// Two cold pods on one Redis behind a counting, delaying proxy; 200 requests at once; every
 /// answer checked against the registry's truth. Returns what the registry served.
 async fn cold_burst(label: &str) -> BurstCounts {
@@ -118,17 +133,7 @@ async fn cold_burst(label: &str) -> BurstCounts {
     let repository = format!("{}/ocm", proxy.url());
     let prefix = SharedRedisPrefix::new(label);
     let redis_url = shared_redis_url();
-    // What is under test is that a waiter gets the holder's value, not how fast a loaded runner
-    // schedules the holder: the bounds that end a wait (the wait itself, the lease's life, one
-    // Redis operation) are far beyond any burst here, so only a lost lease or a lost value could
-    // make a second pod load a key.
-    let directory = tempfile::tempdir().unwrap();
-    let config = directory.path().join("odg.yaml");
-    std::fs::write(
-        &config,
-        "cache:\n  fleet_wait_ms: 120000\n  fleet_lease_ttl_ms: 120000\n  redis_operation_timeout_ms: 10000\n",
-    )
-    .unwrap();
+    let (_directory, config) = patient_fleet_config();
     let with_config = |pod: &str| {
         let mut args = pod_args(&repository, &redis_url, &prefix.prefix, pod);
         args.extend(strings(&["--config", config.to_str().unwrap()]));
@@ -282,9 +287,27 @@ async fn a_pod_with_a_slow_redis_link_still_waits_for_the_other_pods_fill() {
         .expect("the shared Redis URL names host:port");
     let slow_link = TcpForwarder::start(redis_addr).await;
     let slow_url = format!("redis://127.0.0.1:{}", slow_link.port());
+    // a Redis operation over the slowed link took over the 250 ms default on a loaded runner
+    // once (pod-b then counted the tier as down and loaded itself): the link's latency is what
+    // is under test, not the runner's
+    let (_directory, config) = patient_fleet_config();
+    let patient = |mut args: Vec<String>| {
+        args.extend(strings(&["--config", config.to_str().unwrap()]));
+        args
+    };
     let (a, b) = tokio::join!(
-        start_pod(pod_args(&repository, &redis_url, &prefix.prefix, "pod-a")),
-        start_pod(pod_args(&repository, &slow_url, &prefix.prefix, "pod-b")),
+        start_pod(patient(pod_args(
+            &repository,
+            &redis_url,
+            &prefix.prefix,
+            "pod-a"
+        ))),
+        start_pod(patient(pod_args(
+            &repository,
+            &slow_url,
+            &prefix.prefix,
+            "pod-b"
+        ))),
     );
     slow_link.set_latency(SLOW_LINK_LATENCY);
 
