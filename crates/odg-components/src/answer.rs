@@ -85,9 +85,10 @@ impl ContentEncoding {
 #[derive(Debug)]
 pub struct RenderedAnswer {
     json: Bytes,
-    /// `"<32 hex digits>"`: XXH3-128 of `json`, quoted as an entity tag. The same bytes give
-    /// the same tag on every pod and after every restart.
-    etag: String,
+    /// `"<32 hex digits>"`: XXH3-128 of `json`, quoted as an entity tag, then the tags of the
+    /// gzip, brotli and zstd forms. The same bytes give the same tags on every pod and after
+    /// every restart. Made once per answer, so a hit sends them without formatting or copying.
+    etags: [Bytes; 4],
     gzip: OnceCell<Option<Bytes>>,
     brotli: OnceCell<Option<Bytes>>,
     zstd: OnceCell<Option<Bytes>>,
@@ -96,10 +97,17 @@ pub struct RenderedAnswer {
 impl RenderedAnswer {
     pub fn new(json: impl Into<Bytes>) -> RenderedAnswer {
         let json = json.into();
-        let etag = format!("\"{:032x}\"", xxhash_rust::xxh3::xxh3_128(&json));
+        let opaque = format!("\"{:032x}", xxhash_rust::xxh3::xxh3_128(&json));
+        let tag = |suffix: &str| Bytes::from(format!("{opaque}{suffix}\""));
+        let etags = [
+            tag(""),
+            tag(ContentEncoding::Gzip.etag_suffix()),
+            tag(ContentEncoding::Brotli.etag_suffix()),
+            tag(ContentEncoding::Zstd.etag_suffix()),
+        ];
         RenderedAnswer {
             json,
-            etag,
+            etags,
             gzip: OnceCell::new(),
             brotli: OnceCell::new(),
             zstd: OnceCell::new(),
@@ -113,18 +121,24 @@ impl RenderedAnswer {
 
     /// The strong entity tag of the identity representation, quotes included.
     pub fn etag(&self) -> &str {
-        &self.etag
+        self.etag_text(None)
     }
 
-    /// The strong entity tag of the representation in `encoding` (`None` = identity).
-    pub fn etag_for(&self, encoding: Option<ContentEncoding>) -> String {
-        match encoding {
-            None => self.etag.clone(),
-            Some(encoding) => {
-                let opaque = self.etag.trim_end_matches('"');
-                format!("{opaque}{}\"", encoding.etag_suffix())
-            }
-        }
+    /// The strong entity tag of the representation in `encoding` (`None` = identity), shared:
+    /// cloning it copies a pointer.
+    pub fn etag_for(&self, encoding: Option<ContentEncoding>) -> &Bytes {
+        let index = match encoding {
+            None => 0,
+            Some(ContentEncoding::Gzip) => 1,
+            Some(ContentEncoding::Brotli) => 2,
+            Some(ContentEncoding::Zstd) => 3,
+        };
+        &self.etags[index]
+    }
+
+    /// [`RenderedAnswer::etag_for`] as text (the tags are ASCII by construction).
+    pub fn etag_text(&self, encoding: Option<ContentEncoding>) -> &str {
+        std::str::from_utf8(self.etag_for(encoding)).unwrap_or_default()
     }
 
     /// Whether compressed forms are offered at all.
@@ -187,7 +201,8 @@ impl CacheValue for RenderedAnswer {
         } else {
             0
         };
-        std::mem::size_of::<Self>() + self.json.len() + self.etag.capacity() + reserve
+        let etags: usize = self.etags.iter().map(Bytes::len).sum();
+        std::mem::size_of::<Self>() + self.json.len() + etags + reserve
     }
 
     fn fresh_for(&self, kind_default: Option<Duration>) -> Option<Duration> {
@@ -215,10 +230,14 @@ mod tests {
         assert_ne!(a.etag(), c.etag());
         assert!(a.etag().starts_with('"') && a.etag().ends_with('"'));
         assert_eq!(a.etag().len(), 34);
-        assert_eq!(a.etag_for(None), a.etag());
+        assert_eq!(a.etag_text(None), a.etag());
         assert_eq!(
-            a.etag_for(Some(ContentEncoding::Gzip)),
+            a.etag_text(Some(ContentEncoding::Gzip)),
             format!("{}-gz\"", &a.etag()[..33])
+        );
+        assert_eq!(
+            a.etag_text(Some(ContentEncoding::Zstd)),
+            format!("{}-zst\"", &a.etag()[..33])
         );
         let decoded = RenderedAnswer::decode(&a.encode()).unwrap();
         assert_eq!(decoded.etag(), a.etag());

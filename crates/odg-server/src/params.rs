@@ -11,11 +11,12 @@
 //! repeated parameter into a `Vec` (the metadata query's `type`), reads booleans as `true`/`false`
 //! only, and its errors do not say which parameter was wrong.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use serde::de::value::StringDeserializer;
+use serde::de::value::{CowStrDeserializer, StrDeserializer};
 use serde::de::{self, DeserializeOwned, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
@@ -33,18 +34,41 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 
 /// Deserialises a raw (still percent-encoded) query string into `T`.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ParamError> {
-    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    // Names and values borrow from the query unless they had to be unescaped: only the fields
+    // that keep a value as a `String` copy it (this runs on every request).
+    let mut groups: Vec<(Cow<'_, str>, Vec<Cow<'_, str>>)> = Vec::new();
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        let value = value.trim();
+        let value = trimmed(value);
         if value.is_empty() {
             continue;
         }
         match groups.iter_mut().find(|(known, _)| *known == name) {
-            Some((_, values)) => values.push(value.to_string()),
-            None => groups.push((name.into_owned(), vec![value.to_string()])),
+            Some((_, values)) => values.push(value),
+            None => groups.push((name, vec![value])),
         }
     }
     T::deserialize(QueryDeserializer { groups })
+}
+
+/// A value to a visitor: a `String` field takes an owned copy either way, an identifier or a
+/// `&str`-reading visitor (the field names, enum tags, numbers parsed by `FromStr`) none.
+fn visit_cow<'de, V: Visitor<'de>>(
+    visitor: V,
+    value: Cow<'_, str>,
+) -> Result<V::Value, ParamError> {
+    match value {
+        Cow::Borrowed(text) => visitor.visit_str(text),
+        Cow::Owned(text) => visitor.visit_string(text),
+    }
+}
+
+/// `value` without surrounding white space, still borrowed if it was.
+fn trimmed(value: Cow<'_, str>) -> Cow<'_, str> {
+    match value {
+        Cow::Borrowed(text) => Cow::Borrowed(text.trim()),
+        Cow::Owned(text) if text.trim().len() == text.len() => Cow::Owned(text),
+        Cow::Owned(text) => Cow::Owned(text.trim().to_string()),
+    }
 }
 
 /// A boolean the way the original reads them: true/t/yes/y/1/on and false/f/no/n/0/off, any case.
@@ -106,11 +130,11 @@ impl de::Error for ParamError {
 }
 
 /// The whole query: a map from parameter name to its values.
-struct QueryDeserializer {
-    groups: Vec<(String, Vec<String>)>,
+struct QueryDeserializer<'q> {
+    groups: Vec<(Cow<'q, str>, Vec<Cow<'q, str>>)>,
 }
 
-impl<'de> de::Deserializer<'de> for QueryDeserializer {
+impl<'de> de::Deserializer<'de> for QueryDeserializer<'_> {
     type Error = ParamError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ParamError> {
@@ -127,12 +151,12 @@ impl<'de> de::Deserializer<'de> for QueryDeserializer {
     }
 }
 
-struct QueryMap {
-    groups: std::vec::IntoIter<(String, Vec<String>)>,
-    pending: Option<(String, Vec<String>)>,
+struct QueryMap<'q> {
+    groups: std::vec::IntoIter<(Cow<'q, str>, Vec<Cow<'q, str>>)>,
+    pending: Option<(Cow<'q, str>, Vec<Cow<'q, str>>)>,
 }
 
-impl<'de> MapAccess<'de> for QueryMap {
+impl<'de> MapAccess<'de> for QueryMap<'_> {
     type Error = ParamError;
 
     fn next_key_seed<K: de::DeserializeSeed<'de>>(
@@ -142,9 +166,9 @@ impl<'de> MapAccess<'de> for QueryMap {
         let Some((name, values)) = self.groups.next() else {
             return Ok(None);
         };
-        let key: StringDeserializer<ParamError> = name.clone().into_deserializer();
+        let key = seed.deserialize(StrDeserializer::<ParamError>::new(&name));
         self.pending = Some((name, values));
-        seed.deserialize(key).map(Some)
+        key.map(Some)
     }
 
     fn next_value_seed<V: de::DeserializeSeed<'de>>(
@@ -167,13 +191,13 @@ impl<'de> MapAccess<'de> for QueryMap {
 }
 
 /// Every value one parameter was given (at least one, none empty).
-struct ValuesDeserializer<'a> {
+struct ValuesDeserializer<'a, 'q> {
     name: &'a str,
-    values: Vec<String>,
+    values: Vec<Cow<'q, str>>,
 }
 
-impl ValuesDeserializer<'_> {
-    fn single(self) -> Result<String, ParamError> {
+impl<'q> ValuesDeserializer<'_, 'q> {
+    fn single(self) -> Result<Cow<'q, str>, ParamError> {
         let count = self.values.len();
         let mut values = self.values.into_iter();
         match (values.next(), count) {
@@ -199,12 +223,12 @@ macro_rules! deserialize_number {
     )*};
 }
 
-impl<'de> de::Deserializer<'de> for ValuesDeserializer<'_> {
+impl<'de> de::Deserializer<'de> for ValuesDeserializer<'_, '_> {
     type Error = ParamError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ParamError> {
         if self.values.len() == 1 {
-            visitor.visit_string(self.single()?)
+            visitor.visit_string(self.single()?.into_owned())
         } else {
             self.deserialize_seq(visitor)
         }
@@ -239,23 +263,23 @@ impl<'de> de::Deserializer<'de> for ValuesDeserializer<'_> {
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ParamError> {
-        visitor.visit_string(self.single()?)
+        visit_cow(visitor, self.single()?)
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ParamError> {
-        visitor.visit_string(self.single()?)
+        visit_cow(visitor, self.single()?)
     }
 
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ParamError> {
-        visitor.visit_string(self.single()?)
+        visit_cow(visitor, self.single()?)
     }
 
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ParamError> {
-        visitor.visit_byte_buf(self.single()?.into_bytes())
+        visitor.visit_byte_buf(self.single()?.into_owned().into_bytes())
     }
 
     fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ParamError> {
-        visitor.visit_byte_buf(self.single()?.into_bytes())
+        visitor.visit_byte_buf(self.single()?.into_owned().into_bytes())
     }
 
     /// Present (empty values were dropped as absent before).
@@ -327,7 +351,7 @@ impl<'de> de::Deserializer<'de> for ValuesDeserializer<'_> {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, ParamError> {
-        let value: StringDeserializer<ParamError> = self.single()?.into_deserializer();
+        let value: CowStrDeserializer<ParamError> = self.single()?.into_deserializer();
         visitor.visit_enum(value)
     }
 
@@ -336,12 +360,12 @@ impl<'de> de::Deserializer<'de> for ValuesDeserializer<'_> {
     }
 }
 
-struct ValuesSeq<'a> {
+struct ValuesSeq<'a, 'q> {
     name: &'a str,
-    values: std::vec::IntoIter<String>,
+    values: std::vec::IntoIter<Cow<'q, str>>,
 }
 
-impl<'de> SeqAccess<'de> for ValuesSeq<'_> {
+impl<'de> SeqAccess<'de> for ValuesSeq<'_, '_> {
     type Error = ParamError;
 
     fn next_element_seed<T: de::DeserializeSeed<'de>>(
@@ -372,7 +396,13 @@ pub struct VersionParam(pub String);
 impl<'de> Deserialize<'de> for VersionParam {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = String::deserialize(deserializer)?;
-        Ok(VersionParam(value.trim().replace(' ', "+")))
+        // most versions have nothing to trim or replace: keep the String as it came
+        let value = if value.contains(char::is_whitespace) {
+            value.trim().replace(' ', "+")
+        } else {
+            value
+        };
+        Ok(VersionParam(value))
     }
 }
 

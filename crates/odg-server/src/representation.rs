@@ -155,8 +155,7 @@ pub async fn answer_response(
         },
         None => (None, answer.json().clone()),
     };
-    let etag = answer.etag_for(encoding);
-    let not_modified = if_none_match_matches(request_headers, &etag);
+    let not_modified = if_none_match_matches(request_headers, answer.etag_text(encoding));
     let mut response = if not_modified {
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::NOT_MODIFIED;
@@ -165,7 +164,7 @@ pub async fn answer_response(
         Response::new(Body::from(body))
     };
     let headers = response.headers_mut();
-    if let Ok(etag) = HeaderValue::try_from(etag) {
+    if let Ok(etag) = HeaderValue::from_maybe_shared(answer.etag_for(encoding).clone()) {
         headers.insert(header::ETAG, etag);
     }
     headers.insert(header::CACHE_CONTROL, freshness.cache_control());
