@@ -14,6 +14,7 @@ mod byte_range;
 mod connection;
 mod cors;
 mod error;
+mod front_door;
 pub mod metrics;
 pub mod params;
 mod rbac;

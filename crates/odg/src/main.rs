@@ -45,8 +45,11 @@ fn main() -> anyhow::Result<()> {
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("ODG_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only on a terminal: a pod's stderr goes to a log collector, where escape codes are
+    // noise, and painting every span field costs thousands of instructions per request.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),

@@ -35,11 +35,10 @@ use axum::Router;
 use odg_cache::CacheMode;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 pub use special_components::{SpecialComponent, SpecialComponentDependency};
 
+use crate::front_door::FrontDoorLayer;
 use crate::{metrics, params};
 
 use crate::{ApiError, AppState};
@@ -153,16 +152,12 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
     // The layers every request passes, around the whole route table once (not per route).
-    // Outermost first: a request id (taken from `X-Request-Id` or made up) before the span that
-    // carries it, returned on the response; CORS answers preflights before anything below runs
-    // and adds its headers to every answer, errors and panics included; the panic guard around
-    // the rest. Bodies are decoded as handlers read them, through the body limit, so the limit
+    // Outermost first: the front door (request id, the request's span, CORS: preflights are
+    // answered before anything below runs, and every answer, errors and panics included, gets
+    // the CORS headers and the request id); the panic guard around the rest. Bodies are decoded as handlers read them, through the body limit, so the limit
     // counts decoded bytes.
     let every_request = ServiceBuilder::new()
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span))
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(state.cors.layer())
+        .layer(FrontDoorLayer::new(state.cors.layer()))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(every_request))
         .layer(request_encoding::decompression())
@@ -195,15 +190,6 @@ pub fn admin_router(state: AppState) -> Router {
         .with_state(state)
         .layer(middleware::from_fn(json_errors::json_errors))
         .layer(CatchPanicLayer::custom(panic_response))
-}
-
-fn request_span(request: &Request) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("-");
-    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %request_id)
 }
 
 /// Around every API route that reads or changes data: HTTP metrics by route, admission
