@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
@@ -122,10 +121,12 @@ impl CacheKey {
     /// Every argument that changes the value must be a part, in a fixed order; absent optional
     /// arguments are passed as empty parts so their presence never shifts the others.
     pub fn new(kind: Kind, parts: &[&str], scope: Scope) -> CacheKey {
-        // Built on every lookup: one allocation, sized up front.
+        // Built on every lookup: one allocation, sized up front, and no formatting machinery.
         let mut text = String::with_capacity(parts.iter().map(|part| part.len() + 6).sum());
+        let mut length = itoa::Buffer::new();
         for part in parts {
-            let _ = write!(text, "{}:", part.len());
+            text.push_str(length.format(part.len()));
+            text.push(':');
             text.push_str(part);
             text.push(';');
         }

@@ -28,13 +28,17 @@ fn answer_key(
 ) -> CacheKey {
     let preferred = preferred.map(ToString::to_string).unwrap_or_default();
     let name = component.name.to_lowercase();
-    let mut parts: Vec<&str> = vec![route, &preferred, &name, &component.version];
-    parts.extend_from_slice(variant);
-    CacheKey::new(
-        kind(KIND_ANSWER),
-        &parts,
-        Scope::component_version(&component.name, &component.version),
-    )
+    // on the stack: every route passes at most four variant parts
+    let mut parts = [""; 8];
+    let count = 4 + variant.len();
+    parts[..4].copy_from_slice(&[route, &preferred, &name, &component.version]);
+    parts[4..count].copy_from_slice(variant);
+    let key_parts = &parts[..count];
+    let scope = Scope {
+        version: Some(component.version.clone()),
+        component: Some(name.clone()),
+    };
+    CacheKey::new(kind(KIND_ANSWER), key_parts, scope)
 }
 
 impl ComponentService {

@@ -102,10 +102,9 @@ pub fn negotiate_encoding(headers: &HeaderMap) -> Option<ContentEncoding> {
 
 /// Whether `If-None-Match` names `etag` (or is `*`), by the weak comparison RFC 9110 requires
 /// for it: `W/"x"` matches `"x"`. Malformed lists match nothing, so the full answer goes out.
-pub fn if_none_match_matches(headers: &HeaderMap, etag: &str) -> bool {
+pub fn if_none_match_matches(if_none_match: &[HeaderValue], etag: &str) -> bool {
     let opaque = etag.trim_start_matches("W/");
-    headers
-        .get_all(header::IF_NONE_MATCH)
+    if_none_match
         .iter()
         .filter_map(|value| value.to_str().ok())
         .any(|list| list.trim() == "*" || entity_tags(list).any(|tag| tag == opaque))
@@ -136,15 +135,56 @@ fn entity_tags(list: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// The response for `answer` given the request's headers: 304 when the client holds it,
+/// What a request says about the representations it takes: the coding it prefers and the
+/// entity tags it holds. Read from the request's head without copying the rest of its headers
+/// (axum's `HeaderMap` extractor clones the whole map).
+#[derive(Debug, Default)]
+pub struct Negotiation {
+    encoding: Option<ContentEncoding>,
+    if_none_match: Vec<HeaderValue>,
+}
+
+impl Negotiation {
+    pub fn of(headers: &HeaderMap) -> Negotiation {
+        Negotiation {
+            encoding: negotiate_encoding(headers),
+            if_none_match: headers
+                .get_all(header::IF_NONE_MATCH)
+                .iter()
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Only the coding: for answers that have no conditional form (a POST's).
+    pub fn encoding_only(headers: &HeaderMap) -> Negotiation {
+        Negotiation {
+            encoding: negotiate_encoding(headers),
+            if_none_match: Vec::new(),
+        }
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Negotiation {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Negotiation::of(&parts.headers))
+    }
+}
+
+/// The response for `answer` given what the request negotiates: 304 when the client holds it,
 /// otherwise the answer in the negotiated coding.
 pub async fn answer_response(
-    request_headers: &HeaderMap,
+    negotiation: &Negotiation,
     answer: &RenderedAnswer,
     freshness: Freshness,
 ) -> Result<Response, ApiError> {
     let wanted = if answer.compressible() {
-        negotiate_encoding(request_headers)
+        negotiation.encoding
     } else {
         None
     };
@@ -155,7 +195,7 @@ pub async fn answer_response(
         },
         None => (None, answer.json().clone()),
     };
-    let not_modified = if_none_match_matches(request_headers, answer.etag_text(encoding));
+    let not_modified = if_none_match_matches(&negotiation.if_none_match, answer.etag_text(encoding));
     let mut response = if not_modified {
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::NOT_MODIFIED;
@@ -164,6 +204,8 @@ pub async fn answer_response(
         Response::new(Body::from(body))
     };
     let headers = response.headers_mut();
+    // these five, and the request id and CORS headers the front door adds: one allocation
+    headers.reserve(10);
     if let Ok(etag) = HeaderValue::from_maybe_shared(answer.etag_for(encoding).clone()) {
         headers.insert(header::ETAG, etag);
     }
@@ -225,7 +267,13 @@ mod tests {
     fn if_none_match_uses_weak_comparison_and_lists() {
         let tag = "\"abc\"";
         let matches =
-            |values: &[&str]| if_none_match_matches(&headers(header::IF_NONE_MATCH, values), tag);
+            |values: &[&str]| {
+                let values: Vec<HeaderValue> = values
+                    .iter()
+                    .map(|value| HeaderValue::from_str(value).unwrap())
+                    .collect();
+                if_none_match_matches(&values, tag)
+            };
         assert!(!matches(&[]));
         assert!(matches(&["\"abc\""]));
         assert!(matches(&["W/\"abc\""]));

@@ -6,14 +6,14 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::params::VersionParam;
-use crate::representation::{answer_response, Freshness};
+use crate::representation::{answer_response, Freshness, Negotiation};
 use crate::routes::ocm::requested_component;
 use crate::{ApiError, AppState};
 
@@ -81,9 +81,10 @@ pub async fn diff(
         .await?;
     // A POST has no conditional form here, and caches do not reuse POST answers: only the
     // coding is negotiated, and the answer says to revalidate.
-    let mut negotiation = HeaderMap::new();
-    if let Some(accept) = headers.get(header::ACCEPT_ENCODING) {
-        negotiation.insert(header::ACCEPT_ENCODING, accept.clone());
-    }
-    answer_response(&negotiation, &answer, Freshness::Revalidate).await
+    answer_response(
+        &Negotiation::encoding_only(&headers),
+        &answer,
+        Freshness::Revalidate,
+    )
+    .await
 }

@@ -5,7 +5,6 @@
 //! through [`crate::representation`]: strong `ETag`s, 304s, precompressed bodies.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use odg_components::{
     ComponentId, Populate, RenderedAnswer, VersionQuery, WalkOptions, GREATEST,
@@ -15,7 +14,7 @@ use odg_ocm::{RepositoryChoice, VersionFilter};
 use serde::Deserialize;
 
 use crate::params::{parsed_option, DateParam, DepthParam, Params, VersionParam};
-use crate::representation::{answer_response, Freshness};
+use crate::representation::{answer_response, Freshness, Negotiation};
 use crate::{ApiError, AppState};
 
 #[derive(Debug, Deserialize)]
@@ -127,7 +126,7 @@ pub(crate) async fn requested_component(
 /// GET `/ocm/component`: the descriptor as JSON, or with `raw=true` the stored document as a JSON string.
 pub async fn component(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    negotiation: Negotiation,
     Params(params): Params<ComponentParams>,
 ) -> Result<Response, ApiError> {
     let repository = requested_repository(&state, params.ocm_repo_url.as_deref())?;
@@ -148,7 +147,7 @@ pub async fn component(
             params.ignore_lookup,
         )
         .await?;
-    answer_response(&headers, &answer, freshness).await
+    answer_response(&negotiation, &answer, freshness).await
 }
 
 /// GET `/ocm/component/versions`: ascending version strings, the greatest `max` of them.
@@ -156,7 +155,7 @@ pub async fn component(
 /// microseconds, inline.
 pub async fn versions(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    negotiation: Negotiation,
     Params(params): Params<VersionsParams>,
 ) -> Result<Response, ApiError> {
     let repository = requested_repository(&state, params.ocm_repo_url.as_deref())?;
@@ -177,13 +176,13 @@ pub async fn versions(
             "serialisation failed",
         )
     })?;
-    answer_response(&headers, &RenderedAnswer::new(json), Freshness::Revalidate).await
+    answer_response(&negotiation, &RenderedAnswer::new(json), Freshness::Revalidate).await
 }
 
 /// GET `/ocm/component/dependencies`: the tree depth first, each element with its `comp_ref` path.
 pub async fn dependencies(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    negotiation: Negotiation,
     Params(params): Params<DependenciesParams>,
 ) -> Result<Response, ApiError> {
     let populate = match params.populate {
@@ -211,5 +210,5 @@ pub async fn dependencies(
         .components
         .dependencies_answer(&root, repository.as_ref(), &options, populate)
         .await?;
-    answer_response(&headers, &answer, freshness).await
+    answer_response(&negotiation, &answer, freshness).await
 }

@@ -4,12 +4,11 @@
 //! GitHub fallback). Served as a cached [`odg_components::RenderedAnswer`] with its `ETag`.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 
 use crate::params::{Params, VersionParam};
-use crate::representation::answer_response;
+use crate::representation::{answer_response, Negotiation};
 use crate::routes::ocm::{check_ignore_lookup, requested_component, requested_repository};
 use crate::{ApiError, AppState};
 
@@ -30,7 +29,7 @@ pub struct ResponsiblesParams {
 
 pub async fn responsibles(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    negotiation: Negotiation,
     Params(params): Params<ResponsiblesParams>,
 ) -> Result<Response, ApiError> {
     let repository = requested_repository(&state, params.ocm_repo_url.as_deref())?;
@@ -51,5 +50,5 @@ pub async fn responsibles(
             params.ignore_lookup,
         )
         .await?;
-    answer_response(&headers, &answer, freshness).await
+    answer_response(&negotiation, &answer, freshness).await
 }
