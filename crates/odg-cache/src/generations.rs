@@ -58,7 +58,8 @@ pub struct Generations {
     all: u64,
     kinds: HashMap<String, u64>,
     components: HashMap<String, u64>,
-    versions: HashMap<(String, String), u64>,
+    /// By component, then version: looked up by `&str` on every cache lookup, without copies.
+    versions: HashMap<String, HashMap<String, u64>>,
 }
 
 impl Generations {
@@ -70,11 +71,7 @@ impl Generations {
             .copied()
             .unwrap_or(0);
         let version = match (&scope.component, &scope.version) {
-            (Some(name), Some(version)) => self
-                .versions
-                .get(&(name.clone(), version.clone()))
-                .copied()
-                .unwrap_or(0),
+            (Some(name), Some(version)) => self.version_counter(name, version),
             _ => 0,
         };
         Stamp {
@@ -84,6 +81,14 @@ impl Generations {
             component,
             version,
         }
+    }
+
+    fn version_counter(&self, name: &str, version: &str) -> u64 {
+        self.versions
+            .get(name)
+            .and_then(|versions| versions.get(version))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// The hash field a selector increments; `Id` selects one entry and has no counter.
@@ -128,7 +133,9 @@ impl Generations {
             let (name, version) = rest.rsplit_once('@')?;
             let previous = self
                 .versions
-                .insert((name.to_string(), version.to_string()), value)
+                .entry(name.to_string())
+                .or_default()
+                .insert(version.to_string(), value)
                 .unwrap_or(0);
             return (previous != value).then(|| Selector::component_version(name, version));
         }
@@ -160,11 +167,7 @@ impl Generations {
             .strip_prefix(VERSION_PREFIX)
             .and_then(|rest| rest.rsplit_once('@'))
         {
-            return self
-                .versions
-                .get(&(name.to_string(), version.to_string()))
-                .copied()
-                .unwrap_or(0);
+            return self.version_counter(name, version);
         }
         0
     }
@@ -186,8 +189,10 @@ impl Generations {
                 .map(|(name, value)| (format!("{COMPONENT_PREFIX}{name}"), *value)),
         );
         fields.extend(
-            self.versions.iter().map(|((name, version), value)| {
-                (format!("{VERSION_PREFIX}{name}@{version}"), *value)
+            self.versions.iter().flat_map(|(name, versions)| {
+                versions.iter().map(move |(version, value)| {
+                    (format!("{VERSION_PREFIX}{name}@{version}"), *value)
+                })
             }),
         );
         fields.sort();

@@ -36,18 +36,40 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ParamError> {
     // Names and values borrow from the query unless they had to be unescaped: only the fields
     // that keep a value as a `String` copy it (this runs on every request).
-    let mut groups: Vec<(Cow<'_, str>, Vec<Cow<'_, str>>)> = Vec::new();
-    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+    let mut groups: Vec<(Cow<'_, str>, Values<'_>)> = Vec::with_capacity(8);
+    for (name, value) in form_pairs(query) {
         let value = trimmed(value);
         if value.is_empty() {
             continue;
         }
         match groups.iter_mut().find(|(known, _)| *known == name) {
             Some((_, values)) => values.push(value),
-            None => groups.push((name, vec![value])),
+            None => groups.push((name, smallvec::smallvec![value])),
         }
     }
     T::deserialize(QueryDeserializer { groups })
+}
+
+/// One parameter's values: almost always one, kept inline.
+type Values<'q> = smallvec::SmallVec<[Cow<'q, str>; 1]>;
+
+/// The (name, value) pairs of an `application/x-www-form-urlencoded` query, as
+/// [`url::form_urlencoded::parse`] yields them. A piece without `%` or `+` decodes to itself, so
+/// it is borrowed without passing through the decoder; only escaped pieces are decoded by it.
+fn form_pairs(query: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            if pair.contains(['%', '+']) {
+                url::form_urlencoded::parse(pair.as_bytes())
+                    .next()
+                    .unwrap_or((Cow::Borrowed(""), Cow::Borrowed("")))
+            } else {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (Cow::Borrowed(name), Cow::Borrowed(value))
+            }
+        })
 }
 
 /// A value to a visitor: a `String` field takes an owned copy either way, an identifier or a
@@ -131,7 +153,7 @@ impl de::Error for ParamError {
 
 /// The whole query: a map from parameter name to its values.
 struct QueryDeserializer<'q> {
-    groups: Vec<(Cow<'q, str>, Vec<Cow<'q, str>>)>,
+    groups: Vec<(Cow<'q, str>, Values<'q>)>,
 }
 
 impl<'de> de::Deserializer<'de> for QueryDeserializer<'_> {
@@ -152,8 +174,8 @@ impl<'de> de::Deserializer<'de> for QueryDeserializer<'_> {
 }
 
 struct QueryMap<'q> {
-    groups: std::vec::IntoIter<(Cow<'q, str>, Vec<Cow<'q, str>>)>,
-    pending: Option<(Cow<'q, str>, Vec<Cow<'q, str>>)>,
+    groups: std::vec::IntoIter<(Cow<'q, str>, Values<'q>)>,
+    pending: Option<(Cow<'q, str>, Values<'q>)>,
 }
 
 impl<'de> MapAccess<'de> for QueryMap<'_> {
@@ -193,7 +215,7 @@ impl<'de> MapAccess<'de> for QueryMap<'_> {
 /// Every value one parameter was given (at least one, none empty).
 struct ValuesDeserializer<'a, 'q> {
     name: &'a str,
-    values: Vec<Cow<'q, str>>,
+    values: Values<'q>,
 }
 
 impl<'q> ValuesDeserializer<'_, 'q> {
@@ -362,7 +384,7 @@ impl<'de> de::Deserializer<'de> for ValuesDeserializer<'_, '_> {
 
 struct ValuesSeq<'a, 'q> {
     name: &'a str,
-    values: std::vec::IntoIter<Cow<'q, str>>,
+    values: smallvec::IntoIter<[Cow<'q, str>; 1]>,
 }
 
 impl<'de> SeqAccess<'de> for ValuesSeq<'_, '_> {
@@ -377,7 +399,7 @@ impl<'de> SeqAccess<'de> for ValuesSeq<'_, '_> {
             Some(value) => seed
                 .deserialize(ValuesDeserializer {
                     name: self.name,
-                    values: vec![value],
+                    values: smallvec::smallvec![value],
                 })
                 .map(Some),
         }
