@@ -188,13 +188,11 @@ impl Generations {
                 .iter()
                 .map(|(name, value)| (format!("{COMPONENT_PREFIX}{name}"), *value)),
         );
-        fields.extend(
-            self.versions.iter().flat_map(|(name, versions)| {
-                versions.iter().map(move |(version, value)| {
-                    (format!("{VERSION_PREFIX}{name}@{version}"), *value)
-                })
-            }),
-        );
+        fields.extend(self.versions.iter().flat_map(|(name, versions)| {
+            versions
+                .iter()
+                .map(move |(version, value)| (format!("{VERSION_PREFIX}{name}@{version}"), *value))
+        }));
         fields.sort();
         fields
     }

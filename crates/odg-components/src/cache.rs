@@ -97,8 +97,11 @@ tokio::task_local! {
 
 /// Runs `future` with every cache lookup it makes in `mode`. The HTTP layer wraps each request
 /// in this, so the mode reaches every lookup of the request without threading it through each call.
-pub async fn with_cache_mode<F: Future>(mode: CacheMode, future: F) -> F::Output {
-    CACHE_MODE.scope(mode, future).await
+pub fn with_cache_mode<F: Future>(
+    mode: CacheMode,
+    future: F,
+) -> tokio::task::futures::TaskLocalFuture<CacheMode, F> {
+    CACHE_MODE.scope(mode, future)
 }
 
 pub(crate) fn current_cache_mode() -> CacheMode {

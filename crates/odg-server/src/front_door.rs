@@ -68,23 +68,25 @@ impl FrontDoorLayer {
     }
 }
 
-impl<S: Clone> Layer<S> for FrontDoorLayer {
+impl<S> Layer<S> for FrontDoorLayer {
     type Service = FrontDoor<S>;
 
     fn layer(&self, inner: S) -> FrontDoor<S> {
         FrontDoor {
-            with_cors: self.cors.layer(inner.clone()),
             inner,
+            cors: Arc::new(self.cors.clone()),
             without_origin: self.without_origin.clone(),
         }
     }
 }
 
+/// Cloned for every request (axum clones a route's service to call it), so it holds the CORS
+/// layer, whose clone allocates, behind an `Arc`; a `Cors` service is made only for a request
+/// that needs one.
 #[derive(Clone)]
 pub(crate) struct FrontDoor<S> {
-    /// `inner` behind the CORS layer, for requests with `Origin` and preflights.
-    with_cors: Cors<S>,
     inner: S,
+    cors: Arc<CorsLayer>,
     without_origin: Arc<[(HeaderName, HeaderValue)]>,
 }
 
@@ -98,11 +100,7 @@ where
     type Future = FrontDoorFuture<<Cors<S> as Service<Request>>::Future, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // Both are clones of one service that is always ready (axum's routers are).
-        match self.with_cors.poll_ready(cx) {
-            Poll::Ready(Ok(())) => self.inner.poll_ready(cx),
-            other => other,
-        }
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
@@ -123,7 +121,11 @@ where
         let needs_cors =
             request.method() == Method::OPTIONS || request.headers().contains_key(header::ORIGIN);
         let (inner, cors_headers) = if needs_cors {
-            (Either::Left(self.with_cors.call(request)), None)
+            // `inner` was made ready for this call; the clone in `Cors` takes its place (the
+            // services here are axum's routers and layers, always ready)
+            let inner = self.inner.clone();
+            let inner = std::mem::replace(&mut self.inner, inner);
+            (Either::Left(self.cors.layer(inner).call(request)), None)
         } else {
             (
                 Either::Right(self.inner.call(request)),

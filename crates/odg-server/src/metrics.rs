@@ -149,73 +149,105 @@ struct RouteMetrics {
 
 struct MethodMetrics {
     active: metrics::Gauge,
+    /// Duration histograms of the statuses nearly every answer has, found without a lock.
+    common_durations: [OnceLock<metrics::Histogram>; COMMON_STATUSES.len()],
     /// Duration histograms by status: a handful per route.
     durations: RwLock<HashMap<u16, metrics::Histogram>>,
 }
+
+const COMMON_STATUSES: [u16; 6] = [200, 304, 400, 404, 500, 503];
 
 impl RouteMetrics {
     fn method(&self, index: usize) -> &MethodMetrics {
         self.by_method[index].get_or_init(|| MethodMetrics {
             active: gauge!(HTTP_ACTIVE_REQUESTS, "method" => METHOD_LABELS[index], "route" => self.route.to_string()),
+            common_durations: Default::default(),
             durations: RwLock::new(HashMap::new()),
         })
     }
 
-    fn duration(&self, index: usize, status: u16) -> metrics::Histogram {
+    fn record_duration(&self, index: usize, status: u16, seconds: f64) {
         let method = self.method(index);
+        let register = || {
+            histogram!(
+                HTTP_REQUEST_DURATION,
+                "method" => METHOD_LABELS[index],
+                "route" => self.route.to_string(),
+                "status" => status.to_string()
+            )
+        };
+        if let Some(common) = COMMON_STATUSES.iter().position(|known| *known == status) {
+            method.common_durations[common]
+                .get_or_init(register)
+                .record(seconds);
+            return;
+        }
         if let Some(histogram) = method
             .durations
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&status)
         {
-            return histogram.clone();
+            histogram.record(seconds);
+            return;
         }
         method
             .durations
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .entry(status)
-            .or_insert_with(|| {
-                histogram!(
-                    HTTP_REQUEST_DURATION,
-                    "method" => METHOD_LABELS[index],
-                    "route" => self.route.to_string(),
-                    "status" => status.to_string()
-                )
-            })
-            .clone()
+            .or_insert_with(register)
+            .record(seconds);
     }
 }
 
-/// The handles of `route`, registered on first use. Routes are the templates of the route
-/// table (and `unmatched`), so the map stays as small as the table.
-fn route_metrics(route: &str) -> Arc<RouteMetrics> {
-    static ROUTES: OnceLock<RwLock<HashMap<Box<str>, Arc<RouteMetrics>>>> = OnceLock::new();
+/// The handles of `route`, registered on first use and kept for the process's life (the
+/// registry keeps them as long anyway): a request holds a plain reference, with no reference
+/// count that every core would update. Routes are the templates of the route table (and
+/// `unmatched`), so there are as many as the table has.
+fn route_metrics(route: &str) -> &'static RouteMetrics {
+    static ROUTES: OnceLock<RwLock<HashMap<Box<str>, &'static RouteMetrics>>> = OnceLock::new();
     let routes = ROUTES.get_or_init(Default::default);
     if let Some(found) = routes
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .get(route)
     {
-        return found.clone();
+        return found;
     }
     routes
         .write()
         .unwrap_or_else(PoisonError::into_inner)
         .entry(route.into())
         .or_insert_with(|| {
-            Arc::new(RouteMetrics {
+            Box::leak(Box::new(RouteMetrics {
                 route: route.into(),
                 by_method: Default::default(),
-            })
+            }))
         })
-        .clone()
+}
+
+/// The metric handles of one route, found on its first request and then kept by the route's
+/// middleware, so later requests skip the lookup by template.
+#[derive(Clone, Default)]
+pub(crate) struct RouteMetricsCell(Arc<OnceLock<&'static RouteMetrics>>);
+
+impl RouteMetricsCell {
+    fn get(&self, request: &Request) -> &'static RouteMetrics {
+        self.0.get_or_init(|| route_metrics(matched_route(request)))
+    }
+}
+
+fn matched_route(request: &Request) -> &str {
+    request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
 }
 
 /// Counts a request in flight until dropped; records its duration with the status it ended with.
 pub(crate) struct InFlight {
-    metrics: Arc<RouteMetrics>,
+    metrics: &'static RouteMetrics,
     method: usize,
     started: Instant,
     status: Option<u16>,
@@ -224,12 +256,15 @@ pub(crate) struct InFlight {
 impl InFlight {
     /// Starts counting `request` under its matched route template.
     pub(crate) fn start(request: &Request) -> InFlight {
-        let metrics = route_metrics(
-            request
-                .extensions()
-                .get::<MatchedPath>()
-                .map_or("unmatched", MatchedPath::as_str),
-        );
+        InFlight::of_route(route_metrics(matched_route(request)), request)
+    }
+
+    /// [`InFlight::start`] for a route whose handles its middleware keeps.
+    pub(crate) fn start_cached(cell: &RouteMetricsCell, request: &Request) -> InFlight {
+        InFlight::of_route(cell.get(request), request)
+    }
+
+    fn of_route(metrics: &'static RouteMetrics, request: &Request) -> InFlight {
         let method = method_index(request.method());
         metrics.method(method).active.increment(1.0);
         InFlight {
@@ -254,8 +289,7 @@ impl Drop for InFlight {
             .status
             .unwrap_or(if std::thread::panicking() { 500 } else { 499 });
         self.metrics
-            .duration(self.method, status)
-            .record(self.started.elapsed().as_secs_f64());
+            .record_duration(self.method, status, self.started.elapsed().as_secs_f64());
     }
 }
 

@@ -195,7 +195,8 @@ pub async fn answer_response(
         },
         None => (None, answer.json().clone()),
     };
-    let not_modified = if_none_match_matches(&negotiation.if_none_match, answer.etag_text(encoding));
+    let not_modified =
+        if_none_match_matches(&negotiation.if_none_match, answer.etag_text(encoding));
     let mut response = if not_modified {
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::NOT_MODIFIED;
@@ -266,14 +267,13 @@ mod tests {
     #[test]
     fn if_none_match_uses_weak_comparison_and_lists() {
         let tag = "\"abc\"";
-        let matches =
-            |values: &[&str]| {
-                let values: Vec<HeaderValue> = values
-                    .iter()
-                    .map(|value| HeaderValue::from_str(value).unwrap())
-                    .collect();
-                if_none_match_matches(&values, tag)
-            };
+        let matches = |values: &[&str]| {
+            let values: Vec<HeaderValue> = values
+                .iter()
+                .map(|value| HeaderValue::from_str(value).unwrap())
+                .collect();
+            if_none_match_matches(&values, tag)
+        };
         assert!(!matches(&[]));
         assert!(matches(&["\"abc\""]));
         assert!(matches(&["W/\"abc\""]));

@@ -261,16 +261,28 @@ impl Admission {
                 return Err(self.shed(reason));
             }
         };
+        Ok(Admission::entered(slot, started))
+    }
+
+    /// Admitted at once, if a slot is free: what [`Admission::enter`] does first, without a
+    /// future (the warm path's middleware takes this and awaits `enter` only when it fails).
+    pub(crate) fn try_enter(&self) -> Option<Entered> {
+        let started = std::time::Instant::now();
+        let slot = self.slots.try_acquire()?;
+        Some(Admission::entered(slot, started))
+    }
+
+    fn entered(slot: slots::Slot, started: std::time::Instant) -> Entered {
         let admitted_at = std::time::Instant::now();
         let metrics = warm_path_metrics();
         metrics
             .queue_wait
             .record(admitted_at.duration_since(started).as_secs_f64());
         metrics.admitted_in_flight.increment(1.0);
-        Ok(Entered {
+        Entered {
             slot,
             admitted_at,
             _counted: Admitted,
-        })
+        }
     }
 }

@@ -167,6 +167,11 @@ impl Slots {
         }
     }
 
+    /// A slot now, if one is free (what [`Slots::acquire`] tries first).
+    pub(crate) fn try_acquire(self: &Arc<Self>) -> Option<Slot> {
+        self.try_take().map(|in_flight| self.admitted(in_flight))
+    }
+
     /// A slot now, or after a wait in the queue, or the reason there is none.
     pub(crate) async fn acquire(self: &Arc<Self>) -> Result<Slot, Shed> {
         if let Some(in_flight) = self.try_take() {

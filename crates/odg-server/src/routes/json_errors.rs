@@ -20,10 +20,10 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
 /// `response` itself, or for a 4xx/5xx that is not JSON, the same status and headers with its
 /// text as `{"error": ...}`.
 pub async fn as_json(response: Response) -> Response {
-    let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(&response) {
+    if !needs_json(&response) {
         return response;
     }
+    let status = response.status();
     let (mut parts, body) = response.into_parts();
     let text = match axum::body::to_bytes(body, MAX_MESSAGE_BYTES).await {
         Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
@@ -46,6 +46,12 @@ pub async fn as_json(response: Response) -> Response {
         .headers
         .insert(header::CONTENT_LENGTH, body.len().into());
     Response::from_parts(parts, Body::from(body))
+}
+
+/// An error answer without a JSON body.
+pub(super) fn needs_json(response: &Response) -> bool {
+    let status = response.status();
+    (status.is_client_error() || status.is_server_error()) && !is_json(response)
 }
 
 pub(super) fn is_json(response: &Response) -> bool {

@@ -7,7 +7,9 @@ mod cache;
 mod compliance;
 mod dashboard;
 mod diff;
+mod every_request;
 mod features;
+mod guard;
 mod health;
 mod inactive_features;
 mod json_errors;
@@ -28,8 +30,7 @@ mod upgrade_prs;
 
 use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
 use axum::routing::{delete, get, post, put};
 use axum::Router;
 use odg_cache::CacheMode;
@@ -40,16 +41,18 @@ pub use special_components::{SpecialComponent, SpecialComponentDependency};
 
 use crate::front_door::FrontDoorLayer;
 use crate::{metrics, params};
+use every_request::{panic_response, EveryRequestLayer};
+use guard::{Checks, GuardLayer};
 
 use crate::{ApiError, AppState};
 
 pub fn router(state: AppState) -> Router {
-    // Each route is wrapped by one middleware that does all its group needs (`guard_read`,
-    // `guard_public`), and every request passes one `every_request` around the whole table:
-    // axum boxes a route per `route_layer`/`layer` call, clones every box on every request, and
-    // boxes every `from_fn` future, so each separate layer would cost allocations per request.
-    // Work routes go through admission control; the operational routes never queue. These need
-    // a session when the login requires one for reads.
+    // Each route is wrapped by one guard that does all its group needs (`Checks::Read`,
+    // `Checks::Public`), and every request passes the front door and `EveryRequest` around the
+    // whole table: axum boxes a route per `route_layer`/`layer` call and clones every box on
+    // every request, and its `from_fn` boxes a future, so each separate layer would cost
+    // allocations per request. Work routes go through admission control; the operational routes
+    // never queue. These need a session when the login requires one for reads.
     let reads = Router::new()
         .route("/ocm/component", get(ocm::component))
         .route("/ocm/component/versions", get(ocm::versions))
@@ -120,7 +123,7 @@ pub fn router(state: AppState) -> Router {
         .route("/components/sbom", get(sbom::sbom))
         .route("/dora/dora-metrics", get(inactive_features::dora))
         .route("/os/{os_id}/branches", get(inactive_features::os_branches))
-        .route_layer(middleware::from_fn_with_state(state.clone(), guard_read));
+        .route_layer(GuardLayer::new(state.clone(), Checks::Read));
     // What the dashboard reads before a user logged in.
     let public = Router::new()
         .route("/features", get(features::features))
@@ -136,7 +139,7 @@ pub fn router(state: AppState) -> Router {
             get(login::openid_configuration),
         )
         .route("/openid/v1/jwks", get(login::jwks))
-        .route_layer(middleware::from_fn_with_state(state.clone(), guard_public));
+        .route_layer(GuardLayer::new(state.clone(), Checks::Public));
     let operations = operations_router().route_layer(middleware::from_fn(metrics::http_metrics));
     let dashboard_dir = state.dashboard_dir.clone();
     let routes = reads.merge(public).merge(operations);
@@ -154,13 +157,12 @@ pub fn router(state: AppState) -> Router {
     // The layers every request passes, around the whole route table once (not per route).
     // Outermost first: the front door (request id, the request's span, CORS: preflights are
     // answered before anything below runs, and every answer, errors and panics included, gets
-    // the CORS headers and the request id); the panic guard around the rest. Bodies are decoded as handlers read them, through the body limit, so the limit
+    // the CORS headers and the request id); the steps every request takes (cache mode, body
+    // coding, the panic guard, JSON errors). Bodies are decoded as handlers read them, through the body limit, so the limit
     // counts decoded bytes.
     let every_request = ServiceBuilder::new()
         .layer(FrontDoorLayer::new(state.cors.layer()))
-        .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn(every_request))
-        .layer(request_encoding::decompression())
+        .layer(EveryRequestLayer)
         .layer(axum::extract::DefaultBodyLimit::max(
             metadata::MAX_BODY_BYTES,
         ))
@@ -192,52 +194,6 @@ pub fn admin_router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(panic_response))
 }
 
-/// Around every API route that reads or changes data: HTTP metrics by route, admission
-/// control, and a session when the login requires one for reads (the original's rule);
-/// state-changing routes check their grant in the handler as well.
-async fn guard_read(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    guarded(&state, true, request, next).await
-}
-
-/// Around the routes the dashboard reads before anyone logged in: metrics and admission.
-async fn guard_public(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    guarded(&state, false, request, next).await
-}
-
-async fn guarded(state: &AppState, read_auth: bool, request: Request, next: Next) -> Response {
-    let mut in_flight = metrics::InFlight::start(&request);
-    let response = match state.admission.enter().await {
-        Err(shed) => shed,
-        Ok(entered) => {
-            let authorised = if read_auth {
-                state.auth.authorize_read(
-                    request.headers(),
-                    request.method().as_str(),
-                    request.uri().path(),
-                )
-            } else {
-                Ok(())
-            };
-            let response = match authorised {
-                Ok(()) => next.run(request).await,
-                Err(error) => error.into_response(),
-            };
-            entered.leave();
-            response
-        }
-    };
-    in_flight.answered(&response);
-    response
-}
-
 async fn not_found() -> ApiError {
     ApiError::not_found("no such route")
 }
@@ -247,17 +203,6 @@ async fn method_not_allowed() -> ApiError {
         StatusCode::METHOD_NOT_ALLOWED,
         "method not allowed on this route",
     )
-}
-
-/// A panic is a bug: log it, answer a generic JSON 500, keep serving.
-fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let detail = panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("unknown panic");
-    tracing::error!(%detail, "handler panicked");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
 }
 
 /// The original's cache switches, read alike on every route.
@@ -271,28 +216,8 @@ struct CacheSwitches {
     shortcut_cache: bool,
 }
 
-/// The steps every request takes, in one middleware (each `from_fn` layer costs allocations
-/// per request): the cache switches (a bad value is the same 400 everywhere) and the
-/// [`CacheMode`] the request runs in; the body's coding checked and canonicalised; any error
-/// answer made JSON.
-async fn every_request(mut request: Request, next: Next) -> Response {
-    let mode = match cache_mode_of(&request) {
-        Ok(mode) => mode,
-        Err(error) => return error.into_response(),
-    };
-    request.extensions_mut().insert(mode);
-    let response = match request_encoding::checked_coding(&mut request) {
-        Ok(coding) => request_encoding::explain_too_large(
-            coding,
-            odg_components::with_cache_mode(mode, next.run(request)).await,
-        ),
-        Err(message) => request_encoding::unsupported(message),
-    };
-    json_errors::as_json(response).await
-}
-
 /// The original's cache switches, read alike on every route.
-fn cache_mode_of(request: &Request) -> Result<CacheMode, ApiError> {
+pub(super) fn cache_mode_of(request: &Request) -> Result<CacheMode, ApiError> {
     let query = request.uri().query().unwrap_or("");
     // Most requests name neither switch: skip parsing the query a second time (the handler
     // parses it too). Without a `%`, no escaped spelling of the names can hide in it.

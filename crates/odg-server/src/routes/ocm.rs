@@ -176,7 +176,12 @@ pub async fn versions(
             "serialisation failed",
         )
     })?;
-    answer_response(&negotiation, &RenderedAnswer::new(json), Freshness::Revalidate).await
+    answer_response(
+        &negotiation,
+        &RenderedAnswer::new(json),
+        Freshness::Revalidate,
+    )
+    .await
 }
 
 /// GET `/ocm/component/dependencies`: the tree depth first, each element with its `comp_ref` path.

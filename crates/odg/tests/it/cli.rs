@@ -103,7 +103,10 @@ async fn without_a_repository_the_demo_is_served_from_the_cache_dir() {
     // Its stderr is a pipe, as a pod's is: plain text, no terminal colour codes.
     let log = odg.log();
     assert!(log.contains("INFO"), "{log}");
-    assert!(!log.contains('\u{1b}'), "escape codes in a piped log: {log:?}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "escape codes in a piped log: {log:?}"
+    );
 }
 
 #[tokio::test]
