@@ -219,3 +219,37 @@ fn versions_must_be_valid_tags_after_the_plus_mapping() {
         assert_eq!(error.kind(), OcmErrorKind::InvalidInput, "{version:?}");
     }
 }
+
+#[test]
+fn the_tag_check_agrees_with_the_oci_grammar_applied_to_the_mapped_version() {
+    let grammar = Regex::new(r"\A[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\z").unwrap();
+    let alphabet: Vec<char> = "aZ09_.-+/ é:".chars().collect();
+    // a deterministic walk over short strings of the alphabet, and lengths around the bound
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut versions: Vec<String> = Vec::new();
+    for _ in 0..20_000 {
+        let length = (next() % 12) as usize;
+        versions.push(
+            (0..length)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect(),
+        );
+    }
+    for length in [121, 122, 127, 128, 129] {
+        versions.push("a".repeat(length));
+        versions.push(format!("{}+b", "a".repeat(length - 7)));
+    }
+    for version in versions {
+        assert_eq!(
+            is_oci_tag_once_mapped(&version),
+            grammar.is_match(&version_to_tag(&version)),
+            "{version:?}"
+        );
+    }
+}

@@ -21,7 +21,6 @@ use std::time::Duration;
 use axum::body::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// Why a connection ended (the `reason` label of the closed-connections counter).
@@ -67,11 +66,15 @@ enum Phase {
 }
 
 /// The phase of one connection, shared by its socket wrapper, its service and its task.
+///
+/// A phase change does not wake the connection task: the task looks at the phase at
+/// [`Activity::next_check`], which is never later than the deadline of the phase it saw nor
+/// than that of any phase that can follow it, so no change can bring a deadline forward past
+/// the check. (Waking it on every change cost three wake-ups and three timer re-registrations,
+/// on a lock every worker shares, per request.)
 #[derive(Debug)]
 pub(crate) struct Activity {
     phase: Mutex<Phase>,
-    /// Woken on every phase change, so the connection task recomputes its deadline.
-    pub(crate) changed: Notify,
 }
 
 impl Activity {
@@ -80,7 +83,6 @@ impl Activity {
             phase: Mutex::new(Phase::ReadingHead {
                 since: Instant::now(),
             }),
-            changed: Notify::new(),
         }
     }
 
@@ -88,7 +90,6 @@ impl Activity {
         if let Ok(mut phase) = self.phase.lock() {
             *phase = change(*phase);
         }
-        self.changed.notify_one();
     }
 
     fn bytes_read(&self) {
@@ -125,6 +126,21 @@ impl Activity {
 
     fn is_handling(&self) -> bool {
         matches!(self.phase.lock().as_deref(), Ok(Phase::Handling { .. }))
+    }
+
+    /// When the connection task should next look at the phase: the phase's own deadline, or
+    /// the sooner of the two timeouts from now if that comes first. Any phase that follows
+    /// starts no earlier than now, so its deadline is at least that far away.
+    pub(crate) fn next_check(
+        &self,
+        header_read_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Instant {
+        let any_next_phase = Instant::now() + header_read_timeout.min(idle_timeout);
+        match self.deadline(header_read_timeout, idle_timeout) {
+            Some((own, _)) => own.min(any_next_phase),
+            None => any_next_phase,
+        }
     }
 
     /// When the connection is to be closed unless its phase changes, and why.
@@ -396,5 +412,43 @@ mod tests {
         let (deadline, reason) = activity.deadline(header, idle).unwrap();
         assert_eq!(reason, CloseReason::HeaderTimeout);
         assert!(deadline >= first_byte + header && deadline <= Instant::now() + header);
+    }
+
+    /// The connection task is not woken by phase changes: whatever phase it armed its check in,
+    /// every phase that follows must have no deadline before that check, whichever timeout is
+    /// the shorter one.
+    #[test]
+    fn no_phase_change_brings_a_deadline_before_the_next_check() {
+        // request started, request finished, first bytes of the next head; three times
+        const STEPS: usize = 9;
+        fn step(activity: &Arc<Activity>, index: usize, guards: &mut Vec<RequestGuard>) {
+            match index % 3 {
+                0 => guards.push(RequestGuard::start(activity.clone())),
+                1 => drop(guards.pop()),
+                _ => activity.bytes_read(),
+            }
+        }
+        for (header, idle) in [
+            (Duration::from_secs(2), Duration::from_secs(60)),
+            (Duration::from_secs(60), Duration::from_secs(2)),
+        ] {
+            for armed_after in 0..=STEPS {
+                let activity = Arc::new(Activity::new());
+                let mut guards = Vec::new();
+                for index in 0..armed_after {
+                    step(&activity, index, &mut guards);
+                }
+                let check = activity.next_check(header, idle);
+                for index in armed_after..STEPS {
+                    step(&activity, index, &mut guards);
+                    if let Some((at, reason)) = activity.deadline(header, idle) {
+                        assert!(
+                            at >= check,
+                            "armed after {armed_after} steps, step {index}: {reason:?} at {at:?} before the check at {check:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }

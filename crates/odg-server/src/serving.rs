@@ -189,14 +189,13 @@ async fn serve_connection(
     if drain_started {
         connection.as_mut().graceful_shutdown();
     }
+    // One timer, moved on as the phase goes (see `Activity::next_check`: phase changes do not
+    // wake this task).
+    let check = tokio::time::sleep_until(
+        activity.next_check(limits.header_read_timeout, limits.idle_timeout),
+    );
+    tokio::pin!(check);
     loop {
-        let deadline = activity.deadline(limits.header_read_timeout, limits.idle_timeout);
-        let expiry = async {
-            match deadline {
-                Some((at, _)) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             result = connection.as_mut() => {
                 return match result {
@@ -207,9 +206,8 @@ async fn serve_connection(
                     }
                 };
             }
-            () = expiry => {
-                // Dropping the connection closes the socket; check first that the phase did not
-                // change while the timer fired.
+            () = check.as_mut() => {
+                // Dropping the connection closes the socket, if the phase's deadline passed.
                 if let Some((at, reason)) =
                     activity.deadline(limits.header_read_timeout, limits.idle_timeout)
                 {
@@ -218,8 +216,10 @@ async fn serve_connection(
                         return reason;
                     }
                 }
+                check.as_mut().reset(
+                    activity.next_check(limits.header_read_timeout, limits.idle_timeout),
+                );
             }
-            () = activity.changed.notified() => {}
             _ = draining.changed(), if !drain_started => {
                 drain_started = true;
                 connection.as_mut().graceful_shutdown();
