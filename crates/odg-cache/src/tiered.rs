@@ -180,25 +180,27 @@ fn lookup(kind: &str, tier: &'static str, result: &'static str) {
     static COUNTERS: OnceLock<RwLock<HashMap<(&'static str, &'static str), ByKind>>> =
         OnceLock::new();
     let counters = COUNTERS.get_or_init(Default::default);
-    let found = counters
+    // counted under the read lock: cloning the handle out would add two atomic operations on
+    // a reference count every core shares
+    if let Some(counter) = counters
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .get(&(tier, result))
-        .and_then(|by_kind| by_kind.get(kind).cloned());
-    let counter = match found {
-        Some(counter) => counter,
-        None => counters
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry((tier, result))
-            .or_default()
-            .entry(kind.to_string())
-            .or_insert_with(|| {
-                counter!(LOOKUPS_TOTAL, "kind" => kind.to_string(), "tier" => tier, "result" => result)
-            })
-            .clone(),
-    };
-    counter.increment(1);
+        .and_then(|by_kind| by_kind.get(kind))
+    {
+        counter.increment(1);
+        return;
+    }
+    counters
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry((tier, result))
+        .or_default()
+        .entry(kind.to_string())
+        .or_insert_with(|| {
+            counter!(LOOKUPS_TOTAL, "kind" => kind.to_string(), "tier" => tier, "result" => result)
+        })
+        .increment(1);
 }
 
 async fn decode_value<V: CacheValue>(payload: Bytes) -> Option<V> {

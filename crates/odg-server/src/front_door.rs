@@ -35,32 +35,31 @@ pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-i
 /// The headers `cors` adds to the answer of a request without `Origin`, found by passing such a
 /// request through it once. They do not depend on the request otherwise: without an origin no
 /// origin is allowed or credentialed, and the `Vary` and exposed-headers lists are fixed.
-fn headers_without_origin(cors: &CorsLayer) -> Vec<(HeaderName, HeaderValue)> {
+/// `None` if the layer did not answer at once (then every request goes through it).
+fn headers_without_origin(cors: &CorsLayer) -> Option<Vec<(HeaderName, HeaderValue)>> {
     let mut probe = cors.layer(tower::service_fn(|_: Request<()>| async {
         Ok::<_, Infallible>(Response::new(()))
     }));
-    let request = Request::get("/").body(()).expect("a constant request");
-    let response = probe
-        .call(request)
-        .now_or_never()
-        .expect("CORS answers at once when the service behind it does")
-        .unwrap_or_else(|never| match never {});
-    response
-        .headers()
-        .iter()
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect()
+    let request = Request::get("/").body(()).ok()?;
+    let Ok(response) = probe.call(request).now_or_never()?;
+    Some(
+        response
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect(),
+    )
 }
 
 #[derive(Clone)]
 pub(crate) struct FrontDoorLayer {
     cors: CorsLayer,
-    without_origin: Arc<[(HeaderName, HeaderValue)]>,
+    without_origin: Option<Arc<[(HeaderName, HeaderValue)]>>,
 }
 
 impl FrontDoorLayer {
     pub(crate) fn new(cors: CorsLayer) -> Self {
-        let without_origin = headers_without_origin(&cors).into();
+        let without_origin = headers_without_origin(&cors).map(Arc::from);
         FrontDoorLayer {
             cors,
             without_origin,
@@ -87,7 +86,7 @@ impl<S> Layer<S> for FrontDoorLayer {
 pub(crate) struct FrontDoor<S> {
     inner: S,
     cors: Arc<CorsLayer>,
-    without_origin: Arc<[(HeaderName, HeaderValue)]>,
+    without_origin: Option<Arc<[(HeaderName, HeaderValue)]>>,
 }
 
 impl<S, B> Service<Request> for FrontDoor<S>
@@ -118,19 +117,23 @@ where
             path = %request.uri().path(),
             request_id = %request_id.to_str().unwrap_or("-"),
         );
-        let needs_cors =
-            request.method() == Method::OPTIONS || request.headers().contains_key(header::ORIGIN);
-        let (inner, cors_headers) = if needs_cors {
+        let without_origin = match &self.without_origin {
+            Some(headers)
+                if request.method() != Method::OPTIONS
+                    && !request.headers().contains_key(header::ORIGIN) =>
+            {
+                Some(headers.clone())
+            }
+            _ => None,
+        };
+        let (inner, cors_headers) = if without_origin.is_none() {
             // `inner` was made ready for this call; the clone in `Cors` takes its place (the
             // services here are axum's routers and layers, always ready)
             let inner = self.inner.clone();
             let inner = std::mem::replace(&mut self.inner, inner);
             (Either::Left(self.cors.layer(inner).call(request)), None)
         } else {
-            (
-                Either::Right(self.inner.call(request)),
-                Some(self.without_origin.clone()),
-            )
+            (Either::Right(self.inner.call(request)), without_origin)
         };
         FrontDoorFuture {
             inner: inner.instrument(span),
@@ -144,7 +147,8 @@ where
 fn new_request_id() -> HeaderValue {
     let mut buffer = uuid::Uuid::encode_buffer();
     let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
-    HeaderValue::from_str(text).expect("a UUID is a valid header value")
+    // a UUID is always a valid header value
+    HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("-"))
 }
 
 pin_project! {
@@ -225,7 +229,7 @@ mod tests {
         for origins in [vec![], vec!["https://dashboard.example.org"]] {
             let config = CorsConfig::new(origins, Duration::from_secs(600)).unwrap();
             let layer = config.layer();
-            let mut captured = headers_without_origin(&layer);
+            let mut captured = headers_without_origin(&layer).unwrap();
             captured.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
             assert!(captured.iter().any(|(name, _)| name == header::VARY));
             let requests = [

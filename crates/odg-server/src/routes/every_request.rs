@@ -194,9 +194,11 @@ where
                 StateProjection::MakingJson { future } => {
                     return future.as_mut().poll(cx).map(Ok);
                 }
-                StateProjection::Answered { response } => {
-                    response.take().expect("polled after completion")
-                }
+                StateProjection::Answered { response } => match response.take() {
+                    Some(response) => response,
+                    // polled again after it answered: a bug of the caller's
+                    None => panic_response(Box::new("polled after completion")),
+                },
             };
             if !json_errors::needs_json(&response) {
                 return Poll::Ready(Ok(response));

@@ -65,9 +65,10 @@ pub(super) struct Guard<S> {
 }
 
 impl<S> Guard<S> {
-    fn authorised(&self, request: &Request) -> Result<(), Response> {
+    /// The answer refusing `request`, if its checks refuse it.
+    fn refusal(&self, request: &Request) -> Option<Response> {
         if self.checks == Checks::Public {
-            return Ok(());
+            return None;
         }
         self.state
             .auth
@@ -76,7 +77,8 @@ impl<S> Guard<S> {
                 request.method().as_str(),
                 request.uri().path(),
             )
-            .map_err(IntoResponse::into_response)
+            .err()
+            .map(IntoResponse::into_response)
     }
 }
 
@@ -103,13 +105,13 @@ where
                 in_flight: Some(in_flight),
             };
         };
-        match self.authorised(&request) {
-            Ok(()) => GuardFuture::Admitted {
+        match self.refusal(&request) {
+            None => GuardFuture::Admitted {
                 future: self.inner.call(request),
                 entered: Some(entered),
                 in_flight: Some(in_flight),
             },
-            Err(refused) => {
+            Some(refused) => {
                 entered.leave();
                 GuardFuture::Queued {
                     future: Box::pin(std::future::ready(refused)),
@@ -128,12 +130,12 @@ where
         match self.state.admission.enter().await {
             Err(shed) => shed,
             Ok(entered) => {
-                let response = match self.authorised(&request) {
-                    Ok(()) => match self.inner.oneshot(request).await {
+                let response = match self.refusal(&request) {
+                    None => match self.inner.oneshot(request).await {
                         Ok(response) => response,
                         Err(never) => match never {},
                     },
-                    Err(refused) => refused,
+                    Some(refused) => refused,
                 };
                 entered.leave();
                 response
