@@ -25,6 +25,8 @@ pub(crate) struct Codel {
     interval_start: u64,
     /// The shortest wait of the oldest waiter seen at a dequeue in this interval.
     min_oldest_wait: Option<u64>,
+    /// Whether a waiter was shed for waiting too long in this interval.
+    shed_in_interval: bool,
     overloaded: bool,
 }
 
@@ -35,6 +37,7 @@ impl Codel {
             interval: nanos(interval).max(1),
             interval_start: now,
             min_oldest_wait: None,
+            shed_in_interval: false,
             overloaded: false,
         }
     }
@@ -45,6 +48,11 @@ impl Codel {
             self.min_oldest_wait
                 .map_or(oldest_wait, |m| m.min(oldest_wait)),
         );
+    }
+
+    /// A waiter was shed for waiting longer than [`Codel::shed_after`].
+    pub(crate) fn on_shed(&mut self) {
+        self.shed_in_interval = true;
     }
 
     /// Ends the interval if it is over, deciding whether the queue is overloaded for the next
@@ -58,14 +66,23 @@ impl Codel {
         // No event at all for a whole interval after this one ended: whatever was measured then
         // says nothing about the queue now.
         let stale = now >= end.saturating_add(self.interval);
-        self.overloaded = match self.min_oldest_wait.filter(|_| !stale) {
+        let standing = match self.min_oldest_wait.filter(|_| !stale) {
             Some(min) => min > self.target,
             // Nothing was dequeued: overloaded if someone has waited too long all the same (every
             // slot was held throughout); an empty queue is not overloaded.
             None => oldest_wait.is_some_and(|wait| wait > self.target),
         };
+        // While overloaded, waiters older than twice the target are shed, so the oldest one's
+        // wait can dip below the target right after a shed although arrivals still outrun the
+        // slots: a queue that still had to shed stays overloaded. (Leaving would serve the next
+        // interval first-in first-out with the full maximum wait, and a queue that fills in
+        // it adds a whole handler time or more to the admitted requests: the tail that
+        // overload control is for.)
+        let still_shedding = self.overloaded && self.shed_in_interval && !stale;
+        self.overloaded = standing || still_shedding;
         self.interval_start = now;
         self.min_oldest_wait = None;
+        self.shed_in_interval = false;
         true
     }
 
@@ -125,6 +142,28 @@ mod tests {
         codel.on_dequeue(7 * MS);
         codel.on_dequeue(2 * MS);
         codel.tick(300 * MS, None);
+        assert!(!codel.overloaded());
+    }
+
+    #[test]
+    fn an_overloaded_queue_that_still_sheds_stays_overloaded() {
+        let mut codel = codel();
+        codel.on_dequeue(30 * MS);
+        codel.tick(100 * MS, Some(30 * MS));
+        assert!(codel.overloaded());
+        // The shed keeps the oldest waiter young: one dequeue finds it at 2 ms...
+        codel.on_dequeue(2 * MS);
+        codel.on_shed();
+        codel.tick(200 * MS, Some(3 * MS));
+        assert!(codel.overloaded(), "waiters were still shed");
+        // ... and once an interval passes without a shed and with a short wait, it is over.
+        codel.on_dequeue(2 * MS);
+        codel.tick(300 * MS, Some(1 * MS));
+        assert!(!codel.overloaded());
+        // A shed alone does not make a queue overloaded that was not.
+        codel.on_dequeue(1 * MS);
+        codel.on_shed();
+        codel.tick(400 * MS, None);
         assert!(!codel.overloaded());
     }
 

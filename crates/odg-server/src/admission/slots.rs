@@ -230,12 +230,18 @@ impl Slots {
     }
 
     /// Takes the waiter `id` out of the queue; false when it is no longer there (answered).
-    fn remove(&self, id: u64) -> bool {
+    /// `reason`: why it leaves, when it gave up at its deadline.
+    fn remove(&self, id: u64, reason: Option<Shed>) -> bool {
         let mut queue = self.lock();
         match queue.waiters.iter().position(|waiter| waiter.id == id) {
             Some(position) => {
                 queue.waiters.remove(position);
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
+                if reason == Some(Shed::Codel) {
+                    if let Some(codel) = &mut queue.codel {
+                        codel.on_shed();
+                    }
+                }
                 true
             }
             None => false,
@@ -262,6 +268,7 @@ impl Slots {
         {
             if let Some(waiter) = waiters.pop_front() {
                 self.waiting.fetch_sub(1, Ordering::SeqCst);
+                codel.on_shed();
                 // The waiter may have just given up; then nobody needs the answer.
                 let _ = waiter.reply.send(Err(Shed::Codel));
             }
@@ -297,6 +304,9 @@ impl Slots {
             };
             self.waiting.fetch_sub(1, Ordering::SeqCst);
             if overloaded && now.saturating_sub(waiter.enqueued) > shed_after {
+                if let Some(codel) = &mut queue.codel {
+                    codel.on_shed();
+                }
                 self.in_flight.fetch_sub(1, Ordering::SeqCst);
                 let _ = waiter.reply.send(Err(Shed::Codel));
                 continue;
@@ -387,7 +397,7 @@ impl Pending {
 
     /// The deadline passed: out of the queue with `reason`, unless an answer came meanwhile.
     fn give_up(mut self, reason: Shed) -> Result<Slot, Shed> {
-        if self.slots.remove(self.id) {
+        if self.slots.remove(self.id, Some(reason)) {
             self.receiver = None;
             return Err(reason);
         }
@@ -403,7 +413,7 @@ impl Drop for Pending {
     fn drop(&mut self) {
         gauge!(QUEUE_WAITING).decrement(1.0);
         if let Some(receiver) = self.receiver.take() {
-            self.slots.remove(self.id);
+            self.slots.remove(self.id, None);
             // After the lock is released: a slot sent meanwhile is released by its own drop,
             // which may dispatch (and so take the lock).
             drop(receiver);
