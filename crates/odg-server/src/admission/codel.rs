@@ -13,6 +13,10 @@
 //!   it is dequeued, and all of them at each interval's end), and
 //! - gives new waiters twice the target, not the configured maximum wait, before they are shed.
 //!
+//! It stays overloaded for the next interval also when, in this one, it still had to shed a
+//! waiter: shedding keeps the oldest waiter young, so its wait alone would end the overload while
+//! arrivals still outrun the slots.
+//!
 //! Times are nanoseconds since the admission's epoch and are passed in, never read here, so the
 //! tests drive this with made-up times.
 
