@@ -162,10 +162,10 @@ mod tests {
         assert!(codel.overloaded(), "waiters were still shed");
         // ... and once an interval passes without a shed and with a short wait, it is over.
         codel.on_dequeue(2 * MS);
-        codel.tick(300 * MS, Some(1 * MS));
+        codel.tick(300 * MS, Some(MS));
         assert!(!codel.overloaded());
         // A shed alone does not make a queue overloaded that was not.
-        codel.on_dequeue(1 * MS);
+        codel.on_dequeue(MS);
         codel.on_shed();
         codel.tick(400 * MS, None);
         assert!(!codel.overloaded());
