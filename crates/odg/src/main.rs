@@ -45,11 +45,14 @@ fn main() -> anyhow::Result<()> {
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("ODG_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colour only on a terminal: a pod's stderr goes to a log collector, where escape codes are
-    // noise, and painting every span field costs thousands of instructions per request.
+    // Colour only on a terminal, and not there either with `NO_COLOR` set (no-color.org): a
+    // pod's stderr goes to a log collector, where escape codes are noise, and painting every
+    // span field costs thousands of instructions per request.
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !no_color;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),

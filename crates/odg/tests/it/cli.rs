@@ -99,8 +99,16 @@ async fn without_a_repository_the_demo_is_served_from_the_cache_dir() {
         .get("/ocm/component", &[("component_name", "acme.org/absent")])
         .await;
     assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "{body}");
+}
 
-    // Its stderr is a pipe, as a pod's is: plain text, no terminal colour codes.
+/// A pod's stderr is a pipe, and its log plain text without terminal colour codes, although
+/// nothing asks for that: `NO_COLOR`, which the tests' launcher sets, is taken away here.
+#[tokio::test]
+async fn a_piped_log_has_no_colour_codes() {
+    let odg = OdgServer::start_with(|command, setup| {
+        setup.serve(command).env_remove("NO_COLOR");
+    })
+    .await;
     let log = odg.log();
     assert!(log.contains("INFO"), "{log}");
     assert!(
