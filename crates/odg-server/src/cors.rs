@@ -11,6 +11,8 @@ use std::time::Duration;
 use axum::http::{header, HeaderName, HeaderValue, Method};
 use tower_http::cors::{AllowCredentials, AllowOrigin, CorsLayer};
 
+use crate::front_door::X_REQUEST_ID;
+
 /// How long a browser may reuse a preflight answer. Chromium caps it at 2 hours, Firefox at
 /// 24; 10 minutes saves the dashboard most preflights while a changed origin list still reaches
 /// open browsers soon.
@@ -25,13 +27,12 @@ const ALLOWED_HEADERS: [HeaderName; 5] = [
     header::CONTENT_TYPE,
     header::CONTENT_ENCODING,
     HeaderName::from_static("shortcut-cache"),
-    HeaderName::from_static("x-request-id"),
+    X_REQUEST_ID,
 ];
 
 /// Response headers cross-origin scripts may read beyond the safelisted ones: the request id
 /// (to report a failure) and `Retry-After` (how long to back off after a 503).
-const EXPOSED_HEADERS: [HeaderName; 2] =
-    [HeaderName::from_static("x-request-id"), header::RETRY_AFTER];
+const EXPOSED_HEADERS: [HeaderName; 2] = [X_REQUEST_ID, header::RETRY_AFTER];
 
 /// Every method a route of the API answers.
 const ALLOWED_METHODS: [Method; 5] = [

@@ -126,22 +126,27 @@ where
             }
             _ => None,
         };
-        let (inner, cors_headers) = if without_origin.is_none() {
-            // `inner` was made ready for this call; the clone in `Cors` takes its place (the
-            // services here are axum's routers and layers, always ready)
-            let inner = self.inner.clone();
-            let inner = std::mem::replace(&mut self.inner, inner);
-            (Either::Left(self.cors.layer(inner).call(request)), None)
-        } else {
-            (Either::Right(self.inner.call(request)), without_origin)
+        let inner = match &without_origin {
+            None => {
+                // `inner` was made ready for this call; the clone in `Cors` takes its place
+                // (the services here are axum's routers and layers, always ready)
+                let inner = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, inner);
+                Either::Left(self.cors.layer(inner).call(request))
+            }
+            Some(_) => Either::Right(self.inner.call(request)),
         };
         FrontDoorFuture {
             inner: inner.instrument(span),
             request_id: Some(request_id),
-            cors_headers,
+            cors_headers: without_origin,
             started: Instant::now(),
         }
     }
+}
+
+fn milliseconds_since(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
 }
 
 fn new_request_id() -> HeaderValue {
@@ -188,14 +193,23 @@ where
             }
         }
         let status = response.status();
-        let latency_ms = this.started.elapsed().as_secs_f64() * 1000.0;
-        let _entered = this.inner.span().enter();
+        // The span is the events' parent, not entered: neither entering it nor the latency's
+        // clock read costs anything when the event is filtered out (fields are evaluated only
+        // for an enabled event).
+        let span = this.inner.span();
+        let started = *this.started;
         if status.is_server_error() && status != axum::http::StatusCode::SERVICE_UNAVAILABLE {
-            tracing::error!(status = status.as_u16(), latency_ms, "response failed");
+            tracing::error!(
+                parent: span,
+                status = status.as_u16(),
+                latency_ms = milliseconds_since(started),
+                "response failed"
+            );
         } else {
             tracing::debug!(
+                parent: span,
                 status = status.as_u16(),
-                latency_ms,
+                latency_ms = milliseconds_since(started),
                 "finished processing request"
             );
         }

@@ -113,8 +113,8 @@ where
             },
             Some(refused) => {
                 entered.leave();
-                GuardFuture::Queued {
-                    future: Box::pin(std::future::ready(refused)),
+                GuardFuture::Refused {
+                    response: Some(refused),
                     in_flight: Some(in_flight),
                 }
             }
@@ -157,6 +157,11 @@ pin_project! {
             future: BoxFuture<'static, Response>,
             in_flight: Option<InFlight>,
         },
+        /// Admitted, then refused by its checks.
+        Refused {
+            response: Option<Response>,
+            in_flight: Option<InFlight>,
+        },
     }
 }
 
@@ -182,6 +187,14 @@ where
             GuardProjection::Queued { future, in_flight } => {
                 (std::task::ready!(future.as_mut().poll(cx)), in_flight)
             }
+            GuardProjection::Refused {
+                response,
+                in_flight,
+            } => match response.take() {
+                Some(response) => (response, in_flight),
+                // polled again after it answered: a bug of the caller's
+                None => return Poll::Pending,
+            },
         };
         if let Some(mut in_flight) = in_flight.take() {
             in_flight.answered(&response);
